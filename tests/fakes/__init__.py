@@ -1,0 +1,1 @@
+"""Test fakes: a scripted loopback model server for driving real agent CLIs offline."""
