@@ -1,0 +1,1 @@
+"""Agent providers: how to start, resume and read each coding-agent CLI."""

@@ -1,0 +1,85 @@
+"""``tether doctor``: is everything tether needs reachable and sound?"""
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+import click
+
+from tether.agents.registry import BUILTIN_AGENTS, EXECUTABLES
+from tether.cli import output
+from tether.cli.context import Context, pass_ctx
+from tether.errors import TetherError
+from tether.ledger.db import redact
+from tether.ledger.migrate import current_revision, head_revision
+
+VERSION_TIMEOUT_S = 20
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _ledger(ctx: Context) -> Check:
+    url = redact(ctx.config.database_url)
+    try:
+        ledger = ctx.ledger
+        revision = current_revision(ledger.db)
+    except TetherError as exc:
+        return Check("ledger", False, str(exc))
+    head = head_revision()
+    if revision != head:
+        return Check("ledger", False, f"{url} at revision {revision}, expected {head}")
+    return Check("ledger", True, f"{url} (migrated to {revision})")
+
+
+def _blobs(ctx: Context) -> Check:
+    try:
+        ctx.ledger.blobs.check_writable()
+    except TetherError as exc:
+        return Check("blob store", False, str(exc))
+    return Check("blob store", True, f"{ctx.ledger.blobs.root} writable")
+
+
+def _agent(ctx: Context, agent: str) -> Check:
+    command = str(ctx.config.options_for(agent, None).get("command", EXECUTABLES[agent]))
+    path = shutil.which(command)
+    if path is None:
+        return Check(f"agent {agent}", False, f"{command} not found on PATH")
+    try:
+        done = subprocess.run(
+            [path, "--version"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=VERSION_TIMEOUT_S,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check(f"agent {agent}", False, f"{path}: --version failed: {exc}")
+    version = (done.stdout or done.stderr).strip().splitlines()
+    return Check(f"agent {agent}", done.returncode == 0, f"{path} {version[0] if version else ''}")
+
+
+@click.command("doctor")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def doctor(ctx: Context, as_json: bool) -> None:
+    """Check the ledger, the blob store and the agent CLIs. Exit 1 if the ledger or blobs fail."""
+    checks = [_ledger(ctx), _blobs(ctx), *(_agent(ctx, a) for a in BUILTIN_AGENTS)]
+    if as_json:
+        output.emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
+    else:
+        output.table(
+            None,
+            ("check", "", "detail"),
+            ((c.name, "ok" if c.ok else "FAIL", c.detail) for c in checks),
+        )
+    if not all(c.ok for c in checks[:2]):
+        raise SystemExit(1)
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(doctor)

@@ -1,0 +1,68 @@
+"""``tether project add|ls``."""
+
+import click
+
+from tether.agents.registry import check_agent
+from tether.cli import output
+from tether.cli.context import Context, pass_ctx, resolve
+from tether.domain import serialize
+from tether.errors import InvalidInput
+from tether.ledger import projects
+
+
+@click.group("project")
+def project() -> None:
+    """Projects: directories whose sessions tether tracks."""
+
+
+@project.command("add")
+@click.argument("path", type=click.Path(file_okay=False))
+@click.option("--name", help="Project name (default: the directory name).")
+@click.option("--prefix", help="Session id prefix (default: derived from the name).")
+@click.option("--agent", help="Default agent for new sessions of this project.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def add(
+    ctx: Context,
+    path: str,
+    name: str | None,
+    prefix: str | None,
+    agent: str | None,
+    as_json: bool,
+) -> None:
+    """Track the directory PATH as a project."""
+    directory = resolve(path)
+    if not directory.is_dir():
+        raise InvalidInput(f"{directory} is not a directory")
+    if agent is not None:
+        check_agent(ctx.config, agent)
+    with ctx.ledger.db.write() as conn:
+        created = projects.add(conn, directory, name=name, prefix=prefix, default_agent=agent)
+    if as_json:
+        output.emit_json(serialize.project(created))
+    else:
+        output.console.print(
+            f"added project [bold]{created.name}[/bold] ({created.path}); "
+            f"sessions will be {created.prefix}-1, {created.prefix}-2, …"
+        )
+
+
+@project.command("ls")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def ls(ctx: Context, as_json: bool) -> None:
+    """List projects."""
+    with ctx.ledger.db.read() as conn:
+        items = [serialize.project(p) for p in projects.list_all(conn)]
+    if as_json:
+        output.emit_json(items)
+        return
+    output.table(
+        None,
+        ("name", "prefix", "default agent", "path"),
+        ((p["name"], p["prefix"], p["default_agent"] or "", p["path"]) for p in items),
+    )
+
+
+def register(cli: click.Group) -> None:
+    cli.add_command(project)

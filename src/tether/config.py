@@ -1,0 +1,231 @@
+"""Configuration: ``$TETHER_HOME/config.toml``, validated on load.
+
+Every setting is declared once, as a dataclass field with its default and
+help text; that declaration drives validation, ``TETHER_<SECTION>_<KEY>``
+environment overrides and ``tether config`` documentation. An invalid file
+is reported with the file, the key and what is wrong.
+"""
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from tether.domain.ids import validate_name
+from tether.errors import ConfigError, InvalidId
+
+STREAM_FORMATS = ("codex", "claude", "opencode", "gemini", "goose", "text")
+
+
+def setting(default: Any, help: str) -> Any:
+    return field(default=default, metadata={"help": help})
+
+
+@dataclass(frozen=True)
+class DefaultsSettings:
+    agent: str = setting("codex", "agent of new sessions when neither --agent nor the project says")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    max_parallel: int = setting(8, "turns running at once across all sessions")
+    start_timeout_s: float = setting(90.0, "no event from the agent by then: stop it, turn failed")
+    idle_timeout_s: float = setting(600.0, "no progress for this long: the turn shows stalled")
+    abort_after_s: float = setting(300.0, "stalled this much longer: stop it, turn timed_out")
+    max_turn_s: float = setting(4 * 3600.0, "upper bound on a whole turn")
+    start_retries: int = setting(2, "retries of a turn that failed before the agent's first event")
+    preview_bytes: int = setting(16 * 1024, "inline preview kept per event; the rest goes to blobs")
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    host: str = setting("127.0.0.1", "address the daemon binds; off loopback a token is required")
+    port: int = setting(7700, "port of the daemon's API and dashboard")
+    token: str = setting("", "bearer token for the API; required when host is not loopback")
+
+
+@dataclass(frozen=True)
+class DeclaredProvider:
+    """A provider written in config.toml: argv templates and a stream format."""
+
+    name: str
+    new: tuple[str, ...]
+    resume: tuple[str, ...] | None
+    stream: str
+
+
+@dataclass(frozen=True)
+class Config:
+    home: Path
+    database_url: str
+    defaults: DefaultsSettings = DefaultsSettings()
+    engine: EngineSettings = EngineSettings()
+    server: ServerSettings = ServerSettings()
+    providers: Mapping[str, DeclaredProvider] = field(default_factory=dict)
+    agent_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
+    project_options: Mapping[str, Mapping[str, Mapping[str, object]]] = field(default_factory=dict)
+
+    @property
+    def blobs_dir(self) -> Path:
+        return self.home / "blobs"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "config.toml"
+
+    def options_for(self, agent: str, project: str | None) -> dict[str, object]:
+        """Agent options: global ``[agents.X]`` overlaid by ``[projects.P.agents.X]``."""
+        merged = dict(self.agent_options.get(agent, {}))
+        if project is not None:
+            merged.update(self.project_options.get(project, {}).get(agent, {}))
+        return merged
+
+
+SECTIONS: dict[str, type] = {
+    "defaults": DefaultsSettings,
+    "engine": EngineSettings,
+    "server": ServerSettings,
+}
+
+
+def home_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    return Path(environ.get("TETHER_HOME") or Path.home() / ".tether").expanduser().absolute()
+
+
+def load(environ: Mapping[str, str] = os.environ) -> Config:
+    home = home_dir(environ)
+    path = home / "config.toml"
+    raw = _read_toml(path)
+    known = {*SECTIONS, "database", "providers", "agents", "projects"}
+    for key in raw:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown section [{key}]; known: {', '.join(sorted(known))}")
+    values = {
+        name: _section(path, name, cls, raw.get(name, {}), environ)
+        for name, cls in SECTIONS.items()
+    }
+    database = raw.get("database", {})
+    url = environ.get("TETHER_DATABASE_URL") or _string(
+        path, "database.url", database.get("url", "")
+    )
+    return Config(
+        home=home,
+        database_url=url or f"sqlite:///{home / 'tether.db'}",
+        providers=_providers(path, raw.get("providers", {})),
+        agent_options=_options(path, "agents", raw.get("agents", {})),
+        project_options={
+            name: _options(path, f"projects.{name}.agents", table.get("agents", {}))
+            for name, table in _tables(path, "projects", raw.get("projects", {})).items()
+        },
+        **values,
+    )
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+
+
+def _section(path: Path, name: str, cls: type, table: Any, environ: Mapping[str, str]) -> Any:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: [{name}] must be a table")
+    declared = {f.name: f for f in fields(cls)}
+    for key in table:
+        if key not in declared:
+            raise ConfigError(
+                f"{path}: unknown key {name}.{key}; known: {', '.join(sorted(declared))}"
+            )
+    values: dict[str, Any] = {}
+    for key, spec in declared.items():
+        env_name = f"TETHER_{name.upper()}_{key.upper()}"
+        if env_name in environ:
+            values[key] = _coerce(f"${env_name}", spec.default, environ[env_name])
+        elif key in table:
+            values[key] = _check_type(path, f"{name}.{key}", spec.default, table[key])
+    return replace(cls(), **values)
+
+
+def _check_type(path: Path, key: str, default: Any, value: Any) -> Any:
+    kind = type(default)
+    ok = isinstance(value, kind) and not isinstance(value, bool)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value, ok = float(value), True
+    if not ok:
+        raise ConfigError(f"{path}: {key} must be a {kind.__name__}, not {value!r}")
+    if kind in (int, float) and value < 0:
+        raise ConfigError(f"{path}: {key} must not be negative, got {value}")
+    return value
+
+
+def _coerce(source: str, default: Any, text: str) -> Any:
+    try:
+        return type(default)(text)
+    except ValueError as exc:
+        raise ConfigError(f"{source}: expected a {type(default).__name__}, got {text!r}") from exc
+
+
+def _string(path: Path, key: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
+    return value
+
+
+def _tables(path: Path, key: str, value: Any) -> dict[str, dict[str, Any]]:
+    if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+        raise ConfigError(f"{path}: [{key}] must hold one table per name, e.g. [{key}.NAME]")
+    for name in value:
+        try:
+            validate_name(name, f"{key} name")
+        except InvalidId as exc:
+            raise ConfigError(f"{path}: [{key}.{name}]: {exc}") from exc
+    return value
+
+
+def _argv(path: Path, key: str, value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{path}: {key} must be a non-empty list of strings (argv, no shell)")
+    return tuple(value)
+
+
+def _providers(path: Path, raw: Any) -> dict[str, DeclaredProvider]:
+    declared: dict[str, DeclaredProvider] = {}
+    for name, table in _tables(path, "providers", raw).items():
+        unknown = set(table) - {"new", "resume", "stream"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown key providers.{name}.{sorted(unknown)[0]}")
+        stream = _string(path, f"providers.{name}.stream", table.get("stream", "text"))
+        if stream not in STREAM_FORMATS:
+            formats = ", ".join(STREAM_FORMATS)
+            raise ConfigError(f"{path}: providers.{name}.stream={stream!r} is not one of {formats}")
+        if "new" not in table:
+            raise ConfigError(f"{path}: providers.{name}.new is missing (the argv of a new turn)")
+        new = _argv(path, f"providers.{name}.new", table["new"])
+        resume = (
+            _argv(path, f"providers.{name}.resume", table["resume"]) if "resume" in table else None
+        )
+        declared[name] = DeclaredProvider(name, new, resume, stream)
+    return declared
+
+
+def _options(path: Path, key: str, raw: Any) -> dict[str, dict[str, object]]:
+    tables = _tables(path, key, raw)
+    for agent, options in tables.items():
+        for option, value in options.items():
+            if not isinstance(value, str | bool | int | list):
+                raise ConfigError(
+                    f"{path}: {key}.{agent}.{option} has an unsupported value {value!r}"
+                )
+    return tables

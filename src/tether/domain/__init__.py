@@ -1,0 +1,1 @@
+"""Pure data and rules: ids, states, transitions and records. No I/O here."""

@@ -1,0 +1,36 @@
+"""Size limits for what the ledger keeps inline (invariant 5)."""
+
+import re
+from dataclasses import dataclass
+
+DEFAULT_PREVIEW_BYTES = 16 * 1024
+_DATA_URL = re.compile(r"data:image/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]{64,}")
+_BARE_BASE64 = re.compile(r"[A-Za-z0-9+/]{4096,}={0,2}")
+
+
+@dataclass(frozen=True, slots=True)
+class Bounded:
+    preview: str
+    size: int  # bytes of the full payload, UTF-8
+    truncated: bool
+
+
+def strip_images(text: str) -> str:
+    """Replace inline base64 images (and any huge base64 run) by a short marker."""
+    text = _DATA_URL.sub(lambda m: f"[image: {len(m.group(0))} bytes base64]", text)
+    return _BARE_BASE64.sub(lambda m: f"[base64: {len(m.group(0))} bytes]", text)
+
+
+def bound(text: str, limit: int = DEFAULT_PREVIEW_BYTES) -> Bounded:
+    """Keep head and tail of ``text`` within ``limit`` bytes, images removed."""
+    raw = text.encode("utf-8", "replace")
+    size = len(raw)
+    cleaned = strip_images(text) if size > 256 else text
+    data = cleaned.encode("utf-8", "replace")
+    if len(data) <= limit:
+        return Bounded(cleaned, size, cleaned != text)
+    half = max(limit // 2 - 64, 0)
+    head = data[:half].decode("utf-8", "ignore")
+    tail = data[len(data) - half :].decode("utf-8", "ignore")
+    omitted = len(data) - 2 * half
+    return Bounded(f"{head}\n… [{omitted} bytes omitted] …\n{tail}", size, True)

@@ -1,0 +1,139 @@
+"""The records tether keeps: projects, sessions, turns and events.
+
+Frozen dataclasses, built by the ledger from rows and handed upward; nothing
+here touches a database or a file.
+"""
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from tether.domain.states import SessionState, TurnState
+
+
+class Origin(StrEnum):
+    TETHER = "tether"  # started by tether
+    EXTERNAL = "external"  # found in an agent's native logs
+
+
+class TurnKind(StrEnum):
+    PROMPT = "prompt"  # a headless turn tether runs
+    ATTACHED = "attached"  # a human holds the lane in the agent's own UI
+
+
+class EventKind(StrEnum):
+    """tether's normalized events; every provider stream maps onto these."""
+
+    MESSAGE = "message"
+    REASONING = "reasoning"
+    TOOL_CALL = "tool_call"
+    TOOL_RESULT = "tool_result"
+    USAGE = "usage"
+    ERROR = "error"
+    NATIVE_ID = "native_id"
+    STATUS = "status"  # tether's own notes: state changes, retries, watchdog
+
+
+TURN_PHASES = (
+    "accepted",
+    "dispatched",
+    "spawned",
+    "first_event",
+    "first_output",
+    "last_progress",
+    "finished",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    id: int
+    name: str
+    prefix: str
+    path: str
+    default_agent: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    input_tokens: int = 0
+    cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    def __add__(self, other: "Usage") -> "Usage":
+        return Usage(
+            self.input_tokens + other.input_tokens,
+            self.cached_input_tokens + other.cached_input_tokens,
+            self.cache_write_tokens + other.cache_write_tokens,
+            self.output_tokens + other.output_tokens,
+            self.reasoning_tokens + other.reasoning_tokens,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    id: str
+    project: str
+    number: int
+    agent: str
+    origin: Origin
+    state: SessionState
+    workspace: str
+    native_id: str | None
+    model: str | None
+    title: str | None
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class Phases:
+    accepted: float | None = None
+    dispatched: float | None = None
+    spawned: float | None = None
+    first_event: float | None = None
+    first_output: float | None = None
+    last_progress: float | None = None
+    finished: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        return {name: getattr(self, name) for name in TURN_PHASES}
+
+    def waiting_for(self) -> str | None:
+        """Name the wait a live turn is in (invariant 7): the first phase not reached."""
+        if self.finished is not None:
+            return None
+        for name in ("dispatched", "spawned", "first_event", "first_output"):
+            if getattr(self, name) is None:
+                return name
+        return "finished"
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    id: str
+    session_id: str
+    number: int
+    kind: TurnKind
+    prompt: str
+    idempotency_key: str | None
+    state: TurnState
+    reason: str | None
+    attempts: int
+    phases: Phases
+    usage: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    id: int
+    session_id: str
+    turn_id: str | None
+    kind: EventKind
+    created_at: float
+    preview: str
+    size: int
+    blob: str | None
+    data: dict[str, object] | None

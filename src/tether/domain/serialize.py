@@ -1,0 +1,74 @@
+"""Records as JSON-ready dicts: one shape for ``--json`` and for the API."""
+
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+from tether.domain.records import Event, Phases, Project, Session, Turn
+
+
+def iso(ts: float | None) -> str | None:
+    return (
+        None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds")
+    )
+
+
+def project(p: Project) -> dict[str, Any]:
+    return {
+        "name": p.name,
+        "prefix": p.prefix,
+        "path": p.path,
+        "default_agent": p.default_agent,
+        "created_at": iso(p.created_at),
+    }
+
+
+def session(s: Session) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "project": s.project,
+        "agent": s.agent,
+        "origin": s.origin.value,
+        "state": s.state.value,
+        "workspace": s.workspace,
+        "native_id": s.native_id,
+        "model": s.model,
+        "title": s.title,
+        "created_at": iso(s.created_at),
+        "updated_at": iso(s.updated_at),
+    }
+
+
+def phases(p: Phases) -> dict[str, str | None]:
+    return {name: iso(ts) for name, ts in p.as_dict().items()}
+
+
+def turn(t: Turn) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "session_id": t.session_id,
+        "number": t.number,
+        "kind": t.kind.value,
+        "prompt": t.prompt,
+        "idempotency_key": t.idempotency_key,
+        "state": t.state.value,
+        "reason": t.reason,
+        "attempts": t.attempts,
+        "waiting_for": None if t.state.terminal else t.phases.waiting_for(),
+        "phases": phases(t.phases),
+        "usage": asdict(t.usage),
+    }
+
+
+def event(e: Event) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "session_id": e.session_id,
+        "turn_id": e.turn_id,
+        "kind": e.kind.value,
+        "created_at": iso(e.created_at),
+        "preview": e.preview,
+        "size": e.size,
+        "blob": e.blob,
+        "data": e.data,
+    }

@@ -1,0 +1,1 @@
+"""The ledger: tether's durable store and single source of truth."""

@@ -1,0 +1,100 @@
+"""Events: the bounded, paged record of what happened in a session.
+
+A stored event keeps a head-and-tail preview; the full payload, when larger,
+lives in the blob store by hash. ``dedup_key`` makes ingestion idempotent:
+the same stream offset or native record is stored once however often it is
+read.
+"""
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Row, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tether.domain.bounded import DEFAULT_PREVIEW_BYTES, bound
+from tether.domain.records import Event, EventKind
+from tether.ledger.blobs import BlobStore
+from tether.ledger.cursor import Page, check_limit, parse_cursor
+from tether.ledger.schema import events
+
+MAX_DATA_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    session_id: str
+    kind: EventKind
+    text: str
+    turn_id: str | None = None
+    data: Mapping[str, object] | None = None
+    dedup_key: str | None = None
+    created_at: float | None = None
+
+
+def _record(row: Row[tuple[object, ...]]) -> Event:
+    m = row._mapping
+    return Event(
+        id=m["id"],
+        session_id=m["session_id"],
+        turn_id=m["turn_id"],
+        kind=EventKind(m["kind"]),
+        created_at=m["created_at"],
+        preview=m["preview"],
+        size=m["size"],
+        blob=m["blob"],
+        data=json.loads(m["data"]) if m["data"] else None,
+    )
+
+
+def _encode_data(data: Mapping[str, object] | None) -> str | None:
+    if not data:
+        return None
+    encoded = json.dumps(data, default=str, ensure_ascii=False)
+    if len(encoded) > MAX_DATA_BYTES:
+        encoded = json.dumps({"truncated": True, "keys": sorted(data)[:50]})
+    return encoded
+
+
+def row_for(
+    event: NewEvent, blobs: BlobStore, limit: int = DEFAULT_PREVIEW_BYTES
+) -> dict[str, object]:
+    """Bound the payload; write the full text to the blob store when it does not fit."""
+    bounded = bound(event.text, limit)
+    blob = blobs.put(event.text.encode("utf-8", "replace")).sha256 if bounded.truncated else None
+    return {
+        "session_id": event.session_id,
+        "turn_id": event.turn_id,
+        "kind": event.kind.value,
+        "created_at": event.created_at or time.time(),
+        "preview": bounded.preview,
+        "size": bounded.size,
+        "blob": blob,
+        "data": _encode_data(event.data),
+        "dedup_key": event.dedup_key,
+    }
+
+
+def insert_rows(conn: Connection, rows: list[dict[str, object]]) -> int:
+    """Insert prepared rows, skipping any whose dedup key is already stored."""
+    if not rows:
+        return 0
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(events).on_conflict_do_nothing(index_elements=["session_id", "dedup_key"])
+    return conn.execute(stmt, rows).rowcount or 0
+
+
+def page(
+    conn: Connection, session_id: str, before: str | None = None, limit: int = 100
+) -> Page[Event]:
+    query = select(events).where(events.c.session_id == session_id)
+    cursor = parse_cursor(before)
+    if cursor is not None:
+        query = query.where(events.c.id < cursor)
+    rows = conn.execute(query.order_by(events.c.id.desc()).limit(check_limit(limit) + 1)).all()
+    more = len(rows) > limit
+    items = [_record(r) for r in rows[:limit]]
+    return Page(items, str(items[-1].id) if more else None)

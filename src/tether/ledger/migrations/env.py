@@ -1,0 +1,9 @@
+"""Alembic environment: tether always hands in an open connection."""
+
+from alembic import context
+
+from tether.ledger.schema import metadata
+
+connection = context.config.attributes["connection"]
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=True)
+context.run_migrations()

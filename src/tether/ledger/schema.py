@@ -1,0 +1,113 @@
+"""Tables of the ledger. Migrations under ``migrations/`` must build exactly this.
+
+Integrity lives in constraints, not Python loops: session numbers unique per
+project, ``(agent, native_id)`` unique when set, idempotency keys unique per
+session, event dedup keys unique per session.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("prefix", String(24), nullable=False, unique=True),
+    Column("path", Text, nullable=False, unique=True),
+    Column("default_agent", String(64)),
+    Column("next_session", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+)
+
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("pk", BigId, primary_key=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("project_id", Integer, ForeignKey("projects.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("origin", String(16), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("workspace", Text, nullable=False),
+    Column("native_id", String(255)),
+    Column("model", String(255)),
+    Column("title", Text),
+    Column("next_turn", Integer, nullable=False, server_default="0"),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    UniqueConstraint("project_id", "number"),
+    UniqueConstraint("agent", "native_id"),
+    Index(None, "project_id", "pk"),
+    Index(None, "state", "pk"),
+)
+
+turns = Table(
+    "turns",
+    metadata,
+    Column("id", String(80), primary_key=True),
+    Column("session_id", String(64), ForeignKey("sessions.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("prompt", Text, nullable=False),
+    Column("idempotency_key", String(255)),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("accepted_at", Float, nullable=False),
+    Column("dispatched_at", Float),
+    Column("spawned_at", Float),
+    Column("first_event_at", Float),
+    Column("first_output_at", Float),
+    Column("last_progress_at", Float),
+    Column("finished_at", Float),
+    Column("input_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cached_input_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("cache_write_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("output_tokens", BigInteger, nullable=False, server_default="0"),
+    Column("reasoning_tokens", BigInteger, nullable=False, server_default="0"),
+    UniqueConstraint("session_id", "number"),
+    UniqueConstraint("session_id", "idempotency_key"),
+    Index(None, "state", "accepted_at"),
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("session_id", String(64), ForeignKey("sessions.id"), nullable=False),
+    Column("turn_id", String(80)),
+    Column("kind", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("preview", Text, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("blob", String(64)),
+    Column("data", Text),
+    Column("dedup_key", String(255)),
+    UniqueConstraint("session_id", "dedup_key"),
+    Index(None, "session_id", "id"),
+)

@@ -1,0 +1,183 @@
+"""Sessions: numbered per project, bound to one agent and at most one native thread."""
+
+import time
+
+from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tether.domain.ids import parse_session_id
+from tether.domain.records import Origin, Project, Session
+from tether.domain.states import (
+    SessionState,
+    TurnState,
+    check_session_transition,
+    session_state_for,
+)
+from tether.errors import Conflict, NotFound
+from tether.ledger.cursor import Page, check_limit, parse_cursor
+from tether.ledger.schema import projects, sessions, turns
+
+_COLUMNS = (sessions, projects.c.name.label("project_name"))
+
+
+def _record(row: Row[tuple[object, ...]]) -> Session:
+    m = row._mapping
+    return Session(
+        id=m["id"],
+        project=m["project_name"],
+        number=m["number"],
+        agent=m["agent"],
+        origin=Origin(m["origin"]),
+        state=SessionState(m["state"]),
+        workspace=m["workspace"],
+        native_id=m["native_id"],
+        model=m["model"],
+        title=m["title"],
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
+    )
+
+
+def _select():  # type: ignore[no-untyped-def]
+    return select(*_COLUMNS).join(projects, projects.c.id == sessions.c.project_id)
+
+
+def create(
+    conn: Connection,
+    project: Project,
+    agent: str,
+    workspace: str,
+    origin: Origin = Origin.TETHER,
+    native_id: str | None = None,
+    model: str | None = None,
+    title: str | None = None,
+) -> Session:
+    """Allocate the next number of the project atomically and insert the session.
+
+    The counter update takes the project row's write lock (PostgreSQL) or the
+    database's (SQLite, BEGIN IMMEDIATE), so two concurrent spawns never get
+    the same number; the unique constraint is the backstop.
+    """
+    conn.execute(
+        update(projects)
+        .where(projects.c.id == project.id)
+        .values(next_session=projects.c.next_session + 1)
+    )
+    number = conn.execute(
+        select(projects.c.next_session).where(projects.c.id == project.id)
+    ).scalar_one()
+    session_id = f"{project.prefix}-{number}"
+    now = time.time()
+    try:
+        conn.execute(
+            insert(sessions).values(
+                id=session_id,
+                project_id=project.id,
+                number=number,
+                agent=agent,
+                origin=origin.value,
+                state=SessionState.IDLE.value,
+                workspace=workspace,
+                native_id=native_id,
+                model=model,
+                title=title,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    except IntegrityError as exc:
+        raise Conflict(f"cannot create session {session_id}: {exc.orig}") from exc
+    return get(conn, session_id)
+
+
+def get(conn: Connection, session_id: str) -> Session:
+    parse_session_id(session_id)
+    row = conn.execute(_select().where(sessions.c.id == session_id)).first()
+    if row is None:
+        raise NotFound(f"no session {session_id}; see `tether ls`")
+    return _record(row)
+
+
+def find_by_native_id(conn: Connection, agent: str, native_id: str) -> Session | None:
+    row = conn.execute(
+        _select().where(and_(sessions.c.agent == agent, sessions.c.native_id == native_id))
+    ).first()
+    return None if row is None else _record(row)
+
+
+def list_page(
+    conn: Connection,
+    project: str | None = None,
+    state: SessionState | None = None,
+    agent: str | None = None,
+    before: str | None = None,
+    limit: int = 50,
+) -> Page[Session]:
+    """Newest first; ``before`` is the ``next_cursor`` of the previous page."""
+    query = _select().add_columns(sessions.c.pk.label("cursor_pk"))
+    if project is not None:
+        query = query.where(projects.c.name == project)
+    if state is not None:
+        query = query.where(sessions.c.state == state.value)
+    if agent is not None:
+        query = query.where(sessions.c.agent == agent)
+    cursor = parse_cursor(before)
+    if cursor is not None:
+        query = query.where(sessions.c.pk < cursor)
+    rows = conn.execute(query.order_by(sessions.c.pk.desc()).limit(check_limit(limit) + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    next_cursor = str(rows[-1]._mapping["cursor_pk"]) if more else None
+    return Page([_record(r) for r in rows], next_cursor)
+
+
+def bind_native_id(conn: Connection, session: Session, native_id: str) -> None:
+    """Store the first native id a session reveals; refuse to rebind it."""
+    if session.native_id is not None and session.native_id != native_id:
+        raise Conflict(
+            f"session {session.id} is bound to {session.agent} thread {session.native_id}, "
+            f"but the agent reported {native_id}; tether does not rebind sessions"
+        )
+    try:
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session.id)
+            .values(native_id=native_id, updated_at=time.time())
+        )
+    except IntegrityError as exc:
+        raise Conflict(
+            f"{session.agent} thread {native_id} already belongs to another tether session"
+        ) from exc
+
+
+def set_model(conn: Connection, session_id: str, model: str) -> None:
+    conn.execute(update(sessions).where(sessions.c.id == session_id).values(model=model))
+
+
+def refresh_state(conn: Connection, session_id: str) -> SessionState:
+    """Derive the session's state from its live turns and store it."""
+    counts = dict(
+        conn.execute(
+            select(turns.c.state, func.count())
+            .where(
+                turns.c.session_id == session_id,
+                turns.c.state.in_(
+                    [TurnState.QUEUED.value, TurnState.DISPATCHED.value, TurnState.RUNNING.value]
+                ),
+            )
+            .group_by(turns.c.state)
+        ).all()
+    )
+    current = SessionState(
+        conn.execute(select(sessions.c.state).where(sessions.c.id == session_id)).scalar_one()
+    )
+    running = counts.get(TurnState.DISPATCHED.value, 0) + counts.get(TurnState.RUNNING.value, 0)
+    target = session_state_for(running, counts.get(TurnState.QUEUED.value, 0))
+    if target != current:
+        check_session_transition(current, target)
+        conn.execute(
+            update(sessions)
+            .where(sessions.c.id == session_id)
+            .values(state=target.value, updated_at=time.time())
+        )
+    return target

@@ -1,0 +1,146 @@
+"""Turns: one message to an agent and everything that happened to it."""
+
+import time
+from collections.abc import Mapping
+
+from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from tether.domain.ids import parse_turn_id
+from tether.domain.records import TURN_PHASES, Phases, Session, Turn, TurnKind, Usage
+from tether.domain.states import TurnState, check_turn_transition
+from tether.errors import Conflict, IllegalTransition, InvalidInput, NotFound
+from tether.ledger import sessions as session_rows
+from tether.ledger.schema import sessions, turns
+
+MAX_KEY_LENGTH = 255
+_USAGE_COLUMNS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
+
+def _record(row: Row[tuple[object, ...]]) -> Turn:
+    m = row._mapping
+    return Turn(
+        id=m["id"],
+        session_id=m["session_id"],
+        number=m["number"],
+        kind=TurnKind(m["kind"]),
+        prompt=m["prompt"],
+        idempotency_key=m["idempotency_key"],
+        state=TurnState(m["state"]),
+        reason=m["reason"],
+        attempts=m["attempts"],
+        phases=Phases(**{p: m[f"{p}_at"] for p in TURN_PHASES}),
+        usage=Usage(**{c: m[c] for c in _USAGE_COLUMNS}),
+    )
+
+
+def add(
+    conn: Connection,
+    session: Session,
+    prompt: str,
+    key: str | None = None,
+    kind: TurnKind = TurnKind.PROMPT,
+) -> tuple[Turn, bool]:
+    """Queue a turn; with a key seen before, return that turn instead (``created`` False)."""
+    if key is not None:
+        if not key or len(key) > MAX_KEY_LENGTH:
+            raise InvalidInput(f"an idempotency key must be 1-{MAX_KEY_LENGTH} characters")
+        existing = conn.execute(
+            select(turns).where(turns.c.session_id == session.id, turns.c.idempotency_key == key)
+        ).first()
+        if existing is not None:
+            return _record(existing), False
+    conn.execute(
+        update(sessions)
+        .where(sessions.c.id == session.id)
+        .values(next_turn=sessions.c.next_turn + 1)
+    )
+    number = conn.execute(
+        select(sessions.c.next_turn).where(sessions.c.id == session.id)
+    ).scalar_one()
+    turn_id = f"{session.id}.{number}"
+    try:
+        conn.execute(
+            insert(turns).values(
+                id=turn_id,
+                session_id=session.id,
+                number=number,
+                kind=kind.value,
+                prompt=prompt,
+                idempotency_key=key,
+                state=TurnState.QUEUED.value,
+                accepted_at=time.time(),
+            )
+        )
+    except IntegrityError as exc:
+        raise Conflict(f"cannot queue turn {turn_id}: {exc.orig}") from exc
+    session_rows.refresh_state(conn, session.id)
+    return get(conn, turn_id), True
+
+
+def get(conn: Connection, turn_id: str) -> Turn:
+    parse_turn_id(turn_id)
+    row = conn.execute(select(turns).where(turns.c.id == turn_id)).first()
+    if row is None:
+        raise NotFound(f"no turn {turn_id}")
+    return _record(row)
+
+
+def for_session(conn: Connection, session_id: str) -> list[Turn]:
+    rows = conn.execute(
+        select(turns).where(turns.c.session_id == session_id).order_by(turns.c.number)
+    )
+    return [_record(r) for r in rows]
+
+
+def latest(conn: Connection, session_id: str) -> Turn | None:
+    row = conn.execute(
+        select(turns)
+        .where(turns.c.session_id == session_id)
+        .order_by(turns.c.number.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else _record(row)
+
+
+def transition(
+    conn: Connection,
+    turn_id: str,
+    target: TurnState,
+    reason: str | None = None,
+    **values: object,
+) -> Turn:
+    """Move a turn to ``target`` if the table allows it; compare-and-set on the state.
+
+    A terminal target also stamps ``finished_at``. Extra ``values`` are column
+    updates that belong to the same step (e.g. ``dispatched_at``).
+    """
+    current = get(conn, turn_id)
+    check_turn_transition(current.state, target)
+    changes: dict[str, object] = {"state": target.value, **values}
+    if reason is not None:
+        changes["reason"] = reason
+    if target.terminal:
+        changes.setdefault("finished_at", time.time())
+    result = conn.execute(
+        update(turns)
+        .where(turns.c.id == turn_id, turns.c.state == current.state.value)
+        .values(**changes)
+    )
+    if result.rowcount != 1:
+        raise IllegalTransition(f"turn {turn_id} changed state while moving to {target}")
+    session_rows.refresh_state(conn, current.session_id)
+    return get(conn, turn_id)
+
+
+def update_fields(conn: Connection, turn_id: str, values: Mapping[str, object]) -> None:
+    """Stamp phases, attempts or usage on a live turn; terminal turns are left alone."""
+    conn.execute(
+        update(turns).where(turns.c.id == turn_id, turns.c.finished_at.is_(None)).values(**values)
+    )

@@ -1,0 +1,1 @@
+"""The daemon's HTTP face: JSON API and pages, answered from the ledger alone."""

@@ -1,0 +1,137 @@
+"""The ASGI application: thin handlers over the ledger (invariant 4: reads never probe)."""
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from tether import __version__
+from tether.config import Config
+from tether.domain import serialize
+from tether.domain.ids import parse_session_id
+from tether.domain.states import SessionState
+from tether.errors import Conflict, InvalidInput, NotFound, TetherError
+from tether.ledger import events, projects, sessions, turns
+from tether.ledger.store import Ledger
+from tether.server.security import Guard
+
+TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
+_STATUS: dict[type[TetherError], int] = {InvalidInput: 400, NotFound: 404, Conflict: 409}
+Handler = Callable[[Request], Response]
+
+
+def _status_for(exc: TetherError) -> int:
+    for cls, status in _STATUS.items():
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def _int_param(request: Request, name: str, default: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not raw.isdigit():
+        raise InvalidInput(f"query parameter {name} must be a positive integer, not {raw[:40]!r}")
+    return int(raw)
+
+
+def _state_param(request: Request) -> SessionState | None:
+    raw = request.query_params.get("state")
+    if raw is None:
+        return None
+    try:
+        return SessionState(raw)
+    except ValueError as exc:
+        choices = ", ".join(s.value for s in SessionState)
+        raise InvalidInput(f"state must be one of {choices}, not {raw[:40]!r}") from exc
+
+
+class Api:
+    def __init__(self, config: Config, ledger: Ledger) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.pages = Environment(
+            loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
+        )
+
+    def health(self, request: Request) -> Any:
+        backend = "sqlite" if self.ledger.db.is_sqlite else "postgresql"
+        return {"status": "ok", "version": __version__, "database": backend}
+
+    def project_list(self, request: Request) -> Any:
+        with self.ledger.db.read() as conn:
+            return {"items": [serialize.project(p) for p in projects.list_all(conn)]}
+
+    def session_page(self, request: Request) -> Any:
+        q = request.query_params
+        with self.ledger.db.read() as conn:
+            page = sessions.list_page(
+                conn,
+                project=q.get("project"),
+                state=_state_param(request),
+                agent=q.get("agent"),
+                before=q.get("before"),
+                limit=_int_param(request, "limit", 50),
+            )
+        return {
+            "items": [serialize.session(s) for s in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+    def session_detail(self, request: Request) -> Any:
+        session_id = str(parse_session_id(request.path_params["session_id"]))
+        with self.ledger.db.read() as conn:
+            session = sessions.get(conn, session_id)
+            session_turns = turns.for_session(conn, session_id)
+        return {**serialize.session(session), "turns": [serialize.turn(t) for t in session_turns]}
+
+    def event_page(self, request: Request) -> Any:
+        session_id = str(parse_session_id(request.path_params["session_id"]))
+        with self.ledger.db.read() as conn:
+            sessions.get(conn, session_id)
+            page = events.page(
+                conn,
+                session_id,
+                before=request.query_params.get("before"),
+                limit=_int_param(request, "limit", 100),
+            )
+        return {"items": [serialize.event(e) for e in page.items], "next_cursor": page.next_cursor}
+
+    def index(self, request: Request) -> Response:
+        with self.ledger.db.read() as conn:
+            page = sessions.list_page(conn, limit=100)
+            project_list = projects.list_all(conn)
+        html = self.pages.get_template("index.html").render(
+            sessions=page.items, projects=project_list, version=__version__
+        )
+        return HTMLResponse(html)
+
+
+def _json(handler: Callable[[Request], Any]) -> Handler:
+    def endpoint(request: Request) -> Response:
+        try:
+            result = handler(request)
+        except TetherError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=_status_for(exc))
+        return result if isinstance(result, Response) else JSONResponse(result)
+
+    return endpoint
+
+
+def create_app(config: Config, ledger: Ledger, bind_host: str | None = None) -> Guard:
+    api = Api(config, ledger)
+    routes = [
+        Route("/", _json(api.index)),
+        Route("/api/health", _json(api.health)),
+        Route("/api/projects", _json(api.project_list)),
+        Route("/api/sessions", _json(api.session_page)),
+        Route("/api/sessions/{session_id}", _json(api.session_detail)),
+        Route("/api/sessions/{session_id}/events", _json(api.event_page)),
+    ]
+    return Guard(Starlette(routes=routes), bind_host or config.server.host, config.server.token)

@@ -1,0 +1,115 @@
+"""The daemon process: one per ``$TETHER_HOME``, found through ``daemon.json``.
+
+An exclusive ``flock`` on ``daemon.lock`` is held for the daemon's lifetime:
+the kernel drops it when the process dies however it dies, so a stale
+``daemon.json`` is recognised by the lock being free, never by guessing from
+a pid.
+"""
+
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+import uvicorn
+
+from tether.config import Config
+from tether.errors import DaemonError
+from tether.ledger.store import open_ledger
+from tether.server.app import create_app
+from tether.server.security import check_bind
+
+INFO_FILE = "daemon.json"
+LOCK_FILE = "daemon.lock"
+
+
+@dataclass(frozen=True)
+class DaemonInfo:
+    host: str
+    port: int
+    pid: int
+    started_at: float
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+
+def _lock_is_held(home: Path) -> bool:
+    try:
+        with (home / LOCK_FILE).open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            return False
+    except BlockingIOError:
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def running(home: Path) -> DaemonInfo | None:
+    """The live daemon of this home, or None."""
+    try:
+        info = DaemonInfo(**json.loads((home / INFO_FILE).read_text()))
+    except (FileNotFoundError, ValueError, TypeError):
+        return None
+    return info if _lock_is_held(home) else None
+
+
+@contextmanager
+def _exclusive(home: Path) -> Iterator[IO[str]]:
+    home.mkdir(parents=True, exist_ok=True)
+    handle = (home / LOCK_FILE).open("a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError as exc:
+        handle.close()
+        live = running(home)
+        where = f" at {live.url} (pid {live.pid})" if live else ""
+        raise DaemonError(
+            f"tether is already serving {home}{where}; stop it with `tether daemon stop`"
+        ) from exc
+    try:
+        yield handle
+    finally:
+        (home / INFO_FILE).unlink(missing_ok=True)
+        handle.close()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise DaemonError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(128)
+    return sock
+
+
+def serve(config: Config, host: str | None = None, port: int | None = None) -> None:
+    host = host or config.server.host
+    port = config.server.port if port is None else port
+    check_bind(host, config.server.token)
+    with _exclusive(config.home):
+        ledger = open_ledger(config)
+        sock = _bind(host, port)
+        info = DaemonInfo(host, sock.getsockname()[1], os.getpid(), time.time())
+        tmp = config.home / f".{INFO_FILE}.tmp"
+        tmp.write_text(json.dumps(asdict(info)))
+        os.replace(tmp, config.home / INFO_FILE)
+        app = create_app(config, ledger, bind_host=host)
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        try:
+            server.run(sockets=[sock])
+        finally:
+            ledger.close()
