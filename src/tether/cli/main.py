@@ -46,3 +46,7 @@ for _module in (projects, sessions, doctor, serve):
 
 def main() -> None:
     cli(prog_name="tether")
+
+
+if __name__ == "__main__":
+    main()

@@ -5,7 +5,8 @@ from dataclasses import dataclass
 
 DEFAULT_PREVIEW_BYTES = 16 * 1024
 _DATA_URL = re.compile(r"data:image/[a-z0-9.+-]+;base64,[A-Za-z0-9+/=\s]{64,}")
-_BARE_BASE64 = re.compile(r"[A-Za-z0-9+/]{4096,}={0,2}")
+# Bare base64 images, recognised by the encoded magic bytes of PNG, JPEG, GIF and WebP.
+_BARE_IMAGE = re.compile(r"(?:iVBORw0KGgo|/9j/|R0lGOD|UklGR)[A-Za-z0-9+/]{256,}={0,2}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -16,9 +17,9 @@ class Bounded:
 
 
 def strip_images(text: str) -> str:
-    """Replace inline base64 images (and any huge base64 run) by a short marker."""
+    """Replace inline base64 images by a short marker; the full text may go to a blob."""
     text = _DATA_URL.sub(lambda m: f"[image: {len(m.group(0))} bytes base64]", text)
-    return _BARE_BASE64.sub(lambda m: f"[base64: {len(m.group(0))} bytes]", text)
+    return _BARE_IMAGE.sub(lambda m: f"[image: {len(m.group(0))} bytes base64]", text)
 
 
 def bound(text: str, limit: int = DEFAULT_PREVIEW_BYTES) -> Bounded:

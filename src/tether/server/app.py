@@ -134,4 +134,9 @@ def create_app(config: Config, ledger: Ledger, bind_host: str | None = None) -> 
         Route("/api/sessions/{session_id}", _json(api.session_detail)),
         Route("/api/sessions/{session_id}/events", _json(api.event_page)),
     ]
-    return Guard(Starlette(routes=routes), bind_host or config.server.host, config.server.token)
+    app = Starlette(routes=routes, exception_handlers={404: _not_found})
+    return Guard(app, bind_host or config.server.host, config.server.token)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return JSONResponse({"error": f"no such path: {request.url.path[:100]}"}, status_code=404)

@@ -9,6 +9,7 @@ a pid.
 import fcntl
 import json
 import os
+import signal
 import socket
 import time
 from collections.abc import Iterator
@@ -110,6 +111,25 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         app = create_app(config, ledger, bind_host=host)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         try:
-            server.run(sockets=[sock])
+            with _exit_on_signals():
+                server.run(sockets=[sock])
+        except (SystemExit, KeyboardInterrupt):
+            pass
         finally:
             ledger.close()
+
+
+@contextmanager
+def _exit_on_signals() -> Iterator[None]:
+    """Uvicorn re-raises SIGTERM/SIGINT after its graceful shutdown; turn that into a
+    clean exit so our cleanup (address file, lock) runs, and restore the old handlers."""
+
+    def _exit(signum: int, _frame: object) -> None:
+        raise SystemExit(128 + signum)
+
+    previous = {sig: signal.signal(sig, _exit) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -1,0 +1,89 @@
+from pathlib import Path
+
+import pytest
+
+from tether.config import load
+from tether.errors import ConfigError
+
+
+def write(home: Path, text: str) -> Path:
+    path = home / "config.toml"
+    path.write_text(text)
+    return path
+
+
+def test_defaults_without_a_file(home: Path) -> None:
+    config = load()
+    assert config.home == home
+    assert config.engine.max_parallel == 8
+    assert config.engine.start_timeout_s == 90
+    assert config.server.port == 7700
+    assert config.database_url == f"sqlite:///{home / 'tether.db'}"
+
+
+def test_values_and_env_overrides(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(home, '[engine]\nmax_parallel = 3\nstart_timeout_s = 5\n[defaults]\nagent = "claude"\n')
+    monkeypatch.setenv("TETHER_SERVER_PORT", "7801")
+    config = load()
+    assert config.engine.max_parallel == 3
+    assert config.engine.start_timeout_s == 5.0
+    assert config.defaults.agent == "claude"
+    assert config.server.port == 7801
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("[engine\nmax_parallel = 3", "not valid TOML"),
+        ("[bogus]\nx = 1", "unknown section [bogus]"),
+        ("[engine]\nmax_paralel = 3", "unknown key engine.max_paralel"),
+        ('[engine]\nmax_parallel = "eight"', "engine.max_parallel must be a int"),
+        ("[engine]\nmax_parallel = true", "engine.max_parallel must be a int"),
+        ("[engine]\nstart_timeout_s = -1", "engine.start_timeout_s must not be negative"),
+        ("[server]\nport = 1.5", "server.port must be a int"),
+        ("engine = 3", "[engine] must be a table"),
+        ("[database]\nurl = 5", "database.url must be a string"),
+        ('[providers.x]\nnew = "x {prompt}"', "providers.x.new must be a non-empty list"),
+        ('[providers.x]\nnew = ["x"]\nstream = "xml"', "providers.x.stream"),
+        ('[providers.x]\nresume = ["x"]', "providers.x.new is missing"),
+        ('[providers."../x"]\nnew = ["x"]', "providers"),
+        ("[agents.claude]\nallowed_tools = {a = 1}", "agents.claude.allowed_tools"),
+    ],
+)
+def test_invalid_config_names_file_and_key(home: Path, text: str, needle: str) -> None:
+    path = write(home, text)
+    with pytest.raises(ConfigError) as info:
+        load()
+    message = str(info.value)
+    assert str(path) in message
+    assert needle in message
+
+
+def test_invalid_env_override(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TETHER_ENGINE_MAX_PARALLEL", "lots")
+    with pytest.raises(ConfigError, match="TETHER_ENGINE_MAX_PARALLEL"):
+        load()
+
+
+def test_declared_provider_and_project_options(home: Path) -> None:
+    write(
+        home,
+        """
+[providers.mytool]
+new = ["mytool", "--json", "{prompt}"]
+resume = ["mytool", "--resume", "{native_id}", "{prompt}"]
+stream = "codex"
+
+[agents.claude]
+permission_mode = "acceptEdits"
+
+[projects.web.agents.claude]
+permission_mode = "plan"
+""",
+    )
+    config = load()
+    provider = config.providers["mytool"]
+    assert provider.new == ("mytool", "--json", "{prompt}")
+    assert provider.stream == "codex"
+    assert config.options_for("claude", None) == {"permission_mode": "acceptEdits"}
+    assert config.options_for("claude", "web") == {"permission_mode": "plan"}
