@@ -725,14 +725,20 @@ class ModelServer:
         if fault == "http_500":
             return JSONResponse(proto.error_body(), status_code=500)
         try:
-            chunks = proto.encode(reply, p, usage, self._ids) if p.stream else None
-            if not p.stream:
-                if fault in ("hang_after_headers", "hang_mid_stream"):
-                    await asyncio.sleep(HANG_SECONDS)
-                return JSONResponse(proto.json_body(reply, p, usage, self._ids))
+            if p.stream:
+                chunks = proto.encode(reply, p, usage, self._ids)
+            else:
+                # Non-streaming (e.g. Claude's fallback after a broken stream):
+                # one JSON body, cut in two so faults can still apply.
+                body_bytes = json.dumps(proto.json_body(reply, p, usage, self._ids)).encode()
+                if fault is None:
+                    return Response(body_bytes, media_type="application/json")
+                half = len(body_bytes) // 2
+                chunks = [body_bytes[:half], body_bytes[half:]]
         except LookupError as exc:
             return JSONResponse({"error": {"message": f"mock: {exc}"}}, status_code=400)
-        return StreamingResponse(self._body(chunks, fault), media_type="text/event-stream",
+        media = "text/event-stream" if p.stream else "application/json"
+        return StreamingResponse(self._body(chunks, fault), media_type=media,
                                  headers={"cache-control": "no-cache", "x-request-id": self._ids("req_")})
 
     @staticmethod
