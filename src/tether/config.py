@@ -47,6 +47,22 @@ class ServerSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    codex_home: str = setting("", "Codex home to index; empty: $CODEX_HOME or ~/.codex")
+    claude_config_dir: str = setting(
+        "", "Claude Code config dir to index; empty: $CLAUDE_CONFIG_DIR or ~/.claude"
+    )
+    gemini_cli_home: str = setting("", "home holding .gemini/; empty: $GEMINI_CLI_HOME or ~")
+    xdg_data_home: str = setting(
+        "", "data dir holding opencode/; empty: $XDG_DATA_HOME or ~/.local/share"
+    )
+    watch_interval_s: float = setting(5.0, "daemon: stat the known native logs this often")
+    rescan_interval_s: float = setting(120.0, "daemon: walk the native log roots this often")
+    max_line_bytes: int = setting(32 * 1024 * 1024, "longer native log lines are counted, skipped")
+    import_transcripts: int = setting(1, "1: import external sessions' transcripts; 0: usage only")
+
+
+@dataclass(frozen=True)
 class DeclaredProvider:
     """A provider written in config.toml: argv templates and a stream format."""
 
@@ -63,6 +79,7 @@ class Config:
     defaults: DefaultsSettings = DefaultsSettings()
     engine: EngineSettings = EngineSettings()
     server: ServerSettings = ServerSettings()
+    history: HistorySettings = HistorySettings()
     providers: Mapping[str, DeclaredProvider] = field(default_factory=dict)
     agent_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     project_options: Mapping[str, Mapping[str, Mapping[str, object]]] = field(default_factory=dict)
@@ -91,6 +108,7 @@ SECTIONS: dict[str, type] = {
     "defaults": DefaultsSettings,
     "engine": EngineSettings,
     "server": ServerSettings,
+    "history": HistorySettings,
 }
 
 

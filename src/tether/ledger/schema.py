@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 
 metadata = MetaData(
@@ -93,12 +94,23 @@ turns = Table(
     Column("model", String(255)),
     Column("exit_code", Integer),
     Column("runner_pid", Integer),
-    Column("runner_started_at", Float),
+    Column("runner_ticks", BigInteger),  # kernel start time: tells the runner from a reused pid
     Column("stream_offset", BigInteger, nullable=False, server_default="0"),
     Column("stalled_at", Float),
+    Column("outcome", String(16)),  # terminal state decided, applied when the process has exited
     UniqueConstraint("session_id", "number"),
     UniqueConstraint("session_id", "idempotency_key"),
     Index(None, "state", "accepted_at"),
+)
+
+# One lane per session, enforced by the database: at most one live turn each.
+_LIVE = text("state IN ('dispatched', 'running')")
+Index(
+    "uq_turns_one_live_per_session",
+    turns.c.session_id,
+    unique=True,
+    sqlite_where=_LIVE,
+    postgresql_where=_LIVE,
 )
 
 events = Table(
@@ -116,4 +128,75 @@ events = Table(
     Column("dedup_key", String(255)),
     UniqueConstraint("session_id", "dedup_key"),
     Index(None, "session_id", "id"),
+)
+
+# History
+# Native logs read by the history indexer: each file's identity and read
+# offset, the native sessions found in them, and one usage entry per API
+# response, keyed across files so that duplicates and fork copies count once.
+# Full-text search (SQLite FTS5 table ``events_fts`` with its triggers, a
+# PostgreSQL GIN index ``ix_events_fts``) is dialect-specific and created by
+# migration 0003 outside this metadata.
+
+history_files = Table(
+    "history_files",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("agent", String(64), nullable=False),
+    Column("path", Text, nullable=False, unique=True),
+    Column("native_id", String(255)),
+    Column("device", BigInteger, nullable=False),
+    Column("inode", BigInteger, nullable=False),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime", Float, nullable=False),
+    Column("head_size", Integer, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("read_offset", BigInteger, nullable=False),
+    Column("events_offset", BigInteger, nullable=False, server_default="0"),
+    Column("state", Text),
+    Column("bad_lines", BigInteger, nullable=False, server_default="0"),
+    Column("oversize_lines", BigInteger, nullable=False, server_default="0"),
+    Column("error", Text),
+    Column("scanned_at", Float, nullable=False),
+)
+
+native_sessions = Table(
+    "native_sessions",
+    metadata,
+    Column("pk", BigId, primary_key=True),
+    Column("agent", String(64), nullable=False),
+    Column("native_id", String(255), nullable=False),
+    Column("session_id", String(64), ForeignKey("sessions.id")),
+    Column("parent_native_id", String(255)),
+    Column("cwd", Text),
+    Column("title", Text),
+    Column("model", String(255)),
+    Column("started_at", Float),
+    Column("ended_at", Float),
+    UniqueConstraint("agent", "native_id"),
+    Index(None, "session_id"),
+)
+
+usage_entries = Table(
+    "usage_entries",
+    metadata,
+    Column("pk", BigId, primary_key=True),
+    Column("agent", String(64), nullable=False),
+    Column("entry_key", String(255), nullable=False),
+    Column("native_id", String(255), nullable=False),
+    Column("copied", Integer, nullable=False, server_default="0"),
+    Column("origin_ts", Float, nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("day", String(10), nullable=False),
+    Column("turn_key", String(255)),
+    Column("model", String(255), nullable=False),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cached_input_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cost", Float, nullable=False),
+    UniqueConstraint("agent", "entry_key"),
+    Index(None, "agent", "native_id"),
+    Index(None, "day"),
 )

@@ -1,0 +1,203 @@
+"""Claude Code transcripts: ``<config>/projects/<slug>/<session>.jsonl``.
+
+Usage comes from assistant records (``message.usage``). One API response is
+written as several lines with the same ``message.id`` + ``requestId`` (the
+earlier ones streaming partials): that pair is the entry's key, and the
+ledger keeps the largest usage per key. A fork copies the parent's records
+into a new file; copies carry ``forkedFrom`` or the parent's ``sessionId``
+and are marked ``copied``, so the entry stays credited to the parent.
+Subagent transcripts (``<session>/subagents/*.jsonl``) belong to their
+session.
+"""
+
+from pathlib import Path
+
+import msgspec
+
+from tether.domain.records import EventKind
+from tether.history.facts import SessionFacts, TranscriptItem, UsageEntry
+from tether.history.timestamps import parse_iso
+
+AGENT = "claude"
+NEEDLES = (b'"usage"',)
+TRANSCRIPT_NEEDLES = (
+    b'"type":"user"',
+    b'"type":"assistant"',
+    b'"type": "user"',
+    b'"type": "assistant"',
+)
+HEAD_LINES = 200
+_SKIPPED_MODELS = frozenset({"<synthetic>"})
+
+
+class _Usage(msgspec.Struct):
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_read_input_tokens: int = 0
+
+
+class _Message(msgspec.Struct):
+    id: str | None = None
+    model: str | None = None
+    usage: _Usage | None = None
+
+
+class _UsageRecord(msgspec.Struct):
+    type: str | None = None
+    timestamp: str | None = None
+    sessionId: str | None = None
+    requestId: str | None = None
+    uuid: str | None = None
+    message: _Message | None = None
+    forkedFrom: object = None
+
+
+class _Block(msgspec.Struct):
+    type: str | None = None
+    text: str | None = None
+    thinking: str | None = None
+    name: str | None = None
+    input: object = None
+    content: object = None
+
+
+class _Content(msgspec.Struct):
+    role: str | None = None
+    content: str | list[_Block] | None = None
+
+
+class _HeadRecord(msgspec.Struct):
+    type: str | None = None
+    timestamp: str | None = None
+    uuid: str | None = None
+    cwd: str | None = None
+    summary: str | None = None
+    isSidechain: bool = False
+    isMeta: bool = False
+    message: _Content | None = None
+
+
+_usage_decoder = msgspec.json.Decoder(_UsageRecord)
+_head_decoder = msgspec.json.Decoder(_HeadRecord)
+
+
+def native_id_for(path: Path) -> str:
+    """The session a transcript belongs to: its name, or for a subagent its session dir."""
+    if path.parent.name == "subagents":
+        return path.parent.parent.name
+    return path.name.removesuffix(".zst").removesuffix(".jsonl")
+
+
+def usage_entry(line: bytes, native_id: str, offset: int) -> UsageEntry | None:
+    """Decode one candidate line; ``msgspec.DecodeError`` means a bad line."""
+    record = _usage_decoder.decode(line)
+    message = record.message
+    if record.type != "assistant" or message is None or message.usage is None:
+        return None
+    model = message.model or "unknown"
+    timestamp = parse_iso(record.timestamp)
+    if model in _SKIPPED_MODELS or timestamp is None:
+        return None
+    usage = message.usage
+    if message.id and record.requestId:
+        key = f"{message.id}:{record.requestId}"
+    else:
+        key = f"{native_id}:{record.uuid or offset}"
+    copied = record.forkedFrom is not None or (
+        record.sessionId is not None and record.sessionId != native_id
+    )
+    return UsageEntry(
+        key=key,
+        native_id=native_id,
+        timestamp=timestamp,
+        model=model,
+        input_tokens=usage.input_tokens,
+        cached_input_tokens=usage.cache_read_input_tokens,
+        cache_write_tokens=usage.cache_creation_input_tokens,
+        output_tokens=usage.output_tokens,
+        reasoning_tokens=0,
+        turn_key=None,
+        copied=copied,
+    )
+
+
+def _prompt_text(content: _Content | None) -> str | None:
+    if content is None or content.role != "user":
+        return None
+    if isinstance(content.content, str):
+        return content.content
+    for block in content.content or ():
+        if block.type == "text" and block.text:
+            return block.text
+    return None
+
+
+def head(block: bytes, native_id: str) -> SessionFacts:
+    """cwd, start time and first prompt from the first lines of a transcript."""
+    facts = SessionFacts(native_id)
+    for line in block.split(b"\n", HEAD_LINES)[:HEAD_LINES]:
+        try:
+            record = _head_decoder.decode(line)
+        except msgspec.DecodeError:
+            continue
+        if facts.started_at is None:
+            facts.started_at = parse_iso(record.timestamp)
+        facts.cwd = facts.cwd or record.cwd
+        if record.type == "summary" and record.summary:
+            facts.title = record.summary
+        if facts.title is None and record.type == "user" and not record.isMeta:
+            prompt = _prompt_text(record.message)
+            if prompt and not prompt.startswith("<"):
+                facts.title = prompt
+        if facts.cwd and facts.title and facts.started_at:
+            break
+    return facts
+
+
+def transcript_item(line: bytes, native_id: str, offset: int) -> list[TranscriptItem]:
+    """Prompts, replies and tool traffic of one record, keyed by the record's uuid."""
+    record = _head_decoder.decode(line)
+    uuid = record.uuid or str(offset)
+    timestamp = parse_iso(record.timestamp) or 0.0
+    message = record.message
+    if record.type not in ("user", "assistant") or message is None or record.isMeta:
+        return []
+    blocks = (
+        [_Block(type="text", text=message.content)]
+        if isinstance(message.content, str)
+        else message.content or []
+    )
+    items = []
+    for index, block in enumerate(blocks):
+        kind, text = _block_event(block)
+        if kind is None:
+            continue
+        items.append(
+            TranscriptItem(
+                key=f"claude:{uuid}:{index}",
+                native_id=native_id,
+                timestamp=timestamp,
+                kind=kind,
+                text=text,
+                role=message.role or record.type,
+            )
+        )
+    return items
+
+
+def _block_event(block: _Block) -> tuple[str | None, str]:
+    if block.type == "text" and block.text:
+        return EventKind.MESSAGE.value, block.text
+    if block.type == "thinking" and block.thinking:
+        return EventKind.REASONING.value, block.thinking
+    if block.type == "tool_use":
+        return (
+            EventKind.TOOL_CALL.value,
+            f"{block.name}: {msgspec.json.encode(block.input).decode()}",
+        )
+    if block.type == "tool_result":
+        content = block.content
+        text = content if isinstance(content, str) else msgspec.json.encode(content).decode()
+        return EventKind.TOOL_RESULT.value, text
+    return None, ""

@@ -1,0 +1,392 @@
+"""One indexing pass, and the loop the daemon runs in a background thread.
+
+A pass stats every native log, reads what is new (in worker processes when
+there is a lot), folds it into usage entries and session facts, writes
+them with the files' new offsets, attributes new native sessions, then
+imports the transcripts of external sessions. Bad data is counted per
+file; an unreadable file or ledger is recorded and the pass goes on.
+"""
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tether.config import Config
+from tether.domain.records import EventKind
+from tether.errors import TetherError
+from tether.history import attribution
+from tether.history.fold import Folded, fold
+from tether.history.pricing import PriceTable, load
+from tether.history.readers import READERS
+from tether.history.roots import Roots, log_files, roots
+from tether.history.scan import Job, JobResult, run_jobs, split
+from tether.history.sources import (
+    HEAD_BYTES,
+    Change,
+    Identity,
+    Saved,
+    classify,
+    head_hash,
+    identity,
+)
+from tether.history.timestamps import day_of
+from tether.ledger import events as ledger_events
+from tether.ledger import history as ledger_history
+from tether.ledger.store import Ledger
+
+log = logging.getLogger(__name__)
+FLUSH_ENTRIES = 50_000
+Progress = Callable[[int, int], None]  # bytes done, bytes to read
+
+
+@dataclass
+class IndexReport:
+    files: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    entries: int = 0
+    sessions_created: int = 0
+    events: int = 0
+    bad_lines: int = 0
+    oversize_lines: int = 0
+    errors: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass(slots=True)
+class _Planned:
+    agent: str
+    path: Path
+    now: Identity
+    record: ledger_history.FileRecord | None
+    start: int
+    state: dict[str, Any]
+    head_size: int
+    head_hash: str
+    reset: bool
+
+
+def _saved(record: ledger_history.FileRecord) -> Saved:
+    return Saved(
+        Identity(record.device, record.inode, record.size, record.mtime),
+        record.head_size,
+        record.head_hash,
+        record.read_offset,
+    )
+
+
+def _plan(agent: str, path: Path, record: ledger_history.FileRecord | None) -> _Planned | None:
+    now = identity(path)
+    change = classify(path, now, _saved(record) if record else None)
+    if change is Change.SAME:
+        return None
+    if change is Change.GREW and record is not None:
+        return _Planned(
+            agent, path, now, record, record.read_offset, record.state,
+            record.head_size, record.head_hash, False,
+        )  # fmt: skip
+    size = min(now.size, HEAD_BYTES)
+    return _Planned(agent, path, now, record, 0, {}, size, head_hash(path, size), True)
+
+
+def _jobs(planned: _Planned, max_line: int) -> list[Job]:
+    reader = READERS[planned.agent]
+    job = Job(
+        planned.agent,
+        str(planned.path),
+        reader.native_id_for(planned.path),
+        planned.start,
+        head=planned.start == 0,
+        title=not planned.state.get("titled", False),
+        max_line=max_line,
+    )
+    return split(job, planned.now.size)
+
+
+def _entry_row(agent: str, entry: Any, prices: PriceTable) -> dict[str, Any]:
+    return {
+        "agent": agent,
+        "entry_key": entry.key,
+        "native_id": entry.native_id,
+        "copied": int(entry.copied),
+        "origin_ts": ledger_history.UNKNOWN_ORIGIN_TS,
+        "ts": entry.timestamp,
+        "day": day_of(entry.timestamp),
+        "turn_key": entry.turn_key,
+        "model": entry.model,
+        "input_tokens": entry.input_tokens,
+        "cached_input_tokens": entry.cached_input_tokens,
+        "cache_write_tokens": entry.cache_write_tokens,
+        "output_tokens": entry.output_tokens,
+        "reasoning_tokens": entry.reasoning_tokens,
+        "cost": prices.cost(
+            entry.model,
+            entry.input_tokens,
+            entry.cached_input_tokens,
+            entry.cache_write_tokens,
+            entry.output_tokens,
+        ),
+    }
+
+
+def _rank(row: dict[str, Any]) -> tuple[int, float, str]:
+    return row["copied"], row["origin_ts"], row["native_id"]
+
+
+def _total(row: dict[str, Any]) -> int:
+    return sum(row[c] for c in ledger_history.TOKEN_COLUMNS[:4])
+
+
+def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
+    """The same rule as the ledger's upsert, applied within a batch first."""
+    merged = dict(new) if _rank(new) < _rank(old) else dict(old)
+    amounts = new if _total(new) > _total(old) else old
+    for column in (*ledger_history.TOKEN_COLUMNS, "model", "cost"):
+        merged[column] = amounts[column]
+    return merged
+
+
+class _Batch:
+    """File outcomes waiting to be written in one transaction."""
+
+    def __init__(self, prices: PriceTable) -> None:
+        self.prices = prices
+        self.entries: dict[tuple[str, str], dict[str, Any]] = {}
+        self.sessions: dict[str, list[dict[str, Any]]] = {}
+        self.files: list[dict[str, Any]] = []
+        self.resets: list[tuple[str, str]] = []
+
+    def add(self, planned: _Planned, folded: Folded, results: list[JobResult]) -> None:
+        agent = planned.agent
+        for entry in folded.entries:
+            row = _entry_row(agent, entry, self.prices)
+            key = (agent, entry.key)
+            self.entries[key] = _merge(self.entries[key], row) if key in self.entries else row
+        self.sessions.setdefault(agent, []).extend(asdict(s) for s in folded.sessions)
+        if planned.reset and planned.record is not None and planned.record.native_id:
+            self.resets.append((agent, planned.record.native_id))
+        self.files.append(_file_row(planned, folded, results))
+
+    def flush(self, ledger: Ledger) -> None:
+        if not self.files:
+            return
+        with ledger.db.write() as conn:
+            for agent, native_id in self.resets:
+                if _only_file(conn, agent, native_id):
+                    ledger_history.delete_entries_of(conn, agent, native_id)
+            for agent, facts in self.sessions.items():
+                ledger_history.merge_sessions(conn, agent, _merged_facts(facts))
+            rows = list(self.entries.values())
+            for agent in {r["agent"] for r in rows}:
+                mine = [r for r in rows if r["agent"] == agent]
+                starts = ledger_history.started_at(conn, agent, (r["native_id"] for r in mine))
+                for row in mine:
+                    row["origin_ts"] = starts.get(row["native_id"], row["origin_ts"])
+            ledger_history.upsert_entries(conn, rows)
+            ledger_history.save_files(conn, self.files)
+        self.__init__(self.prices)  # type: ignore[misc]
+
+
+def _only_file(conn: Any, agent: str, native_id: str) -> bool:
+    files = ledger_history.load_files(conn)
+    return sum(1 for f in files.values() if (f.agent, f.native_id) == (agent, native_id)) <= 1
+
+
+def _merged_facts(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_id: dict[str, dict[str, Any]] = {}
+    for item in facts:
+        old = by_id.get(item["native_id"])
+        if old is None:
+            by_id[item["native_id"]] = dict(item)
+            continue
+        for key, choose in (("started_at", min), ("ended_at", max)):
+            values = [v for v in (old[key], item[key]) if v is not None]
+            old[key] = choose(values) if values else None
+        for key in ("cwd", "title", "parent_native_id"):
+            old[key] = old[key] or item[key]
+        old["model"] = item["model"] or old["model"]
+    return list(by_id.values())
+
+
+def _file_row(planned: _Planned, folded: Folded, results: list[JobResult]) -> dict[str, Any]:
+    errors = [r.error for r in results if r.error]
+    record = planned.record
+    base_bad = 0 if planned.reset or record is None else record.bad_lines
+    base_big = 0 if planned.reset or record is None else record.oversize_lines
+    end = planned.start if errors else results[-1].stats.end
+    return {
+        "agent": planned.agent,
+        "path": str(planned.path),
+        "native_id": folded.native_id or (record.native_id if record else None),
+        "device": planned.now.device,
+        "inode": planned.now.inode,
+        "size": planned.now.size,
+        "mtime": planned.now.mtime,
+        "head_size": planned.head_size,
+        "head_hash": planned.head_hash,
+        "read_offset": end,
+        "events_offset": 0 if planned.reset or record is None else record.events_offset,
+        "state": json.dumps(folded.state if not errors else planned.state),
+        "bad_lines": base_bad + sum(r.stats.bad_lines for r in results),
+        "oversize_lines": base_big + sum(r.stats.oversize_lines for r in results),
+        "error": "; ".join(e for e in errors if e) or None,
+        "scanned_at": time.time(),
+    }
+
+
+def _grouped(
+    jobs: list[tuple[_Planned, list[Job]]], total: int
+) -> Iterator[tuple[_Planned, list[JobResult]]]:
+    flat = [job for _, file_jobs in jobs for job in file_jobs]
+    results = run_jobs(flat, total)
+    for planned, file_jobs in jobs:
+        yield planned, [next(results) for _ in file_jobs]
+
+
+def _found_files(found: Roots, known: dict[str, ledger_history.FileRecord], walk: bool) -> list:
+    if walk:
+        return list(log_files(found))
+    return [(r.agent, Path(r.path)) for r in known.values() if r.agent in READERS]
+
+
+class Indexer:
+    """Index the native logs of one machine into one ledger."""
+
+    def __init__(self, config: Config, ledger: Ledger) -> None:
+        self.config = config
+        self.ledger = ledger
+        self.roots = roots(config.history)
+        self.prices = load(config.home)
+
+    def agent_roots(self) -> dict[str, Path]:
+        return {
+            "codex": self.roots.codex,
+            "claude": self.roots.claude[0],
+            "gemini": self.roots.gemini,
+            "opencode": self.roots.opencode_db.parent,
+        }
+
+    def run_once(self, progress: Progress | None = None, walk: bool = True) -> IndexReport:
+        started = time.perf_counter()
+        report = IndexReport()
+        with self.ledger.db.read() as conn:
+            known = ledger_history.load_files(conn)
+        plans = self._plans(_found_files(self.roots, known, walk), known, report)
+        self._read(plans, report, progress)
+        with self.ledger.db.write() as conn:
+            report.sessions_created = attribution.attribute_all(conn, self.agent_roots())
+        if self.config.history.import_transcripts:
+            report.events = self.import_transcripts()
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _plans(self, files: list, known: dict, report: IndexReport) -> list[_Planned]:
+        plans = []
+        for agent, path in files:
+            report.files += 1
+            try:
+                planned = _plan(agent, path, known.get(str(path)))
+            except OSError as exc:
+                report.errors.append(f"{path}: {exc.strerror or exc}")
+                continue
+            if planned is not None:
+                plans.append(planned)
+        return plans
+
+    def _read(self, plans: list[_Planned], report: IndexReport, progress: Progress | None) -> None:
+        max_line = self.config.history.max_line_bytes
+        jobs = [(p, _jobs(p, max_line)) for p in plans]
+        total = sum(p.now.size - p.start for p in plans)
+        batch = _Batch(self.prices)
+        done = 0
+        for planned, results in _grouped(jobs, total):
+            folded = fold(planned.agent, planned.path, planned.state, results)
+            batch.add(planned, folded, results)
+            report.files_read += 1
+            report.entries += len(folded.entries)
+            report.bytes_read += sum(r.disk_bytes for r in results)
+            report.bad_lines += sum(r.stats.bad_lines for r in results)
+            report.oversize_lines += sum(r.stats.oversize_lines for r in results)
+            report.errors.extend(f"{planned.path}: {r.error}" for r in results if r.error)
+            done += planned.now.size - planned.start
+            if progress is not None:
+                progress(done, total)
+            if len(batch.entries) >= FLUSH_ENTRIES:
+                batch.flush(self.ledger)
+        batch.flush(self.ledger)
+
+    def import_transcripts(self) -> int:
+        """Import what external sessions said, from each file's events offset on."""
+        with self.ledger.db.read() as conn:
+            files = ledger_history.load_files(conn)
+            targets = ledger_history.external_sessions(conn)
+        imported = 0
+        for record in files.values():
+            session_id = targets.get((record.agent, record.native_id or ""))
+            if session_id is None or record.events_offset >= record.read_offset:
+                continue
+            imported += self._import_file(record, session_id)
+        return imported
+
+    def _import_file(self, record: ledger_history.FileRecord, session_id: str) -> int:
+        job = Job(
+            record.agent,
+            record.path,
+            record.native_id,
+            record.events_offset,
+            end=record.read_offset,
+            transcript=True,
+            max_line=self.config.history.max_line_bytes,
+        )
+        result = run_jobs([job], 0).__next__()
+        if result.error:
+            return 0
+        rows = [
+            ledger_events.row_for(
+                ledger_events.NewEvent(
+                    session_id=session_id,
+                    kind=EventKind(item.kind),
+                    text=item.text,
+                    data={"role": item.role, "native": True} if item.role else {"native": True},
+                    dedup_key=item.key[:255],
+                    created_at=item.timestamp or None,
+                ),
+                self.ledger.blobs,
+                self.config.engine.preview_bytes,
+            )
+            for item in result.transcript
+        ]
+        with self.ledger.db.write() as conn:
+            inserted = ledger_events.insert_rows(conn, rows)
+            ledger_history.set_events_offset(
+                conn, record.path, min(result.stats.end, record.read_offset)
+            )
+        return inserted
+
+
+def run_indexer(config: Config, ledger: Ledger, stop: threading.Event) -> None:
+    """The daemon's background loop: stat known logs often, walk the roots now and then.
+
+    Errors are logged and the loop goes on; ``stop`` ends it within one interval.
+    """
+    indexer = Indexer(config, ledger)
+    settings = config.history
+    last_walk = 0.0
+    while not stop.is_set():
+        walk = time.monotonic() - last_walk >= settings.rescan_interval_s
+        try:
+            report = indexer.run_once(walk=walk)
+            if report.files_read:
+                log.info(
+                    "action=history_index files=%d entries=%d", report.files_read, report.entries
+                )
+        except TetherError as exc:
+            log.warning("action=history_index_failed error=%s", exc)
+        if walk:
+            last_walk = time.monotonic()
+        stop.wait(settings.watch_interval_s)

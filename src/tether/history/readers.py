@@ -1,0 +1,64 @@
+"""The line-oriented readers by agent, behind one small table.
+
+Each reader knows its candidate needles, how to decode a candidate line
+into a fact, how to take a session's head, and how to turn a line into
+transcript items. Unknown records decode to nothing; undecodable candidate
+lines are counted as bad.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tether.history import claude, codex
+from tether.history.facts import SessionFacts, TranscriptItem
+
+
+@dataclass(frozen=True)
+class LineReader:
+    agent: str
+    needles: tuple[bytes, ...]
+    title_needles: tuple[bytes, ...]
+    transcript_needles: tuple[bytes, ...]
+    native_id_for: Callable[[Path], str | None]
+    fact: Callable[[bytes, str, int], Any]
+    head: Callable[[bytes, str | None], SessionFacts | None]
+    transcript: Callable[[bytes, str, int], list[TranscriptItem]]
+
+
+def _claude_fact(line: bytes, native_id: str, offset: int) -> Any:
+    return claude.usage_entry(line, native_id, offset)
+
+
+def _codex_fact(line: bytes, native_id: str, offset: int) -> Any:
+    del native_id
+    return codex.fact(line, offset)
+
+
+def _claude_head(block: bytes, native_id: str | None) -> SessionFacts | None:
+    return claude.head(block, native_id or "")
+
+
+READERS: dict[str, LineReader] = {
+    "claude": LineReader(
+        agent="claude",
+        needles=claude.NEEDLES,
+        title_needles=(),
+        transcript_needles=claude.TRANSCRIPT_NEEDLES,
+        native_id_for=claude.native_id_for,
+        fact=_claude_fact,
+        head=_claude_head,
+        transcript=claude.transcript_item,
+    ),
+    "codex": LineReader(
+        agent="codex",
+        needles=codex.NEEDLES,
+        title_needles=codex.TITLE_NEEDLES,
+        transcript_needles=codex.TRANSCRIPT_NEEDLES,
+        native_id_for=codex.native_id_for,
+        fact=_codex_fact,
+        head=codex.head,
+        transcript=codex.transcript_item,
+    ),
+}

@@ -1,0 +1,154 @@
+"""Reading byte ranges of native logs, in worker processes when there is a lot.
+
+A job is one byte range of one file. Big plain files are cut into ranges
+at arbitrary offsets; a worker whose range does not start at a known line
+start skips to the next line, and reads the line that crosses its end, so
+every line is read exactly once. Results come back in range order and are
+folded by the indexer.
+"""
+
+import os
+from collections.abc import Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from tether.history.facts import SessionFacts, TranscriptItem
+from tether.history.lines import DEFAULT_MAX_LINE_BYTES, LineStats, blocks, candidate_lines
+from tether.history.readers import READERS
+from tether.history.sources import is_compressed, open_at
+
+SPLIT_BYTES = 64 * 1024 * 1024
+POOL_THRESHOLD_BYTES = 96 * 1024 * 1024
+_ALIGN_PROBE = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    agent: str
+    path: str
+    native_id: str | None
+    start: int
+    end: int | None = None  # None: to the end of the file
+    aligned: bool = True  # ``start`` is a line start
+    head: bool = False  # take the session head from the first block
+    title: bool = False  # also look for the first prompt (Codex)
+    transcript: bool = False  # transcript items instead of usage facts
+    max_line: int = DEFAULT_MAX_LINE_BYTES
+
+
+@dataclass(slots=True)
+class JobResult:
+    job: Job
+    facts: list[Any] = field(default_factory=list)
+    head: SessionFacts | None = None
+    transcript: list[TranscriptItem] = field(default_factory=list)
+    stats: LineStats = field(default_factory=LineStats)
+    disk_bytes: int = 0
+    error: str | None = None
+
+
+def _aligned_start(path: Path, start: int) -> int:
+    """The first line start at or after ``start`` in a plain file."""
+    with path.open("rb") as handle:
+        handle.seek(start - 1)
+        position = start - 1
+        while True:
+            probe = handle.read(_ALIGN_PROBE)
+            if not probe:
+                return position
+            index = probe.find(b"\n")
+            if index >= 0:
+                return position + index + 1
+            position += len(probe)
+
+
+def run_job(job: Job) -> JobResult:
+    """Read one range; OS errors become the result's ``error``, never an exception."""
+    result = JobResult(job)
+    try:
+        _read(job, result)
+    except OSError as exc:
+        result.error = f"{type(exc).__name__}: {exc.strerror or exc}"
+    except Exception as exc:  # corrupt compressed data and the like: recorded, never fatal
+        result.error = f"{type(exc).__name__}: {exc}"
+    return result
+
+
+def _read(job: Job, result: JobResult) -> None:
+    reader = READERS[job.agent]
+    path = Path(job.path)
+    start = job.start if job.aligned else _aligned_start(path, job.start)
+    result.stats.end = start
+    if job.end is not None and start >= job.end:
+        return
+    native_id = job.native_id or ""
+    if job.transcript:
+        needles = reader.transcript_needles
+    else:
+        needles = reader.needles + (reader.title_needles if job.title else ())
+    with open_at(path, start) as (stream, counting):
+        first = True
+        for offset, block in blocks(stream, start, result.stats, job.end, job.max_line):
+            if first and job.head:
+                result.head = reader.head(block, job.native_id)
+            first = False
+            for index, line in candidate_lines(block, needles):
+                _decode(reader, job, result, line, native_id, offset + index)
+        result.disk_bytes = counting.count
+
+
+def _decode(reader: Any, job: Job, result: JobResult, line: bytes, native_id: str, at: int) -> None:
+    try:
+        if job.transcript:
+            result.transcript.extend(reader.transcript(line, native_id, at))
+            return
+        item = reader.fact(line, native_id, at)
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+        result.stats.bad_lines += 1
+        return
+    if item is not None:
+        result.facts.append(item)
+
+
+def split(job: Job, size: int) -> list[Job]:
+    """Cut a job on a plain file into ranges of about ``SPLIT_BYTES``."""
+    if is_compressed(Path(job.path)) or size - job.start <= SPLIT_BYTES:
+        return [job]
+    jobs = []
+    for index, start in enumerate(range(job.start, size, SPLIT_BYTES)):
+        end = min(start + SPLIT_BYTES, size)
+        jobs.append(
+            Job(
+                job.agent,
+                job.path,
+                job.native_id,
+                start,
+                None if end == size else end,
+                aligned=index == 0 and job.aligned,
+                head=job.head and index == 0,
+                title=job.title,
+                transcript=job.transcript,
+                max_line=job.max_line,
+            )
+        )
+    return jobs
+
+
+def workers() -> int:
+    return max(1, min(os.cpu_count() or 1, 8))
+
+
+def run_jobs(jobs: list[Job], total_bytes: int) -> Iterator[JobResult]:
+    """Results in job order; a process pool only when the work is worth its start-up."""
+    if total_bytes < POOL_THRESHOLD_BYTES or workers() == 1 or len(jobs) == 1:
+        yield from map(run_job, jobs)
+        return
+    # spawn: the daemon runs the indexer in a thread, and fork with threads is unsafe
+    pool: Executor = ProcessPoolExecutor(workers(), mp_context=get_context("spawn"))
+    with pool:
+        yield from pool.map(run_job, jobs, chunksize=1)

@@ -1,0 +1,228 @@
+"""The history tables: native log files, native sessions and usage entries.
+
+Usage entries are upserted by ``(agent, entry_key)``. On a conflict the
+row keeps the largest usage (a response streamed as several lines) and is
+credited to the better occurrence: an original before a copy, then the
+earlier-started session, then the smaller native id — so the result does
+not depend on the order files are read in.
+"""
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from tether.domain.records import Origin
+from tether.ledger.schema import history_files, native_sessions, sessions, usage_entries
+
+TOKEN_COLUMNS = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+UNKNOWN_ORIGIN_TS = 1e15  # sorts after any real start time
+
+
+@dataclass(frozen=True, slots=True)
+class FileRecord:
+    agent: str
+    path: str
+    native_id: str | None
+    device: int
+    inode: int
+    size: int
+    mtime: float
+    head_size: int
+    head_hash: str
+    read_offset: int
+    events_offset: int
+    state: dict[str, Any]
+    bad_lines: int
+    oversize_lines: int
+
+
+def _insert(conn: Connection) -> Any:
+    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+
+
+def load_files(conn: Connection) -> dict[str, FileRecord]:
+    records = {}
+    for m in conn.execute(select(history_files)).mappings():
+        records[m["path"]] = FileRecord(
+            m["agent"],
+            m["path"],
+            m["native_id"],
+            m["device"],
+            m["inode"],
+            m["size"],
+            m["mtime"],
+            m["head_size"],
+            m["head_hash"],
+            m["read_offset"],
+            m["events_offset"],
+            json.loads(m["state"]) if m["state"] else {},
+            m["bad_lines"],
+            m["oversize_lines"],
+        )
+    return records
+
+
+def save_files(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert file rows (``path`` is the key), each a full set of columns."""
+    if not rows:
+        return
+    stmt = _insert(conn)(history_files)
+    columns = {c: stmt.excluded[c] for c in rows[0] if c != "path"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["path"], set_=columns), list(rows))
+
+
+def set_events_offset(conn: Connection, path: str, offset: int) -> None:
+    conn.execute(
+        update(history_files).where(history_files.c.path == path).values(events_offset=offset)
+    )
+
+
+def delete_entries_of(conn: Connection, agent: str, native_id: str) -> None:
+    """Forget a native session's entries before its only file is read again from the start."""
+    conn.execute(
+        usage_entries.delete().where(
+            and_(usage_entries.c.agent == agent, usage_entries.c.native_id == native_id)
+        )
+    )
+
+
+def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    stmt = _insert(conn)(usage_entries)
+    new, old = stmt.excluded, usage_entries.c
+    better = or_(
+        new.copied < old.copied,
+        and_(
+            new.copied == old.copied,
+            or_(
+                new.origin_ts < old.origin_ts,
+                and_(new.origin_ts == old.origin_ts, new.native_id < old.native_id),
+            ),
+        ),
+    )
+    total_new = new.input_tokens + new.cached_input_tokens + new.cache_write_tokens
+    total_old = old.input_tokens + old.cached_input_tokens + old.cache_write_tokens
+    larger = total_new + new.output_tokens > total_old + old.output_tokens
+    credit = ("native_id", "copied", "origin_ts", "ts", "day", "turn_key")
+    amounts = (*TOKEN_COLUMNS, "model", "cost")
+    set_ = {c: case((better, new[c]), else_=old[c]) for c in credit}
+    set_.update({c: case((larger, new[c]), else_=old[c]) for c in amounts})
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["agent", "entry_key"], set_=set_), list(rows)
+    )
+
+
+def merge_sessions(conn: Connection, agent: str, facts: Iterable[Mapping[str, Any]]) -> None:
+    """Insert native sessions or widen what is known of them.
+
+    Each fact has ``native_id``, ``started_at``, ``ended_at``, ``cwd``,
+    ``title``, ``model`` and ``parent_native_id``; the earliest start, the
+    latest end and the first known cwd, title and parent are kept.
+    """
+    for item in facts:
+        where = and_(
+            native_sessions.c.agent == agent, native_sessions.c.native_id == item["native_id"]
+        )
+        row = conn.execute(select(native_sessions).where(where)).mappings().first()
+        if row is None:
+            conn.execute(insert(native_sessions).values(agent=agent, **item))
+            continue
+        conn.execute(
+            update(native_sessions)
+            .where(native_sessions.c.pk == row["pk"])
+            .values(
+                started_at=_pick(min, row["started_at"], item["started_at"]),
+                ended_at=_pick(max, row["ended_at"], item["ended_at"]),
+                cwd=row["cwd"] or item["cwd"],
+                title=row["title"] or item["title"],
+                model=item["model"] or row["model"],
+                parent_native_id=row["parent_native_id"] or item["parent_native_id"],
+            )
+        )
+
+
+def _pick(choose: Any, old: float | None, new: float | None) -> float | None:
+    known = [v for v in (old, new) if v is not None]
+    return choose(known) if known else None
+
+
+def started_at(conn: Connection, agent: str, native_ids: Iterable[str]) -> dict[str, float]:
+    ids = list(set(native_ids))
+    found: dict[str, float] = {}
+    for start in range(0, len(ids), 500):
+        rows = conn.execute(
+            select(native_sessions.c.native_id, native_sessions.c.started_at).where(
+                and_(
+                    native_sessions.c.agent == agent,
+                    native_sessions.c.native_id.in_(ids[start : start + 500]),
+                )
+            )
+        )
+        found.update({n: s for n, s in rows if s is not None})
+    return found
+
+
+def unattributed(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(native_sessions).where(native_sessions.c.session_id.is_(None))
+    ).mappings()
+    return [dict(r) for r in rows]
+
+
+def attribute(conn: Connection, pk: int, session_id: str) -> None:
+    conn.execute(
+        update(native_sessions).where(native_sessions.c.pk == pk).values(session_id=session_id)
+    )
+
+
+def sessions_by_native(conn: Connection, agent: str) -> dict[str, str]:
+    rows = conn.execute(
+        select(native_sessions.c.native_id, native_sessions.c.session_id).where(
+            and_(native_sessions.c.agent == agent, native_sessions.c.session_id.is_not(None))
+        )
+    )
+    return dict(rows.all())  # type: ignore[arg-type]
+
+
+def problems(conn: Connection) -> dict[str, Any]:
+    """What ``tether doctor`` reports: bad and oversize lines, unreadable files."""
+    totals = conn.execute(
+        select(
+            func.count(),
+            func.coalesce(func.sum(history_files.c.bad_lines), 0),
+            func.coalesce(func.sum(history_files.c.oversize_lines), 0),
+        )
+    ).one()
+    errors = conn.execute(
+        select(history_files.c.path, history_files.c.error)
+        .where(history_files.c.error.is_not(None))
+        .limit(20)
+    ).all()
+    return {
+        "files": totals[0],
+        "bad_lines": int(totals[1]),
+        "oversize_lines": int(totals[2]),
+        "errors": [{"path": p, "error": e} for p, e in errors],
+    }
+
+
+def external_sessions(conn: Connection) -> dict[tuple[str, str], str]:
+    """(agent, native id) → session id, for native sessions fed into external sessions."""
+    rows = conn.execute(
+        select(native_sessions.c.agent, native_sessions.c.native_id, sessions.c.id)
+        .join(sessions, sessions.c.id == native_sessions.c.session_id)
+        .where(sessions.c.origin == Origin.EXTERNAL.value)
+    )
+    return {(a, n): s for a, n, s in rows}
