@@ -12,12 +12,20 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tether.domain.records import Origin
-from tether.ledger.schema import history_files, native_sessions, sessions, usage_entries
+from tether.ledger.schema import (
+    events,
+    history_files,
+    native_sessions,
+    projects,
+    sessions,
+    usage_entries,
+)
 
 TOKEN_COLUMNS = (
     "input_tokens",
@@ -226,3 +234,119 @@ def external_sessions(conn: Connection) -> dict[tuple[str, str], str]:
         .where(sessions.c.origin == Origin.EXTERNAL.value)
     )
     return {(a, n): s for a, n, s in rows}
+
+
+USAGE_GROUPS = ("daily", "session", "model", "project", "agent")
+
+
+def _group_key(by: str) -> Any:
+    if by == "daily":
+        return usage_entries.c.day
+    if by == "model":
+        return usage_entries.c.model
+    if by == "agent":
+        return usage_entries.c.agent
+    if by == "project":
+        return func.coalesce(projects.c.name, "(unattributed)")
+    return func.coalesce(sessions.c.id, usage_entries.c.agent + ":" + usage_entries.c.native_id)
+
+
+def usage_report(conn: Connection, by: str, since: str | None = None) -> list[dict[str, Any]]:
+    """Token sums and cost grouped by day, session, model, project or agent.
+
+    Days are UTC calendar days (``YYYY-MM-DD``); ``since`` is one of them.
+    """
+    key = _group_key(by).label("key")
+    source: Any = usage_entries
+    if by in ("session", "project"):
+        source = usage_entries.outerjoin(
+            sessions,
+            and_(
+                sessions.c.agent == usage_entries.c.agent,
+                sessions.c.native_id == usage_entries.c.native_id,
+            ),
+        ).outerjoin(projects, projects.c.id == sessions.c.project_id)
+    sums = [func.sum(usage_entries.c[c]).label(c) for c in TOKEN_COLUMNS]
+    query = (
+        select(key, *sums, func.sum(usage_entries.c.cost).label("cost"), func.count().label("n"))
+        .select_from(source)
+        .group_by(key)
+        .order_by(key)
+    )
+    if since is not None:
+        query = query.where(usage_entries.c.day >= since)
+    return [
+        {
+            "key": r["key"],
+            **{c: int(r[c]) for c in TOKEN_COLUMNS},
+            "cost": float(r["cost"]),
+            "entries": r["n"],
+        }
+        for r in conn.execute(query).mappings()
+    ]
+
+
+def entry_amounts(conn: Connection) -> list[tuple[int, str, int, int, int, int]]:
+    c = usage_entries.c
+    query = select(
+        c.pk, c.model, c.input_tokens, c.cached_input_tokens, c.cache_write_tokens, c.output_tokens
+    )
+    return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
+
+
+def set_costs(conn: Connection, costs: Sequence[tuple[int, float]]) -> None:
+    if costs:
+        conn.execute(
+            update(usage_entries).where(usage_entries.c.pk == bindparam("k")),
+            [{"k": pk, "cost": cost} for pk, cost in costs],
+        )
+
+
+def _fts_query(text: str) -> str:
+    """Words as FTS5 string literals, so user input is never FTS5 syntax."""
+    return " ".join('"' + word.replace('"', '""') + '"' for word in text.split())
+
+
+def search(conn: Connection, text: str, limit: int = 20) -> list[dict[str, Any]]:
+    """Message events matching every word of ``text``, best match first."""
+    if not text.split():
+        return []
+    if conn.dialect.name == "sqlite":
+        rows = conn.execute(
+            sql_text(
+                "SELECT e.id, e.session_id, e.created_at, e.preview FROM events_fts "
+                "JOIN events e ON e.id = events_fts.rowid WHERE events_fts MATCH :q "
+                "ORDER BY events_fts.rank LIMIT :n"
+            ),
+            {"q": _fts_query(text), "n": limit},
+        )
+    else:
+        rows = conn.execute(
+            sql_text(
+                "SELECT id, session_id, created_at, preview FROM events "
+                "WHERE kind = 'message' AND to_tsvector('simple', preview) "
+                "@@ plainto_tsquery('simple', :q) "
+                "ORDER BY ts_rank(to_tsvector('simple', preview), plainto_tsquery('simple', :q)) "
+                "DESC, id DESC LIMIT :n"
+            ),
+            {"q": text, "n": limit},
+        )
+    return [dict(r._mapping) for r in rows]
+
+
+def move_session(conn: Connection, old_id: str, new_id: str, native_id: str | None) -> None:
+    """Hand an external session's events and native threads to ``new_id``, then drop it."""
+    conn.execute(update(events).where(events.c.session_id == old_id).values(session_id=new_id))
+    conn.execute(
+        update(native_sessions)
+        .where(native_sessions.c.session_id == old_id)
+        .values(session_id=new_id)
+    )
+    conn.execute(sessions.delete().where(sessions.c.id == old_id))
+    conn.execute(update(sessions).where(sessions.c.id == new_id).values(native_id=native_id))
+
+
+def adopt_in_place(conn: Connection, session_id: str) -> None:
+    conn.execute(
+        update(sessions).where(sessions.c.id == session_id).values(origin=Origin.TETHER.value)
+    )

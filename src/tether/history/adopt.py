@@ -1,0 +1,36 @@
+"""``tether adopt``: an external session becomes a regular, resumable tether session.
+
+It keeps its native id, so resume goes to the exact native thread
+(invariant 3). Moving it to another project gives it that project's next
+id; its events and native threads move with it.
+"""
+
+from tether.domain.ids import parse_session_id
+from tether.domain.records import Origin, Session
+from tether.errors import Conflict
+from tether.ledger import history as ledger_history
+from tether.ledger import projects, sessions
+from tether.ledger.store import Ledger
+
+
+def adopt(ledger: Ledger, session_id: str, project: str | None = None) -> Session:
+    session_id = str(parse_session_id(session_id))
+    with ledger.db.write() as conn:
+        session = sessions.get(conn, session_id)
+        if session.origin is not Origin.EXTERNAL:
+            raise Conflict(f"{session_id} is a tether session already; nothing to adopt")
+        if project is None or project == session.project:
+            ledger_history.adopt_in_place(conn, session_id)
+            return sessions.get(conn, session_id)
+        target = projects.get(conn, project)
+        moved = sessions.create(
+            conn,
+            target,
+            session.agent,
+            session.workspace,
+            origin=Origin.TETHER,
+            model=session.model,
+            title=session.title,
+        )
+        ledger_history.move_session(conn, session_id, moved.id, session.native_id)
+        return sessions.get(conn, moved.id)
