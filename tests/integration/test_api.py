@@ -12,6 +12,7 @@ from tether.domain.records import EventKind
 from tether.ledger import events, projects, sessions, turns
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger
+from tether.engine.supervisor import Engine
 from tether.server.app import create_app
 
 pytestmark = pytest.mark.anyio
@@ -23,7 +24,7 @@ def anyio_backend() -> str:
 
 
 def _client(config: Config, ledger: Ledger, **headers: str) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(config, ledger))
+    transport = httpx.ASGITransport(app=create_app(config, ledger, Engine(config, ledger)))
     return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:7700", headers=headers)
 
 

@@ -1,6 +1,6 @@
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-import pytest
 
 from tether.domain.states import (
     SESSION_TRANSITIONS,
@@ -28,13 +28,13 @@ def test_turn_table_is_the_only_door(current: TurnState, target: TurnState) -> N
 def test_every_state_has_a_row_and_terminals_have_no_exit() -> None:
     assert set(TURN_TRANSITIONS) == set(TurnState)
     assert {s for s in TurnState if s.terminal} == TERMINAL_TURN_STATES
-    assert TERMINAL_TURN_STATES == {
+    assert {
         TurnState.COMPLETED,
         TurnState.FAILED,
         TurnState.CANCELLED,
         TurnState.INTERRUPTED,
         TurnState.TIMED_OUT,
-    }
+    } == TERMINAL_TURN_STATES
     for state in TERMINAL_TURN_STATES:
         assert TURN_TRANSITIONS[state] == frozenset()
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import click
 
-from tether.agents.registry import BUILTIN_AGENTS, EXECUTABLES
+from tether.agents.registry import BUILTIN_AGENTS
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
 from tether.errors import TetherError
@@ -45,7 +45,7 @@ def _blobs(ctx: Context) -> Check:
 
 
 def _agent(ctx: Context, agent: str) -> Check:
-    command = str(ctx.config.options_for(agent, None).get("command", EXECUTABLES[agent]))
+    command = str(ctx.config.options_for(agent, None).get("command", agent))
     path = shutil.which(command)
     if path is None:
         return Check(f"agent {agent}", False, f"{command} not found on PATH")

@@ -1,10 +1,19 @@
-"""``tether serve``: run the daemon in the foreground."""
+"""``tether serve`` and ``tether daemon status|stop``."""
+
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict
 
 import click
 
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
+from tether.errors import DaemonError
 from tether.server import daemon
+
+STOP_TIMEOUT_S = 30.0
 
 
 @click.command("serve")
@@ -20,5 +29,43 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     daemon.serve(config, host=host, port=port)
 
 
+@click.group("daemon")
+def daemon_group() -> None:
+    """The background daemon of this TETHER_HOME."""
+
+
+@daemon_group.command("status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def status(ctx: Context, as_json: bool) -> None:
+    """Is a daemon serving this home? Exit 0 if so, 1 if not."""
+    info = daemon.running(ctx.config.home)
+    if as_json:
+        output.emit_json(None if info is None else {**asdict(info), "url": info.url})
+    elif info is None:
+        output.console.print(f"no daemon is serving {ctx.config.home}")
+    else:
+        output.console.print(f"daemon serving {ctx.config.home} at {info.url} (pid {info.pid})")
+    sys.exit(0 if info else 1)
+
+
+@daemon_group.command("stop")
+@pass_ctx
+def stop(ctx: Context) -> None:
+    """Stop the daemon; running turns go on in their runners and are picked up at next start."""
+    info = daemon.running(ctx.config.home)
+    if info is None:
+        output.console.print("no daemon is running")
+        return
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while daemon.running(ctx.config.home) is not None:
+        if time.monotonic() > deadline:
+            raise DaemonError(f"daemon pid {info.pid} did not stop within {STOP_TIMEOUT_S:g}s")
+        time.sleep(0.05)
+    output.console.print(f"stopped the daemon (pid {info.pid})")
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(serve)
+    cli.add_command(daemon_group)

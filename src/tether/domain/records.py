@@ -4,7 +4,7 @@ Frozen dataclasses, built by the ledger from rows and handed upward; nothing
 here touches a database or a file.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from enum import StrEnum
 
 from tether.domain.states import SessionState, TurnState
@@ -63,13 +63,11 @@ class Usage:
     reasoning_tokens: int = 0
 
     def __add__(self, other: "Usage") -> "Usage":
-        return Usage(
-            self.input_tokens + other.input_tokens,
-            self.cached_input_tokens + other.cached_input_tokens,
-            self.cache_write_tokens + other.cache_write_tokens,
-            self.output_tokens + other.output_tokens,
-            self.reasoning_tokens + other.reasoning_tokens,
-        )
+        return Usage(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
+
+    def minus(self, other: "Usage") -> "Usage":
+        """What ``self`` adds beyond ``other``, never negative (a thread total less earlier turns)."""
+        return Usage(*(max(a - b, 0) for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True, slots=True)

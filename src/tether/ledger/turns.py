@@ -2,8 +2,9 @@
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.ids import parse_turn_id
@@ -46,6 +47,7 @@ def add(
     prompt: str,
     key: str | None = None,
     kind: TurnKind = TurnKind.PROMPT,
+    model: str | None = None,
 ) -> tuple[Turn, bool]:
     """Queue a turn; with a key seen before, return that turn instead (``created`` False)."""
     if key is not None:
@@ -74,6 +76,7 @@ def add(
                 kind=kind.value,
                 prompt=prompt,
                 idempotency_key=key,
+                model=model,
                 state=TurnState.QUEUED.value,
                 accepted_at=time.time(),
             )
@@ -144,3 +147,64 @@ def update_fields(conn: Connection, turn_id: str, values: Mapping[str, object]) 
     conn.execute(
         update(turns).where(turns.c.id == turn_id, turns.c.finished_at.is_(None)).values(**values)
     )
+
+
+LIVE_STATES = (TurnState.DISPATCHED.value, TurnState.RUNNING.value)
+
+
+def live(conn: Connection) -> list[Turn]:
+    rows = conn.execute(select(turns).where(turns.c.state.in_(LIVE_STATES)))
+    return [_record(r) for r in rows]
+
+
+def count_live(conn: Connection) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(turns).where(turns.c.state.in_(LIVE_STATES))
+        ).scalar_one()
+    )
+
+
+def next_dispatchable(conn: Connection, limit: int) -> list[Turn]:
+    """The oldest queued turn of each session whose lane is free, oldest first.
+
+    The unique partial index on live turns backs this up: a second live turn
+    for a session cannot be written even if two dispatchers race.
+    """
+    earlier = turns.alias("earlier")
+    busy = turns.alias("busy")
+    query = (
+        select(turns)
+        .where(turns.c.state == TurnState.QUEUED.value)
+        .where(
+            ~exists().where(
+                earlier.c.session_id == turns.c.session_id,
+                earlier.c.state == TurnState.QUEUED.value,
+                earlier.c.number < turns.c.number,
+            )
+        )
+        .where(
+            ~exists().where(busy.c.session_id == turns.c.session_id, busy.c.state.in_(LIVE_STATES))
+        )
+        .order_by(turns.c.accepted_at, turns.c.id)
+        .limit(limit)
+    )
+    return [_record(r) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True, slots=True)
+class RunState:
+    """Engine bookkeeping of a live turn that is not part of the Turn record."""
+
+    model: str | None
+    runner_pid: int | None
+    runner_ticks: int | None
+    stream_offset: int
+    stalled_at: float | None
+    outcome: str | None  # terminal state decided by tether, applied when the process exits
+
+
+def run_state(conn: Connection, turn_id: str) -> RunState:
+    columns = [turns.c[f] for f in RunState.__slots__]
+    row = conn.execute(select(*columns).where(turns.c.id == turn_id)).one()
+    return RunState(**row._mapping)

@@ -1,11 +1,12 @@
 """The ASGI application: thin handlers over the ledger (invariant 4: reads never probe)."""
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
@@ -13,8 +14,11 @@ from starlette.routing import Route
 from tether import __version__
 from tether.config import Config
 from tether.domain import serialize
-from tether.domain.ids import parse_session_id
+from tether.domain.ids import parse_session_id, parse_turn_id
 from tether.domain.states import SessionState
+from tether.engine import accept
+from tether.engine.cancel import CancelOutcome
+from tether.engine.supervisor import Engine
 from tether.errors import Conflict, InvalidInput, NotFound, TetherError
 from tether.ledger import events, projects, sessions, turns
 from tether.ledger.store import Ledger
@@ -23,6 +27,7 @@ from tether.server.security import Guard
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 _STATUS: dict[type[TetherError], int] = {InvalidInput: 400, NotFound: 404, Conflict: 409}
 Handler = Callable[[Request], Response]
+AsyncHandler = Callable[[Request], Awaitable[Response]]
 
 
 def _status_for(exc: TetherError) -> int:
@@ -52,10 +57,19 @@ def _state_param(request: Request) -> SessionState | None:
         raise InvalidInput(f"state must be one of {choices}, not {raw[:40]!r}") from exc
 
 
+def _accepted(accepted: accept.Accepted) -> dict[str, Any]:
+    return {
+        "session": serialize.session(accepted.session),
+        "turn": serialize.turn(accepted.turn),
+        "created": accepted.created,
+    }
+
+
 class Api:
-    def __init__(self, config: Config, ledger: Ledger) -> None:
+    def __init__(self, config: Config, ledger: Ledger, engine: Engine) -> None:
         self.config = config
         self.ledger = ledger
+        self.engine = engine
         self.pages = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
         )
@@ -103,6 +117,41 @@ class Api:
             )
         return {"items": [serialize.event(e) for e in page.items], "next_cursor": page.next_cursor}
 
+    def turn_detail(self, request: Request) -> Any:
+        turn_id = str(parse_turn_id(request.path_params["turn_id"]))
+        with self.ledger.db.read() as conn:
+            return serialize.turn(turns.get(conn, turn_id))
+
+    def create_session(self, request: Request, body: dict[str, Any]) -> Response:
+        cwd = _field(body, "cwd")
+        accepted = accept.spawn(
+            self.config,
+            self.ledger,
+            prompt=_field(body, "prompt", required=True) or "",
+            project=_field(body, "project"),
+            cwd=Path(cwd) if cwd else None,
+            agent=_field(body, "agent"),
+            model=_field(body, "model"),
+        )
+        self.engine.poke()
+        return JSONResponse(_accepted(accepted), status_code=201)
+
+    def send_message(self, request: Request, body: dict[str, Any]) -> Response:
+        accepted = accept.send(
+            self.config,
+            self.ledger,
+            request.path_params["session_id"],
+            _field(body, "message", required=True) or "",
+            key=_field(body, "key"),
+        )
+        self.engine.poke()
+        return JSONResponse(_accepted(accepted), status_code=201 if accepted.created else 200)
+
+    def cancel_turn(self, request: Request, body: dict[str, Any]) -> Response:
+        result = self.engine.cancel(request.path_params["turn_id"])
+        status = 404 if result.outcome is CancelOutcome.NOT_FOUND else 200
+        return JSONResponse(result.as_dict(), status_code=status)
+
     def index(self, request: Request) -> Response:
         with self.ledger.db.read() as conn:
             page = sessions.list_page(conn, limit=100)
@@ -113,26 +162,65 @@ class Api:
         return HTMLResponse(html)
 
 
+def _error(exc: TetherError) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=_status_for(exc))
+
+
 def _json(handler: Callable[[Request], Any]) -> Handler:
     def endpoint(request: Request) -> Response:
         try:
             result = handler(request)
         except TetherError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=_status_for(exc))
+            return _error(exc)
         return result if isinstance(result, Response) else JSONResponse(result)
 
     return endpoint
 
 
-def create_app(config: Config, ledger: Ledger, bind_host: str | None = None) -> Guard:
-    api = Api(config, ledger)
+def _post(handler: Callable[[Request, dict[str, Any]], Response]) -> AsyncHandler:
+    """JSON bodies only: a form post from another site cannot reach these."""
+
+    async def endpoint(request: Request) -> Response:
+        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+            return _error(InvalidInput("send a JSON body with Content-Type: application/json"))
+        try:
+            body = await request.json()
+        except ValueError:
+            return _error(InvalidInput("the request body is not valid JSON"))
+        if not isinstance(body, dict):
+            return _error(InvalidInput("the request body must be a JSON object"))
+        try:
+            return await run_in_threadpool(handler, request, body)
+        except TetherError as exc:
+            return _error(exc)
+
+    return endpoint
+
+
+def _field(body: dict[str, Any], name: str, required: bool = False) -> str | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"field {name!r} must be a string")
+    return value
+
+
+def create_app(
+    config: Config, ledger: Ledger, engine: Engine, bind_host: str | None = None
+) -> Guard:
+    api = Api(config, ledger, engine)
     routes = [
         Route("/", _json(api.index)),
         Route("/api/health", _json(api.health)),
         Route("/api/projects", _json(api.project_list)),
-        Route("/api/sessions", _json(api.session_page)),
+        Route("/api/sessions", _json(api.session_page), methods=["GET"]),
+        Route("/api/sessions", _post(api.create_session), methods=["POST"]),
         Route("/api/sessions/{session_id}", _json(api.session_detail)),
         Route("/api/sessions/{session_id}/events", _json(api.event_page)),
+        Route("/api/sessions/{session_id}/messages", _post(api.send_message), methods=["POST"]),
+        Route("/api/turns/{turn_id}", _json(api.turn_detail)),
+        Route("/api/turns/{turn_id}/cancel", _post(api.cancel_turn), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found})
     return Guard(app, bind_host or config.server.host, config.server.token)

@@ -8,6 +8,7 @@ a pid.
 
 import fcntl
 import json
+import logging
 import os
 import signal
 import socket
@@ -21,6 +22,7 @@ from typing import IO
 import uvicorn
 
 from tether.config import Config
+from tether.engine.supervisor import Engine
 from tether.errors import DaemonError
 from tether.ledger.store import open_ledger
 from tether.server.app import create_app
@@ -102,13 +104,18 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
     port = config.server.port if port is None else port
     check_bind(host, config.server.token)
     with _exclusive(config.home):
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
+        )
         ledger = open_ledger(config)
         sock = _bind(host, port)
         info = DaemonInfo(host, sock.getsockname()[1], os.getpid(), time.time())
         tmp = config.home / f".{INFO_FILE}.tmp"
         tmp.write_text(json.dumps(asdict(info)))
         os.replace(tmp, config.home / INFO_FILE)
-        app = create_app(config, ledger, bind_host=host)
+        engine = Engine(config, ledger)
+        engine.start()
+        app = create_app(config, ledger, engine, bind_host=host)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         try:
             with _exit_on_signals():
@@ -116,6 +123,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         except (SystemExit, KeyboardInterrupt):
             pass
         finally:
+            engine.stop()
             ledger.close()
 
 

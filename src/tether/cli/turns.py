@@ -1,0 +1,157 @@
+"""``tether spawn|send|cancel|wait|log``: the life of turns."""
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from tether.cli import output
+from tether.cli.client import Client
+from tether.cli.context import Context, pass_ctx
+from tether.domain import serialize
+from tether.domain.ids import SessionId, parse_session_id, parse_session_or_turn_id
+from tether.domain.records import Turn
+from tether.ledger import events, sessions, turns
+
+WAIT_POLL_S = 0.2
+EXIT_TIMEOUT = 124
+
+
+def _accepted(data: dict[str, object], as_json: bool, verb: str) -> None:
+    if as_json:
+        output.emit_json(data)
+        return
+    turn = data["turn"]
+    assert isinstance(turn, dict)
+    again = "" if data.get("created", True) else " (same key: the earlier turn)"
+    output.console.print(f"{verb} [bold]{turn['id']}[/bold] {turn['state']}{again}")
+
+
+@click.command("spawn")
+@click.argument("prompt", nargs=-1, required=True)
+@click.option("--project", help="Project of the new session (default: the one containing cwd).")
+@click.option("--agent", help="Agent of the new session (default: the project's).")
+@click.option("--model", help="Model to ask the agent for.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def spawn(
+    ctx: Context,
+    prompt: tuple[str, ...],
+    project: str | None,
+    agent: str | None,
+    model: str | None,
+    as_json: bool,
+) -> None:
+    """Start a new session with PROMPT as its first message."""
+    body = {"prompt": " ".join(prompt), "project": project, "agent": agent, "model": model}
+    body["cwd"] = str(Path.cwd())
+    _accepted(Client(ctx.config).post("/api/sessions", body), as_json, "queued")
+
+
+@click.command("send")
+@click.argument("session_id")
+@click.argument("message", nargs=-1, required=True)
+@click.option("--key", help="Idempotency key: the same key returns the same turn.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def send(
+    ctx: Context, session_id: str, message: tuple[str, ...], key: str | None, as_json: bool
+) -> None:
+    """Queue MESSAGE as the next turn of SESSION_ID."""
+    session_id = str(parse_session_id(session_id))
+    body = {"message": " ".join(message), "key": key}
+    _accepted(
+        Client(ctx.config).post(f"/api/sessions/{session_id}/messages", body), as_json, "queued"
+    )
+
+
+CANCEL_EXIT = {"cancelled": 0, "already_finished": 0, "not_found": 2, "could_not_stop": 1}
+
+
+@click.command("cancel")
+@click.argument("turn_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def cancel(ctx: Context, turn_id: str, as_json: bool) -> None:
+    """Stop a turn: cancelled, already_finished, not_found or could_not_stop."""
+    turn_id = str(parse_session_or_turn_id(turn_id))
+    result = Client(ctx.config).post(f"/api/turns/{turn_id}/cancel", {}, ok=(404,))
+    if as_json:
+        output.emit_json(result)
+    else:
+        detail = f" ({result['state']})" if result.get("state") else ""
+        reason = f": {result['reason']}" if result.get("reason") else ""
+        output.console.print(f"{turn_id}: {result['outcome']}{detail}{reason}")
+    sys.exit(CANCEL_EXIT[result["outcome"]])
+
+
+def _target(ctx: Context, ident: str) -> Turn | None:
+    parsed = parse_session_or_turn_id(ident)
+    with ctx.ledger.db.read() as conn:
+        if isinstance(parsed, SessionId):
+            sessions.get(conn, ident)
+            return turns.latest(conn, ident)
+        return turns.get(conn, ident)
+
+
+@click.command("wait")
+@click.argument("ident", metavar="TURN|SESSION")
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit 124).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def wait(ctx: Context, ident: str, timeout: float | None, as_json: bool) -> None:
+    """Block until the turn (or the session's latest turn) ends: exit 0 if completed, else 1."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        turn = _target(ctx, ident)
+        if turn is None or turn.state.terminal:
+            break
+        if deadline is not None and time.monotonic() >= deadline:
+            if as_json:
+                output.emit_json({**serialize.turn(turn), "timed_out_waiting": True})
+            else:
+                output.errors.print(f"{turn.id} is still {turn.state} after {timeout:g}s")
+            sys.exit(EXIT_TIMEOUT)
+        time.sleep(WAIT_POLL_S)
+    if turn is None:
+        output.errors.print(f"session {ident} has no turns")
+        sys.exit(1)
+    if as_json:
+        output.emit_json(serialize.turn(turn))
+    else:
+        output.console.print(f"{turn.id} {turn.state}: {turn.reason or ''}")
+    sys.exit(0 if turn.state.value == "completed" else 1)
+
+
+@click.command("log")
+@click.argument("session_id")
+@click.option("--before", help="Cursor from a previous page (next_cursor).")
+@click.option("--limit", type=click.IntRange(1, 500), default=50, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def log(ctx: Context, session_id: str, before: str | None, limit: int, as_json: bool) -> None:
+    """A session's events, newest first, in pages."""
+    session_id = str(parse_session_id(session_id))
+    with ctx.ledger.db.read() as conn:
+        sessions.get(conn, session_id)
+        page = events.page(conn, session_id, before=before, limit=limit)
+    items = [serialize.event(e) for e in page.items]
+    if as_json:
+        output.emit_json({"items": items, "next_cursor": page.next_cursor})
+        return
+    for item in reversed(items):
+        text = item["preview"].replace("\n", " ")
+        output.console.print(
+            f"{output.when(item['created_at'])} {item['turn_id'] or '':<12} "
+            f"{item['kind']:<11} {text[:160]}",
+            highlight=False,
+            markup=False,
+        )
+    if page.next_cursor:
+        output.console.print(f"older: tether log {session_id} --before {page.next_cursor}")
+
+
+def register(cli: click.Group) -> None:
+    for command in (spawn, send, cancel, wait, log):
+        cli.add_command(command)

@@ -1,0 +1,1 @@
+"""The turn engine: lanes, detached runners, ingestion, watchdog, recovery."""

@@ -1,0 +1,102 @@
+"""The detached runner: owns one agent process for one turn attempt.
+
+Started by the daemon in its own session, it outlives a daemon crash or
+upgrade. It starts the agent in a process group of its own (stdin from
+/dev/null, argv never through a shell), sends the agent's stdout straight to
+the ``stream`` file, keeps a bounded stderr tail and, when the agent ends,
+writes ``exit.json``. SIGTERM asks it to stop the agent's whole group, with
+SIGKILL after a grace period; the runner itself always lives to record how
+the agent ended. Standard library only, so it starts fast.
+
+Usage: python -m tether.engine.runner RUN_DIR
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from tether.engine.procs import signal_group, start_ticks
+from tether.engine.rundir import STDERR_TAIL_BYTES, RunDir, read_json, write_json
+
+KILL_GRACE_S = 5.0
+
+
+def _drain_stderr(pipe: "subprocess.IO[bytes]", tail: bytearray) -> None:
+    for chunk in iter(lambda: pipe.read(8192), b""):
+        tail.extend(chunk)
+        if len(tail) > STDERR_TAIL_BYTES:
+            del tail[: len(tail) - STDERR_TAIL_BYTES]
+
+
+def _spawn(run: RunDir, launch: dict[str, object]) -> subprocess.Popen[bytes]:
+    env = {**os.environ, **dict(launch.get("env") or {})}  # type: ignore[call-overload]
+    with run.stream.open("ab") as stream:
+        return subprocess.Popen(
+            [str(a) for a in launch["argv"]],  # type: ignore[attr-defined]
+            cwd=str(launch["cwd"]),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stream,
+            stderr=subprocess.PIPE,
+            process_group=0,
+        )
+
+
+def run(run_dir: Path) -> int:
+    run = RunDir(run_dir)
+    me = {"pid": os.getpid(), "ticks": start_ticks(os.getpid()), "started_at": time.time()}
+    write_json(run.runner, me)
+    stop_requested: list[float] = []
+    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(time.monotonic()))
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    launch = read_json(run.launch)
+    if launch is None:
+        write_json(run.exit, {"spawn_error": f"{run.launch} is missing or unreadable"})
+        return 1
+    try:
+        agent = _spawn(run, launch)
+    except OSError as exc:
+        write_json(run.exit, {"spawn_error": f"cannot start {launch['argv']!r}: {exc.strerror}"})
+        return 1
+    agent_info = {"agent_pid": agent.pid, "agent_ticks": start_ticks(agent.pid)}
+    write_json(run.runner, {**me, **agent_info, "spawned_at": time.time()})
+    tail = bytearray()
+    assert agent.stderr is not None
+    reader = threading.Thread(target=_drain_stderr, args=(agent.stderr, tail), daemon=True)
+    reader.start()
+    code = _supervise(agent, stop_requested)
+    reader.join(timeout=5)
+    run.stderr_tail.write_bytes(bytes(tail))
+    write_json(
+        run.exit,
+        {
+            "code": code if code >= 0 else None,
+            "signal": -code if code < 0 else None,
+            "stopped": bool(stop_requested),
+            "finished_at": time.time(),
+        },
+    )
+    return 0
+
+
+def _supervise(agent: subprocess.Popen[bytes], stop_requested: list[float]) -> int:
+    """Wait for the agent; on a stop request TERM its group, then KILL after the grace."""
+    termed = killed = False
+    while True:
+        try:
+            return agent.wait(timeout=0.1)
+        except subprocess.TimeoutExpired:
+            pass
+        if stop_requested and not termed:
+            termed = signal_group(agent.pid, signal.SIGTERM)
+        if termed and not killed and time.monotonic() - stop_requested[0] > KILL_GRACE_S:
+            killed = signal_group(agent.pid, signal.SIGKILL)
+
+
+if __name__ == "__main__":
+    sys.exit(run(Path(sys.argv[1])))

@@ -1,0 +1,103 @@
+"""A fake coding agent that speaks the ``codex exec --json`` stream.
+
+Usage: fake_agent.py [resume THREAD_ID] PROMPT
+
+Words of the prompt starting with ``@`` choose a behaviour:
+  @slow         stream five messages 0.3 s apart
+  @sleep=S      sleep S seconds after starting, then answer
+  @never-start  print nothing but keepalive blank lines, forever
+  @hang         start, say one thing, then only keepalive blank lines, forever
+  @crash        start, then exit 3 with a message on stderr
+  @exit-early   exit 7 before printing anything
+  @fail         start, then report turn.failed
+  @big          a 50 MB command output in one line
+  @other-id     on resume, report a thread id other than the one asked for
+  @garbage      mix non-JSON lines into the stream
+  @ignore-term  ignore SIGTERM (only SIGKILL stops it)
+Every run appends "<thread> <prompt>" to $FAKE_AGENT_LOG when it is set, and
+the thread's cumulative usage is kept in $FAKE_AGENT_HOME (default: cwd).
+"""
+
+import json
+import os
+import signal
+import sys
+import time
+import uuid
+from pathlib import Path
+
+
+def emit(record: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(record) + "\n")
+    sys.stdout.flush()
+
+
+def keepalive_forever() -> None:
+    while True:
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+        time.sleep(0.2)
+
+
+def cumulative_usage(thread: str) -> dict[str, int]:
+    state = Path(os.environ.get("FAKE_AGENT_HOME", ".")) / f".fake-{thread}.json"
+    turns = json.loads(state.read_text())["turns"] + 1 if state.exists() else 1
+    state.write_text(json.dumps({"turns": turns}))
+    return {
+        "input_tokens": 100 * turns,
+        "cached_input_tokens": 40 * turns,
+        "output_tokens": 10 * turns,
+        "reasoning_output_tokens": 2 * turns,
+    }
+
+
+def item(kind: str, **fields: object) -> dict[str, object]:
+    return {"type": "item.completed", "item": {"id": uuid.uuid4().hex[:8], "type": kind, **fields}}
+
+
+def main(argv: list[str]) -> int:
+    resume = len(argv) >= 2 and argv[0] == "resume"
+    thread = argv[1] if resume else str(uuid.uuid4())
+    prompt = argv[-1] if argv else ""
+    modes = {w.split("=")[0]: w.partition("=")[2] for w in prompt.split() if w.startswith("@")}
+    if "@exit-early" in modes:
+        sys.stderr.write("fake agent: refusing to start\n")
+        return 7
+    if "@ignore-term" in modes:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if "@never-start" in modes:
+        keepalive_forever()
+    if resume and "@other-id" in modes:
+        thread = str(uuid.uuid4())
+    if log := os.environ.get("FAKE_AGENT_LOG"):
+        with open(log, "a") as handle:
+            handle.write(f"{thread} {prompt}\n")
+    emit({"type": "thread.started", "thread_id": thread})
+    emit({"type": "turn.started"})
+    if "@garbage" in modes:
+        sys.stdout.write("this is not json\n[1, 2]\n")
+    if "@sleep" in modes:
+        time.sleep(float(modes["@sleep"] or 1))
+    if "@crash" in modes:
+        sys.stderr.write("fake agent: segfault in the flux capacitor\n")
+        return 3
+    if "@hang" in modes:
+        emit(item("agent_message", text="thinking about it"))
+        keepalive_forever()
+    if "@fail" in modes:
+        emit({"type": "turn.failed", "error": {"message": "model refused: quota exceeded"}})
+        return 1
+    if "@slow" in modes:
+        for i in range(5):
+            emit(item("agent_message", text=f"part {i}"))
+            time.sleep(0.3)
+    if "@big" in modes:
+        output = "BIG-START " + "x" * (50 * 1024 * 1024) + " BIG-END"
+        emit(item("command_execution", command="cat big", aggregated_output=output, exit_code=0))
+    emit(item("agent_message", text=f"echo: {prompt}"))
+    emit({"type": "turn.completed", "usage": cumulative_usage(thread)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
