@@ -362,7 +362,9 @@ class Indexer:
             for item in result.transcript
         ]
         with self.ledger.db.write() as conn:
-            inserted = ledger_events.insert_rows(conn, rows)
+            before = ledger_history.event_count(conn, session_id)
+            ledger_events.insert_rows(conn, rows)  # its rowcount is -1 on psycopg executemany
+            inserted = ledger_history.event_count(conn, session_id) - before
             ledger_history.set_events_offset(
                 conn, record.path, min(result.stats.end, record.read_offset)
             )

@@ -98,6 +98,9 @@ def _read(job: Job, result: JobResult) -> None:
                 result.head = reader.head(block, job.native_id)
             first = False
             for index, line in candidate_lines(block, needles):
+                if len(line) > job.max_line:  # a cap below the chunk size: held, but not decoded
+                    result.stats.oversize_lines += 1
+                    continue
                 _decode(reader, job, result, line, native_id, offset + index)
         result.disk_bytes = counting.count
 

@@ -350,3 +350,11 @@ def adopt_in_place(conn: Connection, session_id: str) -> None:
     conn.execute(
         update(sessions).where(sessions.c.id == session_id).values(origin=Origin.TETHER.value)
     )
+
+
+def event_count(conn: Connection, session_id: str) -> int:
+    return int(
+        conn.execute(
+            select(func.count()).select_from(events).where(events.c.session_id == session_id)
+        ).scalar_one()
+    )
