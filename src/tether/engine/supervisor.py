@@ -26,7 +26,7 @@ from tether.domain.states import TurnState
 from tether.domain.stream import Outcome, StreamParser
 from tether.engine import ingest
 from tether.engine.cancel import CancelOutcome, CancelResult
-from tether.engine.procs import is_alive, signal_process
+from tether.engine.procs import is_alive, signal_group, signal_process
 from tether.engine.rundir import RunDir, read_json
 from tether.engine.spawn import start_runner
 from tether.errors import Conflict, NotFound, TetherError
@@ -259,14 +259,14 @@ class Engine:
         if exit_status is not None:
             self._ingest(active, final=True)
             self._on_exit(active, exit_status)
-        elif not self._runner_alive(active):
-            if read_json(active.run.exit) is None:
-                self._finish(
-                    active,
-                    TurnState.INTERRUPTED,
-                    "the runner process vanished without recording an exit status "
-                    "(machine restart or killed); the agent's work may be incomplete",
-                )
+        elif not self._runner_alive(active) and read_json(active.run.exit) is None:
+            self._kill_orphan(active)
+            self._finish(
+                active,
+                TurnState.INTERRUPTED,
+                "the runner process vanished without recording an exit status "
+                "(machine restart or killed); the agent's work may be incomplete",
+            )
         else:
             self._watch(active)
 
@@ -395,6 +395,13 @@ class Engine:
                     conn, active.turn_id, {"outcome": target.value, "reason": reason}
                 )
         self._stop(active)
+
+    def _kill_orphan(self, active: Active) -> None:
+        """A runner that died leaves its agent's group behind: end it, if it is still that one."""
+        runner = read_json(active.run.runner) or {}
+        pid, ticks = runner.get("agent_pid"), runner.get("agent_ticks")
+        if isinstance(pid, int) and is_alive(pid, ticks if isinstance(ticks, int) else None):
+            signal_group(pid, signal.SIGKILL)
 
     def _stop(self, active: Active) -> None:
         if active.stop_sent is not None:

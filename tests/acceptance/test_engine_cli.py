@@ -1,0 +1,135 @@
+"""The installed CLI and daemon as subprocesses: auto-start, crash, reattach, exit codes."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from tests.engine.conftest import write_config
+
+TETHER = [sys.executable, "-m", "tether.cli.main"]
+
+
+class Home:
+    def __init__(self, path: Path, work: Path) -> None:
+        self.path = path
+        self.work = work
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
+        self.env.update(
+            TETHER_HOME=str(path),
+            FAKE_AGENT_HOME=str(work),
+            FAKE_AGENT_LOG=str(path / "agent.log"),
+        )
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*TETHER, *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def json(self, *args: str) -> dict[str, object]:
+        result = self.run(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    def daemon_pid(self) -> int:
+        return int(json.loads((self.path / "daemon.json").read_text())["pid"])
+
+    def serve(self) -> subprocess.Popen[str]:
+        proc = subprocess.Popen(
+            [*TETHER, "serve"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 30
+        while self.run("daemon", "status").returncode != 0:
+            assert time.monotonic() < deadline and proc.poll() is None, "serve did not start"
+            time.sleep(0.1)
+        return proc
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Iterator[Home]:
+    path, work = tmp_path / "home", tmp_path / "work"
+    path.mkdir()
+    work.mkdir()
+    write_config(path, max_parallel=4)
+    h = Home(path, work)
+    assert h.run("project", "add", str(work), "--name", "work", "--agent", "fake").returncode == 0
+    yield h
+    h.run("daemon", "stop")
+
+
+def test_spawn_send_wait_log_cancel(home: Home) -> None:
+    spawned = home.run("spawn", "--project", "work", "--json", "hello", "there")
+    assert spawned.returncode == 0, spawned.stderr
+    assert "started the tether daemon" in spawned.stderr
+    accepted = json.loads(spawned.stdout)
+    session, turn = accepted["session"]["id"], accepted["turn"]["id"]
+    assert (session, turn, accepted["turn"]["state"]) == ("work-1", "work-1.1", "queued")
+
+    waited = home.run("wait", turn, "--timeout", "60", "--json")
+    assert waited.returncode == 0 and json.loads(waited.stdout)["state"] == "completed"
+
+    first = home.json("send", session, "--key", "k1", "again")
+    second = home.json("send", session, "--key", "k1", "again")
+    assert first["turn"]["id"] == second["turn"]["id"] == "work-1.2"  # type: ignore[index]
+    assert first["created"] is True and second["created"] is False
+    assert home.run("wait", session, "--timeout", "60").returncode == 0
+
+    log = home.json("log", session)
+    messages = [e["preview"] for e in log["items"] if e["kind"] == "message"]  # type: ignore[attr-defined]
+    assert messages == ["echo: again", "echo: hello there"]
+    shown = home.json("show", session)
+    assert [t["state"] for t in shown["turns"]] == ["completed", "completed"]  # type: ignore[attr-defined]
+
+    slow = home.json("send", session, "@sleep=60")["turn"]["id"]  # type: ignore[index]
+    assert home.run("wait", slow, "--timeout", "0.5").returncode == 124
+    cancelled = home.run("cancel", slow, "--json")
+    assert cancelled.returncode == 0 and json.loads(cancelled.stdout)["outcome"] == "cancelled"
+    assert home.run("wait", slow, "--timeout", "10").returncode == 1
+    finished = home.run("cancel", slow, "--json")
+    assert json.loads(finished.stdout)["outcome"] == "already_finished"
+    missing = home.run("cancel", "work-1.99", "--json")
+    assert missing.returncode == 2 and json.loads(missing.stdout)["outcome"] == "not_found"
+    assert home.run("cancel", "../etc").returncode == 2
+
+
+def test_daemon_sigkill_mid_turn_then_reattach(home: Home) -> None:
+    accepted = home.json("spawn", "--project", "work", "@sleep=3 @slow")
+    turn, session = accepted["turn"]["id"], accepted["session"]["id"]  # type: ignore[index]
+    queued = home.json("send", session, "after the crash")["turn"]["id"]  # type: ignore[index]
+    deadline = time.monotonic() + 30
+    while home.json("show", session)["turns"][0]["phases"]["first_event"] is None:  # type: ignore[index]
+        assert time.monotonic() < deadline, "the turn never started"
+        time.sleep(0.1)
+    os.kill(home.daemon_pid(), signal.SIGKILL)
+    time.sleep(0.5)
+    assert home.run("daemon", "status").returncode == 1
+    restarted = home.serve()
+    try:
+        assert home.run("wait", turn, "--timeout", "60").returncode == 0
+        assert home.run("wait", queued, "--timeout", "60").returncode == 0
+        log = home.json("log", session, "--limit", "500")
+        texts = [e["preview"] for e in log["items"] if e["kind"] == "message"]  # type: ignore[attr-defined]
+        assert sorted(texts) == sorted(
+            [f"part {i}" for i in range(5)] + ["echo: @sleep=3 @slow", "echo: after the crash"]
+        ), "the stream was not ingested exactly once"
+        runs = (home.path / "agent.log").read_text().splitlines()
+        assert len(runs) == 2, "a turn ran twice"
+    finally:
+        restarted.send_signal(signal.SIGTERM)
+        restarted.wait(timeout=30)
