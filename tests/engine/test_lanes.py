@@ -1,6 +1,7 @@
 """One lane per session: 50 sessions x 20 turns, none run twice, order kept."""
 
 from collections import defaultdict
+from itertools import pairwise
 from pathlib import Path
 
 from tests.engine.conftest import spawn, wait_for
@@ -42,6 +43,6 @@ def test_fifty_sessions_twenty_turns(engine: Engine, tmp_path: Path) -> None:
     with engine.ledger.db.read() as conn:
         for ids in queued.values():
             spans = [turns.get(conn, t).phases for t in ids]
-            for earlier, later in zip(spans, spans[1:], strict=False):
+            for earlier, later in pairwise(spans):
                 assert earlier.finished is not None and later.dispatched is not None
                 assert earlier.finished <= later.dispatched, "two turns of a session overlapped"
