@@ -317,7 +317,10 @@ GEMINI = AgentSpec(
         "security": {"auth": {"selectedType": "gemini-api-key"}},
         "privacy": {"usageStatisticsEnabled": False},
         "telemetry": {"enabled": False},
-        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False},
+        # No retries: maxAttempts 1 (default 10) and no retry of "fetch failed"
+        # (connection refused), which otherwise backs off for minutes.
+        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False,
+                    "maxAttempts": 1, "retryFetchErrors": False},
     }, indent=2)},
     id_of_event=lambda e: e.get("session_id") if e.get("type") == "init" else None,
     text_of_event=lambda e: e.get("content", "") if e.get("type") == "message" and e.get("role") == "assistant" else "",
@@ -362,12 +365,20 @@ class AgentHome:
         binary = self.bin_dir / self.spec.bin
         if not os.access(binary, os.X_OK):
             raise AgentNotInstalled(f"{self.spec.name}: {binary} is missing; run {INSTALL_SCRIPT}")
+        self._write_config()
+        if self.spec.prepare:
+            self.spec.prepare(self)
+
+    def _write_config(self) -> None:
         for rel, text in self.spec.files.items():
             target = Path(self._fmt(rel))
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(self._fmt(text))
-        if self.spec.prepare:
-            self.spec.prepare(self)
+
+    def rewire(self, url: str) -> None:
+        """Point this home at another model server URL (config files and env)."""
+        self.url = url
+        self._write_config()
 
     def path(self, key: str) -> Path:
         return self.root / self.LAYOUT[key]
