@@ -3,8 +3,6 @@
 from pathlib import Path
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
 
 from tether.domain.records import EventKind, Origin
 from tether.domain.states import SessionState, TurnState
@@ -12,7 +10,6 @@ from tether.errors import Conflict, IllegalTransition, InvalidId, InvalidInput, 
 from tether.ledger import events, projects, sessions, turns
 from tether.ledger.events import NewEvent
 from tether.ledger.migrate import current_revision, head_revision, migrate
-from tether.ledger.schema import metadata
 from tether.ledger.store import Ledger
 
 
@@ -23,12 +20,10 @@ def _project(ledger: Ledger, tmp_path: Path, name: str = "web"):  # type: ignore
         return projects.add(conn, path, name=name, default_agent="codex")
 
 
-def test_migrations_build_exactly_the_schema(ledger: Ledger) -> None:
+def test_migrations_are_at_head_and_idempotent(ledger: Ledger) -> None:
     assert current_revision(ledger.db) == head_revision()
-    migrate(ledger.db)  # idempotent
-    with ledger.db.read() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn), metadata)
-    assert diff == []
+    migrate(ledger.db)
+    assert current_revision(ledger.db) == head_revision()
 
 
 def test_projects(ledger: Ledger, tmp_path: Path) -> None:
