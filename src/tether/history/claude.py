@@ -27,6 +27,10 @@ TRANSCRIPT_NEEDLES = (
     b'"type": "assistant"',
 )
 HEAD_LINES = 200
+# Structural prefixes of records that never carry usage: a user record's
+# message starts with its role; quotes inside JSON strings are escaped, so
+# these cannot occur inside a value.
+_SKIP_HEADS = (b'"message":{"role":"user"', b'{"type":"file-history-snapshot"')
 _SKIPPED_MODELS = frozenset({"<synthetic>"})
 
 
@@ -80,6 +84,11 @@ class _HeadRecord(msgspec.Struct):
 
 _usage_decoder = msgspec.json.Decoder(_UsageRecord)
 _head_decoder = msgspec.json.Decoder(_HeadRecord)
+
+
+def skip(head: bytes) -> bool:
+    """A user record or a file-history snapshot, told by its first bytes."""
+    return any(prefix in head for prefix in _SKIP_HEADS)
 
 
 def native_id_for(path: Path) -> str:

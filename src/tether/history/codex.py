@@ -21,7 +21,7 @@ AGENT = "codex"
 NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"')
 TITLE_NEEDLES = (b'"user_message"',)
 TRANSCRIPT_NEEDLES = (b'"user_message"', b'"agent_message"', b'"agent_reasoning"')
-HEAD_LINES = 50
+_RESPONSE_ITEM = b'"type":"response_item"'  # top-level type of the big records
 
 
 class _Tokens(msgspec.Struct):
@@ -85,6 +85,11 @@ class Prompt:
 
 
 Fact = Meta | Context | TokenCount | Prompt
+
+
+def skip(head: bytes) -> bool:
+    """A response item (tool output, reasoning, message): never a usage record."""
+    return _RESPONSE_ITEM in head[:256]
 
 
 def _str(value: object) -> str | None:
@@ -231,12 +236,6 @@ def head(block: bytes, native_id: str | None) -> SessionFacts | None:
     """Codex's first line is session_meta; fold() reads it, so the head adds nothing."""
     del block
     return None
-
-
-class _Message(msgspec.Struct):
-    type: str = ""
-    timestamp: str | None = None
-    payload: _Payload | None = None
 
 
 def transcript_item(line: bytes, native_id: str, offset: int) -> list[TranscriptItem]:

@@ -1,18 +1,23 @@
 """Reading complete lines from a byte offset, never holding an oversize line.
 
-Blocks of whole lines are handed to the readers, which look for their
-candidate records by substring before decoding anything. A line longer than
-the cap is counted and skipped while it streams past; a last line without
-its newline is left unread, so an agent still writing it is read in full
-next time.
+Blocks of whole lines are handed to the readers, which skip lines whose
+first bytes say they cannot matter (a user record, a tool output) and look
+for their candidate records by substring before decoding anything. A line
+longer than the cap, or one the reader skips by its head, streams past
+without being held; oversize lines are counted. A last line without its
+newline is left unread, so an agent still writing it is read in full next
+time.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-CHUNK_BYTES = 4 * 1024 * 1024
+CHUNK_BYTES = 8 * 1024 * 1024
 DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
+HEAD_WINDOW = 2048
+
+Skip = Callable[[bytes], bool]  # decides from a line's first bytes that it cannot matter
 
 
 @dataclass
@@ -25,21 +30,46 @@ class LineStats:
     end: int = 0  # offset just past the last complete line consumed
 
 
-def _discard_line(stream: BinaryIO, stats: LineStats) -> tuple[int, bytes] | None:
-    """Discard bytes through the next newline: ``(bytes discarded, bytes after it)``.
+def _never(head: bytes) -> bool:
+    del head
+    return False
 
-    None when the file ends first (the oversize line is still being written).
-    """
-    discarded = 0
-    while True:
-        chunk = stream.read(CHUNK_BYTES)
-        if not chunk:
-            return None
-        stats.bytes_read += len(chunk)
-        index = chunk.find(b"\n")
-        if index >= 0:
-            return discarded + index + 1, chunk[index + 1 :]
-        discarded += len(chunk)
+
+def _limit_before(data: bytes, limit: int) -> int:
+    """Length of the lines of ``data`` that start before ``limit``."""
+    return data.find(b"\n", max(limit - 1, 0)) + 1
+
+
+class _Partial:
+    """The line being read across chunks: held in pieces, or only measured when dropped."""
+
+    def __init__(self) -> None:
+        self.parts: list[bytes] = []
+        self.size = 0
+        self.dropping = False
+        self.oversize = False
+        self.checked = False  # the head has been shown to ``skip``
+
+    def __bool__(self) -> bool:
+        return self.size > 0
+
+    def add(self, piece: bytes, max_line: int, skip: Skip) -> None:
+        self.size += len(piece)
+        if self.dropping:
+            return
+        self.parts.append(piece)
+        if self.size > max_line:
+            self.dropping, self.oversize, self.parts = True, True, []
+        elif not self.checked and self.size >= HEAD_WINDOW:
+            self.checked = True
+            if skip(b"".join(self.parts)[:HEAD_WINDOW]):
+                self.dropping, self.parts = True, []
+
+    def take(self) -> bytes | None:
+        """The finished line (None when dropped), and reset."""
+        line = None if self.dropping else b"".join(self.parts)
+        self.__init__()  # type: ignore[misc]
+        return line
 
 
 def blocks(
@@ -48,64 +78,53 @@ def blocks(
     stats: LineStats,
     end: int | None = None,
     max_line: int = DEFAULT_MAX_LINE_BYTES,
-) -> Iterator[tuple[int, bytes]]:
-    """Yield ``(offset, block)`` where ``block`` holds whole lines, newlines included.
+    skip: Skip = _never,
+) -> Iterator[tuple[int, bytes, int]]:
+    """Yield ``(offset, data, length)``: ``data[:length]`` holds whole lines.
 
     ``stream`` is positioned at ``start``, a line start. Lines that begin
     before ``end`` are yielded (the last one may run past it); ``stats.end``
-    is left just after the last complete line yielded or skipped.
+    is left just after the last complete line yielded or dropped.
     """
     position = start
     stats.end = start
-    pending = b""
+    partial = _Partial()
     while end is None or position < end:
         chunk = stream.read(CHUNK_BYTES)
         if not chunk:
             return
         stats.bytes_read += len(chunk)
-        data = pending + chunk if pending else chunk
-        cut = data.rfind(b"\n")
-        if cut >= 0:
-            block = data[: cut + 1]
-            if end is not None and position + len(block) > end:
-                block = _lines_starting_before(block, end - position)
-            yield position, block
-            position += len(block)
+        if partial:
+            newline = chunk.find(b"\n")
+            if newline < 0:
+                partial.add(chunk, max_line, skip)
+                continue
+            partial.add(chunk[: newline + 1], max_line, skip)
+            stats.oversize_lines += partial.oversize
+            length = partial.size
+            line = partial.take()
+            if line is not None:
+                yield position, line, length
+            position += length
             stats.end = position
-            data = data[len(block) :]
-        if len(data) > max_line:
-            skipped = _discard_line(stream, stats)
-            stats.oversize_lines += 1
-            if skipped is None:
-                return
-            position += len(data) + skipped[0]
+            chunk = chunk[newline + 1 :]
+        cut = chunk.rfind(b"\n") + 1
+        if cut and (end is None or position < end):
+            if end is not None and position + cut > end:
+                cut = _limit_before(chunk, end - position)
+            yield position, chunk, cut
+            position += cut
             stats.end = position
-            data = skipped[1]
-        pending = data
+        if cut < len(chunk):
+            partial.add(chunk[cut:], max_line, skip)
 
 
-def _lines_starting_before(block: bytes, limit: int) -> bytes:
-    """Trim ``block`` to the lines that start before ``limit``."""
-    index = block.find(b"\n", max(limit - 1, 0))
-    return block[: index + 1]
-
-
-def split_lines(block: bytes) -> list[bytes]:
-    return block.split(b"\n")[:-1]
-
-
-def candidate_lines(block: bytes, needles: tuple[bytes, ...]) -> list[tuple[int, bytes]]:
-    """The lines of ``block`` containing any needle, as ``(offset in block, line)``.
-
-    Searching the block for each needle and widening each hit to its line
-    avoids touching the bytes of the many lines that cannot matter.
-    """
-    starts: dict[int, int] = {}
-    for needle in needles:
-        index = block.find(needle)
-        while index >= 0:
-            line_start = block.rfind(b"\n", 0, index) + 1
-            line_end = block.find(b"\n", index)
-            starts[line_start] = line_end
-            index = block.find(needle, line_end)
-    return [(s, block[s : starts[s]]) for s in sorted(starts)]
+def line_bounds(data: bytes, length: int) -> Iterator[tuple[int, int]]:
+    """``(start, end)`` of each line in ``data[:length]``, newline excluded."""
+    start = 0
+    while start < length:
+        end = data.find(b"\n", start, length)
+        if end < 0:
+            return
+        yield start, end
+        start = end + 1

@@ -25,6 +25,7 @@ class LineReader:
     fact: Callable[[bytes, str, int], Any]
     head: Callable[[bytes, str | None], SessionFacts | None]
     transcript: Callable[[bytes, str, int], list[TranscriptItem]]
+    skip: Callable[[bytes], bool]  # True when a line's head shows it holds no usage
 
 
 def _claude_fact(line: bytes, native_id: str, offset: int) -> Any:
@@ -50,6 +51,7 @@ READERS: dict[str, LineReader] = {
         fact=_claude_fact,
         head=_claude_head,
         transcript=claude.transcript_item,
+        skip=claude.skip,
     ),
     "codex": LineReader(
         agent="codex",
@@ -60,5 +62,6 @@ READERS: dict[str, LineReader] = {
         fact=_codex_fact,
         head=codex.head,
         transcript=codex.transcript_item,
+        skip=codex.skip,
     ),
 }

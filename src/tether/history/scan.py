@@ -18,13 +18,20 @@ from typing import Any
 import msgspec
 
 from tether.history.facts import SessionFacts, TranscriptItem
-from tether.history.lines import DEFAULT_MAX_LINE_BYTES, LineStats, blocks, candidate_lines
-from tether.history.readers import READERS
+from tether.history.lines import (
+    DEFAULT_MAX_LINE_BYTES,
+    HEAD_WINDOW,
+    LineStats,
+    blocks,
+    line_bounds,
+)
+from tether.history.readers import READERS, LineReader
 from tether.history.sources import is_compressed, open_at
 
 SPLIT_BYTES = 64 * 1024 * 1024
 POOL_THRESHOLD_BYTES = 96 * 1024 * 1024
 _ALIGN_PROBE = 64 * 1024
+HEAD_BYTES = 1024 * 1024  # what a reader's head() sees of a file's first block
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,26 +93,52 @@ def _read(job: Job, result: JobResult) -> None:
     result.stats.end = start
     if job.end is not None and start >= job.end:
         return
-    native_id = job.native_id or ""
     if job.transcript:
         needles = reader.transcript_needles
     else:
         needles = reader.needles + (reader.title_needles if job.title else ())
     with open_at(path, start) as (stream, counting):
         first = True
-        for offset, block in blocks(stream, start, result.stats, job.end, job.max_line):
+        for offset, data, length in blocks(
+            stream, start, result.stats, job.end, job.max_line, reader.skip
+        ):
             if first and job.head:
-                result.head = reader.head(block, job.native_id)
+                result.head = reader.head(data[: min(length, HEAD_BYTES)], job.native_id)
             first = False
-            for index, line in candidate_lines(block, needles):
-                if len(line) > job.max_line:  # a cap below the chunk size: held, but not decoded
-                    result.stats.oversize_lines += 1
-                    continue
-                _decode(reader, job, result, line, native_id, offset + index)
+            _scan(reader, job, result, data, length, offset, needles)
         result.disk_bytes = counting.count
 
 
-def _decode(reader: Any, job: Job, result: JobResult, line: bytes, native_id: str, at: int) -> None:
+def _scan(
+    reader: LineReader,
+    job: Job,
+    result: JobResult,
+    data: bytes,
+    length: int,
+    offset: int,
+    needles: tuple[bytes, ...],
+) -> None:
+    """Decode the lines of ``data[:length]`` that are not skipped and hold a needle."""
+    native_id = job.native_id or ""
+    skip = reader.skip if not job.transcript else _keep
+    for start, end in line_bounds(data, length):
+        if end - start > job.max_line:  # a cap below the chunk size
+            result.stats.oversize_lines += 1
+            continue
+        if skip(data[start : min(end, start + HEAD_WINDOW)]):
+            continue
+        if any(data.find(n, start, end) >= 0 for n in needles):
+            _decode(reader, job, result, data[start:end], native_id, offset + start)
+
+
+def _keep(head: bytes) -> bool:
+    del head
+    return False
+
+
+def _decode(
+    reader: LineReader, job: Job, result: JobResult, line: bytes, native_id: str, at: int
+) -> None:
     try:
         if job.transcript:
             result.transcript.extend(reader.transcript(line, native_id, at))

@@ -3,14 +3,14 @@
 import io
 
 from tether.history import lines
-from tether.history.lines import LineStats, blocks, candidate_lines
+from tether.history.lines import LineStats, blocks, line_bounds
 
 
 def _read(data: bytes, start: int = 0, end: int | None = None, max_line: int = 1 << 20) -> tuple:
     stats = LineStats()
     stream = io.BytesIO(data)
     stream.seek(start)
-    got = b"".join(block for _, block in blocks(stream, start, stats, end, max_line))
+    got = b"".join(data[:n] for _, data, n in blocks(stream, start, stats, end, max_line))
     return got, stats
 
 
@@ -44,8 +44,17 @@ def test_range_reads_lines_starting_before_its_end(monkeypatch) -> None:
     assert stats.end == 10
 
 
-def test_candidate_lines_widen_hits_to_whole_lines() -> None:
-    block = b'{"a":1}\n{"usage":2,"x":"usage"}\n{"b":3}\n{"turn_context":4}\n'
-    found = candidate_lines(block, (b'"usage"', b"turn_context"))
-    assert [line for _, line in found] == [b'{"usage":2,"x":"usage"}', b'{"turn_context":4}']
-    assert [offset for offset, _ in found] == [8, 40]
+def test_skipped_long_line_is_dropped_by_its_head(monkeypatch) -> None:
+    monkeypatch.setattr(lines, "CHUNK_BYTES", 1000)
+    data = b"keep\n" + b"SKIP" + b"y" * 10_000 + b"\nkeep2\n"
+    stats = LineStats()
+    got = [
+        data_[:n]
+        for _, data_, n in blocks(io.BytesIO(data), 0, stats, skip=lambda h: h.startswith(b"SKIP"))
+    ]
+    assert b"".join(got) == b"keep\nkeep2\n"
+    assert stats.end == len(data) and stats.oversize_lines == 0
+
+
+def test_line_bounds() -> None:
+    assert list(line_bounds(b"a\nbb\nc", 7)) == [(0, 1), (2, 4)]
