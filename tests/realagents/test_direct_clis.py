@@ -133,3 +133,18 @@ def test_server_closing_mid_stream_fails_in_bounded_time(agent, make_home, model
     assert res.returncode not in (0, None), res.dump()
     assert res.duration < bound, f"{agent} took {res.duration:.1f}s (bound {bound}s)\n{res.dump()}"
     assert res.native_id, f"the stream should still name the session\n{res.dump()}"
+
+
+#: An id of the right shape that no session has.
+UNKNOWN_ID = {"opencode": "ses_0000000000000000000000000000"}
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("agent", ALL)
+def test_resume_of_unknown_id_is_refused(agent, make_home, model_server) -> None:
+    home = make_home(agent)
+    bogus = UNKNOWN_ID.get(agent, "00000000-0000-4000-8000-000000000000")
+    res = run_turn(home, "resume nothing", resume_id=bogus, timeout=60)
+    print(f"\n{agent}: unknown id -> rc={res.returncode} in {res.duration:.1f}s: {res.stderr.strip()[-200:]!r}")
+    assert not res.timed_out and res.returncode not in (0, None), res.dump()
+    assert not model_server.main_requests(), "an unknown id must not reach the model"
