@@ -77,6 +77,11 @@ JS
 }
 
 mkdir -p "$dir"
+# Serialize concurrent runs (e.g. pytest-xdist workers) on the same cache dir.
+if command -v flock >/dev/null; then
+  exec 9>"$dir/.install.lock"
+  flock -w 900 9 || die "timed out waiting for another install into $dir"
+fi
 problems="$(check)"
 if [ -z "$problems" ]; then
   log "pinned agents already installed in $dir"
