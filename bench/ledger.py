@@ -375,16 +375,22 @@ def report(backend: str, results: list[tuple[Timing, Timing]]) -> list[str]:
         f" {'':>10} {'':>10} {'':>7} {'':>7}"
     )
     misses: list[str] = []
+    busy_machine = floor.percentile(99) >= TARGET_P99_MS
     for timing, base in results:
         p50, p99 = timing.percentile(50), timing.percentile(99)
         f50, f99 = base.percentile(50), base.percentile(99)
         flag = ""
         if backend == "sqlite" and p99 >= TARGET_P99_MS:
-            flag = "  MISS"
+            flag = "  MISS (floor too: busy machine)" if busy_machine else "  MISS"
             misses.append(timing.name)
         print(
             f"{timing.name:<42} {p50:8.3f} {p99:8.3f} {f50:10.3f} {f99:10.3f}"
             f" {p50 / f50:7.1f} {p99 / f99:7.1f}{flag}"
+        )
+    if busy_machine:
+        print(
+            f"note: the floor's own p99 is over {TARGET_P99_MS} ms, so p99 here measures the "
+            "scheduler, not the queries; rerun on an idle machine"
         )
     return misses
 
