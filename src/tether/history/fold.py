@@ -29,8 +29,9 @@ def _fold_lines(agent: str, path: Path, results: list[JobResult]) -> Folded:
     """Stateless readers: every entry already knows its session."""
     native_id = claude.native_id_for(path) if agent == "claude" else None
     entries = [e for r in results for e in r.facts if isinstance(e, UsageEntry)]
-    native_id = native_id or (entries[0].native_id if entries else None)
     sessions = [r.head for r in results if r.head is not None]
+    native_id = native_id or (entries[0].native_id if entries else None)
+    native_id = native_id or (sessions[0].native_id if sessions else None)
     if native_id and entries:
         tail = SessionFacts(native_id, ended_at=max(e.timestamp for e in entries))
         tail.model = entries[-1].model

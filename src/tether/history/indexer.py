@@ -24,7 +24,7 @@ from tether.history.fold import Folded, fold
 from tether.history.pricing import PriceTable, load
 from tether.history.readers import READERS
 from tether.history.roots import Roots, log_files, roots
-from tether.history.scan import Job, JobResult, run_jobs, split
+from tether.history.scan import Job, JobResult, run_job, run_jobs, split
 from tether.history.sources import (
     HEAD_BYTES,
     Change,
@@ -96,10 +96,11 @@ def _plan(agent: str, path: Path, record: ledger_history.FileRecord | None) -> _
 
 def _jobs(planned: _Planned, max_line: int) -> list[Job]:
     reader = READERS[planned.agent]
+    known = planned.record.native_id if planned.record and not planned.reset else None
     job = Job(
         planned.agent,
         str(planned.path),
-        reader.native_id_for(planned.path),
+        reader.native_id_for(planned.path) or known,
         planned.start,
         head=planned.start == 0,
         title=not planned.state.get("titled", False),
@@ -240,10 +241,10 @@ def _file_row(planned: _Planned, folded: Folded, results: list[JobResult]) -> di
 
 
 def _grouped(
-    jobs: list[tuple[_Planned, list[Job]]], total: int
+    jobs: list[tuple[_Planned, list[Job]]],
 ) -> Iterator[tuple[_Planned, list[JobResult]]]:
     flat = [job for _, file_jobs in jobs for job in file_jobs]
-    results = run_jobs(flat, total)
+    results = run_jobs(flat, {str(p.path): p.now.size for p, _ in jobs})
     for planned, file_jobs in jobs:
         yield planned, [next(results) for _ in file_jobs]
 
@@ -304,7 +305,7 @@ class Indexer:
         total = sum(p.now.size - p.start for p in plans)
         batch = _Batch(self.prices)
         done = 0
-        for planned, results in _grouped(jobs, total):
+        for planned, results in _grouped(jobs):
             folded = fold(planned.agent, planned.path, planned.state, results)
             batch.add(planned, folded, results)
             report.files_read += 1
@@ -343,7 +344,7 @@ class Indexer:
             transcript=True,
             max_line=self.config.history.max_line_bytes,
         )
-        result = run_jobs([job], 0).__next__()
+        result = run_job(job)
         if result.error:
             return 0
         rows = [

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether.history import claude, codex
+from tether.history import claude, codex, gemini
 from tether.history.facts import SessionFacts, TranscriptItem
 
 
@@ -41,6 +41,10 @@ def _claude_head(block: bytes, native_id: str | None) -> SessionFacts | None:
     return claude.head(block, native_id or "")
 
 
+def _gemini_fact(line: bytes, native_id: str, offset: int) -> Any:
+    return gemini.usage_entry(line, native_id, offset)
+
+
 READERS: dict[str, LineReader] = {
     "claude": LineReader(
         agent="claude",
@@ -63,5 +67,16 @@ READERS: dict[str, LineReader] = {
         head=codex.head,
         transcript=codex.transcript_item,
         skip=codex.skip,
+    ),
+    "gemini": LineReader(
+        agent="gemini",
+        needles=gemini.NEEDLES,
+        title_needles=(),
+        transcript_needles=gemini.TRANSCRIPT_NEEDLES,
+        native_id_for=gemini.native_id_for,
+        fact=_gemini_fact,
+        head=gemini.head,
+        transcript=gemini.transcript_item,
+        skip=gemini.skip,
     ),
 }

@@ -8,10 +8,12 @@ folded by the indexer.
 """
 
 import os
+import threading
 from collections.abc import Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
+from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +24,14 @@ from tether.history.lines import (
     DEFAULT_MAX_LINE_BYTES,
     HEAD_WINDOW,
     LineStats,
-    blocks,
     line_bounds,
+    windows,
 )
 from tether.history.readers import READERS, LineReader
 from tether.history.sources import is_compressed, open_at
 
 SPLIT_BYTES = 64 * 1024 * 1024
-POOL_THRESHOLD_BYTES = 96 * 1024 * 1024
+POOL_THRESHOLD_BYTES = 64 * 1024 * 1024
 _ALIGN_PROBE = 64 * 1024
 HEAD_BYTES = 1024 * 1024  # what a reader's head() sees of a file's first block
 
@@ -99,11 +101,13 @@ def _read(job: Job, result: JobResult) -> None:
         needles = reader.needles + (reader.title_needles if job.title else ())
     with open_at(path, start) as (stream, counting):
         first = True
-        for offset, data, length in blocks(
+        for offset, data, length in windows(
             stream, start, result.stats, job.end, job.max_line, reader.skip
         ):
             if first and job.head:
                 result.head = reader.head(data[: min(length, HEAD_BYTES)], job.native_id)
+                if job.native_id is None and result.head is not None:  # named inside (Gemini)
+                    job = replace(job, native_id=result.head.native_id)
             first = False
             _scan(reader, job, result, data, length, offset, needles)
         result.disk_bytes = counting.count
@@ -152,8 +156,11 @@ def _decode(
 
 
 def split(job: Job, size: int) -> list[Job]:
-    """Cut a job on a plain file into ranges of about ``SPLIT_BYTES``."""
-    if is_compressed(Path(job.path)) or size - job.start <= SPLIT_BYTES:
+    """Cut a job on a plain file into ranges of about ``SPLIT_BYTES``.
+
+    A file whose session is named only inside it is read in one piece.
+    """
+    if is_compressed(Path(job.path)) or size - job.start <= SPLIT_BYTES or not job.native_id:
         return [job]
     jobs = []
     for index, start in enumerate(range(job.start, size, SPLIT_BYTES)):
@@ -179,12 +186,32 @@ def workers() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
-def run_jobs(jobs: list[Job], total_bytes: int) -> Iterator[JobResult]:
-    """Results in job order; a process pool only when the work is worth its start-up."""
-    if total_bytes < POOL_THRESHOLD_BYTES or workers() == 1 or len(jobs) == 1:
+def _context() -> BaseContext:
+    """fork when this process has one thread (the CLI); spawn under the daemon's threads."""
+    return get_context("fork" if threading.active_count() == 1 else "spawn")
+
+
+def _size(job: Job, sizes: dict[str, int]) -> int:
+    end = job.end if job.end is not None else sizes.get(job.path, job.start)
+    return end - job.start
+
+
+def run_jobs(jobs: list[Job], sizes: dict[str, int]) -> Iterator[JobResult]:
+    """Results in job order; a process pool only when the work is worth its start-up.
+
+    The pool gets the biggest jobs first so that both cores finish together.
+    """
+    total = sum(_size(job, sizes) for job in jobs)
+    if total < POOL_THRESHOLD_BYTES or workers() == 1 or len(jobs) == 1:
         yield from map(run_job, jobs)
         return
-    # spawn: the daemon runs the indexer in a thread, and fork with threads is unsafe
-    pool: Executor = ProcessPoolExecutor(workers(), mp_context=get_context("spawn"))
-    with pool:
-        yield from pool.map(run_job, jobs, chunksize=1)
+    order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i], sizes))
+    done: dict[int, JobResult] = {}
+    with ProcessPoolExecutor(workers(), mp_context=_context()) as pool:
+        futures = {pool.submit(run_job, jobs[i]): i for i in order}
+        following = 0
+        for future in as_completed(futures):
+            done[futures[future]] = future.result()
+            while following in done:
+                yield done.pop(following)
+                following += 1

@@ -3,14 +3,14 @@
 import io
 
 from tether.history import lines
-from tether.history.lines import LineStats, blocks, line_bounds
+from tether.history.lines import LineStats, blocks, line_bounds, windows
 
 
 def _read(data: bytes, start: int = 0, end: int | None = None, max_line: int = 1 << 20) -> tuple:
     stats = LineStats()
     stream = io.BytesIO(data)
     stream.seek(start)
-    got = b"".join(data[:n] for _, data, n in blocks(stream, start, stats, end, max_line))
+    got = b"".join(data[:n] for _, data, n in windows(stream, start, stats, end, max_line))
     return got, stats
 
 
@@ -50,7 +50,7 @@ def test_skipped_long_line_is_dropped_by_its_head(monkeypatch) -> None:
     stats = LineStats()
     got = [
         data_[:n]
-        for _, data_, n in blocks(io.BytesIO(data), 0, stats, skip=lambda h: h.startswith(b"SKIP"))
+        for _, data_, n in windows(io.BytesIO(data), 0, stats, skip=lambda h: h.startswith(b"SKIP"))
     ]
     assert b"".join(got) == b"keep\nkeep2\n"
     assert stats.end == len(data) and stats.oversize_lines == 0
@@ -58,3 +58,11 @@ def test_skipped_long_line_is_dropped_by_its_head(monkeypatch) -> None:
 
 def test_line_bounds() -> None:
     assert list(line_bounds(b"a\nbb\nc", 7)) == [(0, 1), (2, 4)]
+
+
+def test_blocks_hand_out_whole_lines_and_stop_anywhere() -> None:
+    stats = LineStats()
+    for offset, block in blocks(io.BytesIO(b"a\nbb\nccc"), 0, stats):
+        assert (offset, block) == (0, b"a\nbb\n")
+        assert stats.end == 5
+        break

@@ -1,0 +1,120 @@
+"""Gemini CLI chats: ``<home>/.gemini/tmp/<project>/chats/session-*.jsonl``.
+
+The first line (and one after every resume) is the session's metadata; a
+``gemini`` message carries ``tokens{input, output, cached, thoughts, tool}``.
+``$set`` records rewrite fields, including the whole message list, so they
+are skipped: every message also has its own line, and its id is the entry
+key, so a record written again counts once.
+"""
+
+from pathlib import Path
+
+import msgspec
+
+from tether.domain.records import EventKind
+from tether.history.facts import SessionFacts, TranscriptItem, UsageEntry
+from tether.history.timestamps import parse_iso
+
+AGENT = "gemini"
+NEEDLES = (b'"tokens"',)
+TRANSCRIPT_NEEDLES = (b'"type":"user"', b'"type":"gemini"')
+HEAD_LINES = 20
+
+
+class _Tokens(msgspec.Struct):
+    input: int = 0
+    output: int = 0
+    cached: int = 0
+    thoughts: int = 0
+    tool: int = 0
+
+
+class _Part(msgspec.Struct):
+    text: str | None = None
+
+
+class _Record(msgspec.Struct):
+    id: str | None = None
+    sessionId: str | None = None
+    startTime: str | None = None
+    timestamp: str | None = None
+    type: str | None = None
+    model: str | None = None
+    tokens: _Tokens | None = None
+    content: str | list[_Part] | None = None
+
+
+_decoder = msgspec.json.Decoder(_Record)
+
+
+def skip(head: bytes) -> bool:
+    return head.startswith(b'{"$set"')
+
+
+def native_id_for(path: Path) -> str | None:
+    """Unknown from the name alone (it holds 8 characters of the id); the first line says."""
+    del path
+    return None
+
+
+def usage_entry(line: bytes, native_id: str, offset: int) -> UsageEntry | None:
+    record = _decoder.decode(line)
+    tokens = record.tokens
+    timestamp = parse_iso(record.timestamp)
+    if record.type != "gemini" or tokens is None or timestamp is None or not native_id:
+        return None
+    return UsageEntry(
+        key=f"{native_id}:{record.id or offset}",
+        native_id=native_id,
+        timestamp=timestamp,
+        model=record.model or "unknown",
+        input_tokens=max(tokens.input - tokens.cached, 0) + tokens.tool,
+        cached_input_tokens=tokens.cached,
+        cache_write_tokens=0,
+        output_tokens=tokens.output + tokens.thoughts,
+        reasoning_tokens=tokens.thoughts,
+    )
+
+
+def _text(content: str | list[_Part] | None) -> str | None:
+    if isinstance(content, str):
+        return content or None
+    parts = [p.text for p in content or () if p.text]
+    return "\n".join(parts) if parts else None
+
+
+def head(block: bytes, native_id: str | None) -> SessionFacts | None:
+    """Session id and start from the metadata line; the first real prompt as title."""
+    facts: SessionFacts | None = None
+    for line in block.split(b"\n", HEAD_LINES)[:HEAD_LINES]:
+        if skip(line[:16]):
+            continue
+        try:
+            record = _decoder.decode(line)
+        except msgspec.DecodeError:
+            continue
+        if facts is None and record.sessionId:
+            facts = SessionFacts(record.sessionId, started_at=parse_iso(record.startTime))
+        text = _text(record.content) if record.type == "user" else None
+        if facts is not None and text and not text.startswith("<"):
+            facts.title = text
+            break
+    del native_id
+    return facts
+
+
+def transcript_item(line: bytes, native_id: str, offset: int) -> list[TranscriptItem]:
+    record = _decoder.decode(line)
+    text = _text(record.content)
+    if record.type not in ("user", "gemini") or not text:
+        return []
+    return [
+        TranscriptItem(
+            key=f"gemini:{record.id or offset}",
+            native_id=native_id,
+            timestamp=parse_iso(record.timestamp) or 0.0,
+            kind=EventKind.MESSAGE.value,
+            text=text,
+            role="user" if record.type == "user" else "assistant",
+        )
+    ]
