@@ -19,8 +19,16 @@ from tether.history.timestamps import parse_iso
 
 AGENT = "codex"
 NEEDLES = (b'"token_count"', b'"turn_context"', b'"session_meta"')
-TITLE_NEEDLES = (b'"user_message"',)
-TRANSCRIPT_NEEDLES = (b'"user_message"', b'"agent_message"', b'"agent_reasoning"')
+TITLE_NEEDLES = (b'"user_message"', b'"UserMessage"')
+TRANSCRIPT_NEEDLES = (
+    b'"user_message"',
+    b'"agent_message"',
+    b'"agent_reasoning"',
+    b'"UserMessage"',
+    b'"AgentMessage"',
+)
+# Newer builds (0.169) write prompts and replies as item_completed items.
+_ITEM_ROLES = {"UserMessage": "user", "AgentMessage": "assistant"}
 _RESPONSE_ITEM = b'"type":"response_item"'  # top-level type of the big records
 
 
@@ -46,6 +54,7 @@ class _Payload(msgspec.Struct):
     model: object = None
     message: object = None
     text: object = None
+    item: object = None
     info: _Info | None = None
 
 
@@ -126,7 +135,17 @@ def fact(line: bytes, offset: int) -> Fact | None:
     if payload.type == "user_message":
         text = _str(payload.message)
         return Prompt(text) if text else None
-    return None
+    role, _, text = _item(payload.item)
+    return Prompt(text) if role == "user" and text else None
+
+
+def _item(item: object) -> tuple[str | None, str, str | None]:
+    """(role, id, text) of an item_completed message item."""
+    if not isinstance(item, dict) or item.get("type") not in _ITEM_ROLES:
+        return None, "", None
+    parts = item.get("content")
+    texts = [p["text"] for p in parts or () if isinstance(p, dict) and _str(p.get("text"))]
+    return _ITEM_ROLES[item["type"]], str(item.get("id") or ""), "\n".join(texts) or None
 
 
 @dataclass
@@ -244,6 +263,11 @@ def transcript_item(line: bytes, native_id: str, offset: int) -> list[Transcript
     payload = record.payload
     if record.type != "event_msg" or payload is None:
         return []
+    timestamp = parse_iso(record.timestamp) or 0.0
+    role, item_id, item_text = _item(payload.item)
+    if role is not None and item_text:
+        key = f"codex:{native_id}:{item_id or offset}"
+        return [TranscriptItem(key, native_id, timestamp, EventKind.MESSAGE.value, item_text, role)]
     kinds = {
         "user_message": (EventKind.MESSAGE, "user", payload.message),
         "agent_message": (EventKind.MESSAGE, "assistant", payload.message),
@@ -254,6 +278,5 @@ def transcript_item(line: bytes, native_id: str, offset: int) -> list[Transcript
     kind, role, text = kinds[payload.type]
     if not isinstance(text, str) or not text:
         return []
-    timestamp = parse_iso(record.timestamp) or 0.0
     key = f"codex:{native_id}:{offset}"
     return [TranscriptItem(key, native_id, timestamp, kind.value, text, role)]
