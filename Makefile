@@ -5,7 +5,9 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench clean
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test agents chromium lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +18,17 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(VENV)/bin/tether serve
 
-test: $(STAMP)
+test: $(STAMP) agents chromium
 	$(PY) -m pytest -q -n 2 --dist loadgroup
+
+# The pinned agent CLIs from the npm registry, cached under ~/.cache/tether/agents.
+agents:
+	bash scripts/install-agents.sh >/dev/null
+
+# Debian's chromium for the browser tests.
+chromium:
+	@command -v chromium >/dev/null || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium >/dev/null; }
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests bench
