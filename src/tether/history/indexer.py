@@ -19,7 +19,7 @@ from typing import Any
 from tether.config import Config
 from tether.domain.records import EventKind
 from tether.errors import TetherError
-from tether.history import attribution
+from tether.history import attribution, opencode
 from tether.history.fold import Folded, fold
 from tether.history.pricing import PriceTable, load
 from tether.history.readers import READERS
@@ -249,6 +249,14 @@ def _grouped(
         yield planned, [next(results) for _ in file_jobs]
 
 
+def _store_stamp(path: Path) -> list[float]:
+    """Sizes and mtimes of a SQLite store and its WAL: any write changes one of them."""
+    now = identity(path)
+    wal = path.with_name(path.name + "-wal")
+    after = identity(wal) if wal.exists() else None
+    return [now.size, now.mtime, after.size if after else 0, after.mtime if after else 0]
+
+
 def _found_files(found: Roots, known: dict[str, ledger_history.FileRecord], walk: bool) -> list:
     if walk:
         return list(log_files(found))
@@ -279,6 +287,7 @@ class Indexer:
             known = ledger_history.load_files(conn)
         plans = self._plans(_found_files(self.roots, known, walk), known, report)
         self._read(plans, report, progress)
+        self._read_opencode(known.get(str(self.roots.opencode_db)), report)
         with self.ledger.db.write() as conn:
             report.sessions_created = attribution.attribute_all(conn, self.agent_roots())
         if self.config.history.import_transcripts:
@@ -319,6 +328,34 @@ class Indexer:
                 progress(done, total)
             if len(batch.entries) >= FLUSH_ENTRIES:
                 batch.flush(self.ledger)
+        batch.flush(self.ledger)
+
+    def _read_opencode(self, record: ledger_history.FileRecord | None, report: IndexReport) -> None:
+        """OpenCode keeps a database, not logs: read it from its watermark when it changed."""
+        path = self.roots.opencode_db
+        state = record.state if record is not None else {}
+        try:
+            if state.get("stamp") == _store_stamp(path):
+                return
+            read = opencode.read(path, int(state.get("watermark", 0)))
+            # stamped after reading: opening the store read-only may create its -wal file
+            stamp, now = _store_stamp(path), identity(path)
+        except OSError:
+            return
+        report.files += 1
+        if read.error:
+            report.errors.append(read.error)
+        report.files_read += 1
+        report.entries += len(read.entries)
+        report.bad_lines += read.bad_rows
+        batch = _Batch(self.prices)
+        planned = _Planned("opencode", path, now, record, 0, state, 0, "", False)
+        folded = Folded(None, read.entries, read.sessions, {"watermark": read.watermark})
+        if not read.error:
+            folded.state["stamp"] = stamp
+        batch.add(planned, folded, [JobResult(Job("opencode", str(path), None, 0))])
+        batch.files[-1]["error"] = read.error
+        batch.files[-1]["bad_lines"] = (record.bad_lines if record else 0) + read.bad_rows
         batch.flush(self.ledger)
 
     def import_transcripts(self) -> int:
