@@ -313,3 +313,28 @@ def test_new_ledger_has_no_history(config: Config) -> None:
         assert _report(ledger, "daily") == {}
     finally:
         ledger.close()
+
+
+def test_background_indexer_picks_up_new_logs_and_stops(
+    config: Config, ledger: Ledger, roots: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    import time
+
+    from tether.history.indexer import run_indexer
+
+    monkeypatch.setenv("TETHER_HISTORY_WATCH_INTERVAL_S", "0.05")
+    monkeypatch.setenv("TETHER_HISTORY_RESCAN_INTERVAL_S", "0.05")
+    stop = threading.Event()
+    worker = threading.Thread(target=run_indexer, args=(load(), ledger, stop))
+    worker.start()
+    try:
+        _claude_file(roots["claude"], "s1", [_assistant("s1", "m1", "r1", 42)])
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "claude" not in _report(ledger, "agent"):
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        worker.join(timeout=5)
+    assert not worker.is_alive()
+    assert _report(ledger, "agent")["claude"]["output_tokens"] == 42
