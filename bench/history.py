@@ -11,6 +11,7 @@ per-session differences with their reason. Trees are deleted afterwards.
 
     .venv/bin/python bench/history.py                  # 200 MB and 1 GB trees
     .venv/bin/python bench/history.py --sizes 50 --keep
+    .venv/bin/python bench/history.py --sizes 1000 --single   # one 1 GB rollout
 
 Targets: cold index of 1 GB at least as fast as ccusage's daily report;
 report on unchanged data >= 20x faster than ccusage; warm rescan of 1 GB
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -33,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tether.history.synthetic import Expected, write_tree
+from tether.history.synthetic import Expected, codex_session, write_codex, write_tree
 
 CCUSAGE_VERSION = "20.0.24"
 KINDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
@@ -175,22 +177,41 @@ def _cc_sessions(data: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-def bench_tree(size_mb: int, ccusage: Path, keep: bool, transcripts: bool) -> None:
+def bench_tree(size_mb: int, ccusage: Path, keep: bool, transcripts: bool, single: bool) -> None:
     base = Path(tempfile.mkdtemp(prefix=f"tether-bench-{size_mb}-", dir="/tmp"))
     try:
-        _bench(base, size_mb, ccusage, transcripts)
+        _bench(base, size_mb, ccusage, transcripts, single)
     finally:
         if not keep:
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool) -> None:
+def _single_file(base: Path, size_mb: int) -> Expected:
+    """One Codex rollout of about ``size_mb``: memory must not grow with a file."""
+    expected = Expected()
+    turns = max(1, size_mb * 1_000_000 // 330_000)
+    rng = random.Random(size_mb)
+    session = codex_session(rng, expected, 1767225600.0, turns, big_bytes=BIG_LINE_BYTES)
+    expected.bytes = write_codex(base / "codex", session).stat().st_size
+    (base / "claude" / "projects").mkdir(parents=True)  # ccusage refuses a missing Claude dir
+    return expected
+
+
+def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: bool) -> None:
     started = time.perf_counter()
-    expected = write_tree(
-        base / "claude", base / "codex", size_mb * 1_000_000, seed=size_mb, big_bytes=BIG_LINE_BYTES
-    )
+    if single:
+        expected = _single_file(base, size_mb)
+    else:
+        expected = write_tree(
+            base / "claude",
+            base / "codex",
+            size_mb * 1_000_000,
+            seed=size_mb,
+            big_bytes=BIG_LINE_BYTES,
+        )
     mb = expected.bytes / 1e6
-    print(f"\n== tree {mb:.0f} MB (generated in {time.perf_counter() - started:.1f} s) ==")
+    shape = "one file" if single else "tree"
+    print(f"\n== {shape} {mb:.0f} MB (generated in {time.perf_counter() - started:.1f} s) ==")
     env = {
         **os.environ,
         "HOME": str(base),
@@ -279,11 +300,12 @@ def main() -> None:
     parser.add_argument("--ccusage-prefix", default="/tmp/ccusage-cache", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the generated trees")
     parser.add_argument("--transcripts", action="store_true", help="also time transcript import")
+    parser.add_argument("--single", action="store_true", help="one Codex file instead of a tree")
     args = parser.parse_args()
     ccusage = install_ccusage(args.ccusage_prefix)
     print(f"ccusage {CCUSAGE_VERSION}: {ccusage}; cpus: {os.cpu_count()}")
     for size in (int(s) for s in args.sizes.split(",")):
-        bench_tree(size, ccusage, args.keep, args.transcripts)
+        bench_tree(size, ccusage, args.keep, args.transcripts, args.single)
 
 
 if __name__ == "__main__":
