@@ -72,7 +72,7 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
         None,
         (by, *TOKEN_HEADERS, "cost USD"),
         (
-            (r["key"], *(f"{r[c]:,}" for c in ledger_history.TOKEN_COLUMNS), f"{r['cost']:.2f}")
+            (r["key"], *(f"{r[c]:,}" for c in ledger_history.TOKEN_COLUMNS), f"{r['cost']:.4f}")
             for r in rows
         ),
     )
