@@ -95,21 +95,23 @@ class AgentSpec:
     resume_argv: tuple[str, ...]
     #: True when tether may choose the id up front (passed as ``{id}`` to new_argv)
     preassign_id: bool
-    #: extra environment (values may use {url}, {home}, {config})
+    #: extra environment; values may use {url}, {model} and the AgentHome.LAYOUT keys
+    #: ({home}, {codex}, {claude}, {gemini}, {xdg_config}, ...)
     env: dict[str, str]
-    #: files to write, relative to the home, contents may use {url}, {home}, {model}
+    #: config files to write: path -> contents, both with the same placeholders
     files: dict[str, str]
     #: the native id carried by one parsed stdout event, or None
     id_of_event: Callable[[dict], str | None]
     #: assistant text carried by one parsed stdout event ("" if none); joined
     #: over the stream it gives the turn's answer (Gemini streams deltas)
     text_of_event: Callable[[dict], str]
-    #: native log files for an id, given the AgentHome
+    #: native log files for an id, given the AgentHome; the session's main log first
     native_logs: Callable[["AgentHome", str], list[Path]]
     #: optional extra home setup (e.g. Codex's model catalog)
     prepare: Callable[["AgentHome"], None] | None = None
-    #: how to spell the shell tool in the model protocol (documentation only)
+    #: the shell tool as the model protocol spells it (documentation only)
     shell_tool: str = ""
+    #: the model server protocol this CLI speaks (as logged by the server)
     protocol: str = ""
 
 
@@ -125,13 +127,19 @@ def _claude_logs(home: "AgentHome", native_id: str) -> list[Path]:
 
 
 def _gemini_logs(home: "AgentHome", native_id: str) -> list[Path]:
-    out = []
+    """Chat files whose header names the id, the session's own (earliest) first.
+
+    Gemini CLI 0.61.0 names chat files by the minute a run starts: a resume in a
+    later minute appends the turn to the original file *and* leaves a new
+    ``session-<new minute>-<id8>.jsonl`` holding only the header and the
+    session-context ``$set``."""
+    found = []
     for p in home.path("gemini").glob(f".gemini/tmp/*/chats/session-*-{native_id[:8]}.jsonl"):
         with p.open(encoding="utf-8") as f:
             first = json.loads(f.readline() or "{}")
         if first.get("sessionId") == native_id:
-            out.append(p)
-    return sorted(out)
+            found.append((first.get("startTime", ""), p))
+    return [p for _, p in sorted(found)]
 
 
 def _opencode_logs(home: "AgentHome", native_id: str) -> list[Path]:
@@ -437,14 +445,13 @@ class AgentHome:
         return self.spec.native_logs(self, native_id)
 
     def native_log_size(self, native_id: str) -> int:
-        """Bytes of the native log files, or for a SQLite store the session's row count."""
-        total = 0
-        for p in self.native_logs(native_id):
-            if p.suffix == ".db":
-                total += sum(len(rows) for rows in opencode_rows(p, native_id).values())
-            else:
-                total += p.stat().st_size
-        return total
+        """Bytes of the main native log, or for a SQLite store the session's row count."""
+        logs = self.native_logs(native_id)
+        if not logs:
+            return 0
+        if logs[0].suffix == ".db":
+            return sum(len(rows) for rows in opencode_rows(logs[0], native_id).values())
+        return logs[0].stat().st_size
 
 
 @dataclass
