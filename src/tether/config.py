@@ -56,6 +56,7 @@ class HistorySettings:
     xdg_data_home: str = setting(
         "", "data dir holding opencode/; empty: $XDG_DATA_HOME or ~/.local/share"
     )
+    index_in_daemon: bool = setting(True, "daemon: index native logs in the background")
     watch_interval_s: float = setting(5.0, "daemon: stat the known native logs this often")
     rescan_interval_s: float = setting(120.0, "daemon: walk the native log roots this often")
     max_line_bytes: int = setting(32 * 1024 * 1024, "longer native log lines are counted, skipped")
@@ -178,7 +179,7 @@ def _section(path: Path, name: str, cls: type, table: Any, environ: Mapping[str,
 
 def _check_type(path: Path, key: str, default: Any, value: Any) -> Any:
     kind = type(default)
-    ok = isinstance(value, kind) and not isinstance(value, bool)
+    ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True
     if not ok:
@@ -189,10 +190,27 @@ def _check_type(path: Path, key: str, default: Any, value: Any) -> Any:
 
 
 def _coerce(source: str, default: Any, text: str) -> Any:
+    if isinstance(default, bool):
+        flag = _FLAGS.get(text.strip().lower())
+        if flag is None:
+            raise ConfigError(f"{source}: expected true or false, got {text!r}")
+        return flag
     try:
         return type(default)(text)
     except ValueError as exc:
         raise ConfigError(f"{source}: expected a {type(default).__name__}, got {text!r}") from exc
+
+
+_FLAGS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+}
 
 
 def _string(path: Path, key: str, value: Any) -> str:

@@ -1,7 +1,6 @@
 """The installed ``tether serve`` as a subprocess: address file, API, page, one per home."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,13 +10,13 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import daemon_env
 
 TETHER = [sys.executable, "-m", "tether.cli.main"]
 
 
 def _env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-    return {**env, "TETHER_HOME": str(home)}
+    return daemon_env(home)
 
 
 def _wait_for_address(home: Path, proc: subprocess.Popen[str]) -> str:

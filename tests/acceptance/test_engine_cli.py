@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 from tests.engine.conftest import write_config
+from tests.support import daemon_env
 
 TETHER = [sys.executable, "-m", "tether.cli.main"]
 
@@ -19,11 +20,8 @@ class Home:
     def __init__(self, path: Path, work: Path) -> None:
         self.path = path
         self.work = work
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-        self.env.update(
-            TETHER_HOME=str(path),
-            FAKE_AGENT_HOME=str(work),
-            FAKE_AGENT_LOG=str(path / "agent.log"),
+        self.env = daemon_env(
+            path, FAKE_AGENT_HOME=str(work), FAKE_AGENT_LOG=str(path / "agent.log")
         )
 
     def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:

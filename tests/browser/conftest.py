@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.support import daemon_env
 
 from tether.config import load
 from tether.ledger.store import Ledger, open_ledger
@@ -99,9 +100,7 @@ def chromium(tmp_path: Path) -> Chromium:
 
 
 def _daemon_env(home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-    env["TETHER_HOME"] = str(home)
-    return env
+    return daemon_env(home)
 
 
 def _wait_for_daemon(proc: subprocess.Popen[str], home: Path) -> daemon.DaemonInfo:

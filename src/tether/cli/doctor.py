@@ -10,6 +10,7 @@ from tether.agents.registry import BUILTIN_AGENTS
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
 from tether.errors import TetherError
+from tether.ledger import history
 from tether.ledger.db import redact
 from tether.ledger.migrate import current_revision, head_revision
 
@@ -63,12 +64,28 @@ def _agent(ctx: Context, agent: str) -> Check:
     return Check(f"agent {agent}", done.returncode == 0, f"{path} {version[0] if version else ''}")
 
 
+def _history(ctx: Context) -> Check:
+    try:
+        with ctx.ledger.db.read() as conn:
+            seen = history.problems(conn)
+    except TetherError as exc:
+        return Check("history", False, str(exc))
+    detail = (
+        f"{seen['files']} native log files; {seen['bad_lines']} bad lines, "
+        f"{seen['oversize_lines']} oversize lines skipped"
+    )
+    errors = seen["errors"]
+    if errors:
+        detail += f"; {len(errors)} unreadable, e.g. {errors[0]['path']}: {errors[0]['error']}"
+    return Check("history", not errors, detail)
+
+
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def doctor(ctx: Context, as_json: bool) -> None:
     """Check the ledger, the blob store and the agent CLIs. Exit 1 if the ledger or blobs fail."""
-    checks = [_ledger(ctx), _blobs(ctx), *(_agent(ctx, a) for a in BUILTIN_AGENTS)]
+    checks = [_ledger(ctx), _blobs(ctx), _history(ctx), *(_agent(ctx, a) for a in BUILTIN_AGENTS)]
     if as_json:
         output.emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
     else:

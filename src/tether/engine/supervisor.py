@@ -21,7 +21,7 @@ from tether.agents.provider import Launch, Provider, TurnRequest
 from tether.agents.registry import provider_for
 from tether.config import Config
 from tether.domain.ids import parse_turn_id
-from tether.domain.records import EventKind, Session, Turn, Usage
+from tether.domain.records import EventKind, Origin, Session, Turn, Usage
 from tether.domain.states import TurnState
 from tether.domain.stream import Outcome, StreamParser
 from tether.engine import ingest
@@ -30,7 +30,7 @@ from tether.engine.procs import is_alive, signal_group, signal_process
 from tether.engine.rundir import RunDir, read_json
 from tether.engine.spawn import start_runner
 from tether.errors import Conflict, NotFound, TetherError
-from tether.ledger import events, sessions, turns
+from tether.ledger import events, history, sessions, turns
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger
 
@@ -351,6 +351,16 @@ class Engine:
     def _bind(self, conn: Connection, active: Active, native_ids: list[str]) -> str | None:
         for native_id in native_ids:
             session = sessions.get(conn, active.session_id)
+            holder = sessions.find_by_native_id(conn, session.agent, native_id)
+            if (
+                holder is not None
+                and holder.origin is Origin.EXTERNAL
+                and session.native_id is None
+            ):
+                # The history indexer saw this thread's log before the stream named it:
+                # the thread is this session's, so take the external record over.
+                history.move_session(conn, holder.id, session.id, native_id)
+                continue
             try:
                 sessions.bind_native_id(conn, session, native_id)
             except Conflict as exc:

@@ -116,7 +116,12 @@ def list_page(
     """Newest first; ``before`` is the ``next_cursor`` of the previous page."""
     query = _select().add_columns(sessions.c.pk.label("cursor_pk"))
     if project is not None:
-        query = query.where(projects.c.name == project)
+        # Filter on the id, not the joined name: PostgreSQL can then walk the
+        # (project_id, pk) index instead of scanning every session backwards.
+        project_id = conn.execute(select(projects.c.id).where(projects.c.name == project)).scalar()
+        if project_id is None:
+            return Page([], None)
+        query = query.where(sessions.c.project_id == project_id)
     if state is not None:
         query = query.where(sessions.c.state == state.value)
     if agent is not None:
@@ -139,11 +144,12 @@ def bind_native_id(conn: Connection, session: Session, native_id: str) -> None:
             f"but the agent reported {native_id}; tether does not rebind sessions"
         )
     try:
-        conn.execute(
-            update(sessions)
-            .where(sessions.c.id == session.id)
-            .values(native_id=native_id, updated_at=time.time())
-        )
+        with conn.begin_nested():  # a savepoint: PostgreSQL aborts the transaction otherwise
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.id == session.id)
+                .values(native_id=native_id, updated_at=time.time())
+            )
     except IntegrityError as exc:
         raise Conflict(
             f"{session.agent} thread {native_id} already belongs to another tether session"

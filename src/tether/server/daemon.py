@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ import uvicorn
 from tether.config import Config
 from tether.engine.supervisor import Engine
 from tether.errors import DaemonError
+from tether.history.indexer import run_indexer
 from tether.ledger.store import open_ledger
 from tether.server.app import create_app
 from tether.server.security import check_bind
@@ -115,6 +117,14 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         os.replace(tmp, config.home / INFO_FILE)
         engine = Engine(config, ledger)
         engine.start()
+        stop_indexing = threading.Event()
+        if config.history.index_in_daemon:
+            threading.Thread(
+                target=run_indexer,
+                args=(config, ledger, stop_indexing),
+                name="tether-history",
+                daemon=True,
+            ).start()
         app = create_app(config, ledger, engine, bind_host=host)
         server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
         try:
@@ -123,6 +133,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         except (SystemExit, KeyboardInterrupt):
             pass
         finally:
+            stop_indexing.set()
             engine.stop()
             ledger.close()
 
