@@ -1,6 +1,8 @@
 """A fake coding agent that speaks the ``codex exec --json`` stream.
 
-Usage: fake_agent.py [resume THREAD_ID] PROMPT
+Usage: fake_agent.py [FLAGS...] [resume [--] THREAD_ID] PROMPT
+(flags such as codex's ``exec --json -s ...`` are ignored, so the fake can stand in
+for the ``codex`` command itself)
 
 Words of the prompt starting with ``@`` choose a behaviour:
   @slow         stream five messages 0.3 s apart
@@ -13,6 +15,7 @@ Words of the prompt starting with ``@`` choose a behaviour:
   @big          a 50 MB command output in one line
   @other-id     on resume, report a thread id other than the one asked for
   @garbage      mix non-JSON lines into the stream
+  @events=N     stream N short messages as fast as possible
   @ignore-term  ignore SIGTERM (only SIGKILL stops it)
 Every run appends "<thread> <prompt>" to $FAKE_AGENT_LOG when it is set, and
 the thread's cumulative usage is kept in $FAKE_AGENT_HOME (default: cwd).
@@ -55,9 +58,17 @@ def item(kind: str, **fields: object) -> dict[str, object]:
     return {"type": "item.completed", "item": {"id": uuid.uuid4().hex[:8], "type": kind, **fields}}
 
 
+def resumed_thread(argv: list[str]) -> str | None:
+    if "resume" not in argv:
+        return None
+    rest = [a for a in argv[argv.index("resume") + 1 :] if not a.startswith("-")]
+    return rest[0] if rest else None
+
+
 def main(argv: list[str]) -> int:
-    resume = len(argv) >= 2 and argv[0] == "resume"
-    thread = argv[1] if resume else str(uuid.uuid4())
+    resumed = resumed_thread(argv)
+    resume = resumed is not None
+    thread = resumed or str(uuid.uuid4())
     prompt = argv[-1] if argv else ""
     modes = {w.split("=")[0]: w.partition("=")[2] for w in prompt.split() if w.startswith("@")}
     if "@exit-early" in modes:
@@ -91,6 +102,8 @@ def main(argv: list[str]) -> int:
         for i in range(5):
             emit(item("agent_message", text=f"part {i}"))
             time.sleep(0.3)
+    for i in range(int(modes.get("@events") or 0)):
+        emit(item("agent_message", text=f"event {i}"))
     if "@big" in modes:
         output = "BIG-START " + "x" * (50 * 1024 * 1024) + " BIG-END"
         emit(item("command_execution", command="cat big", aggregated_output=output, exit_code=0))
