@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.engine.conftest import write_config
+from tests.engine.conftest import FAKE_AGENT, write_config
 from tests.support import daemon_env
 
 TETHER = [sys.executable, "-m", "tether.cli.main"]
@@ -131,3 +131,52 @@ def test_daemon_sigkill_mid_turn_then_reattach(home: Home) -> None:
     finally:
         restarted.send_signal(signal.SIGTERM)
         restarted.wait(timeout=30)
+
+
+def test_attach_holds_the_lane_and_resumes_the_exact_thread(home: Home, tmp_path: Path) -> None:
+    fake_codex = tmp_path / "codex"
+    fake_codex.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_AGENT}" "$@"\n')
+    fake_codex.chmod(0o755)
+    with (home.path / "config.toml").open("a") as handle:
+        handle.write(f'\n[agents.codex]\ncommand = "{fake_codex}"\n')
+    accepted = home.json("spawn", "--project", "work", "--agent", "codex", "first")
+    session = accepted["session"]["id"]  # type: ignore[index]
+    assert home.run("wait", session, "--timeout", "60").returncode == 0
+    native_id = home.json("show", session)["native_id"]
+
+    attach = subprocess.Popen(
+        [*TETHER, "attach", session],
+        env={**home.env, "FAKE_AGENT_DELAY": "10"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while len(home.json("show", session)["turns"]) < 2:  # type: ignore[arg-type]
+        assert time.monotonic() < deadline and attach.poll() is None, "attach never took the lane"
+        time.sleep(0.1)
+    queued = home.json("send", session, "while attached")["turn"]["id"]  # type: ignore[index]
+    time.sleep(1)
+    turns = home.json("show", session)["turns"]
+    assert [(t["kind"], t["state"]) for t in turns] == [  # type: ignore[union-attr]
+        ("prompt", "completed"),
+        ("attached", "running"),
+        ("prompt", "queued"),
+    ]
+    _, err = attach.communicate(timeout=60)
+    assert attach.returncode == 0, err
+    assert f"resume {native_id}" in err
+    assert home.run("wait", queued, "--timeout", "60").returncode == 0
+    turns = home.json("show", session)["turns"]
+    assert turns[1]["state"] == "completed"  # type: ignore[index]
+    runs = [line.split(" ", 1)[0] for line in (home.path / "agent.log").read_text().splitlines()]
+    assert runs == [native_id] * 3, "a turn or the attach ran on another thread"
+
+
+def test_attach_refuses_a_session_without_a_native_id(home: Home) -> None:
+    accepted = home.json("spawn", "--project", "work", "@exit-early")
+    session = accepted["session"]["id"]  # type: ignore[index]
+    home.run("wait", session, "--timeout", "120")
+    refused = home.run("attach", session)
+    assert refused.returncode == 1 and "no captured" in refused.stderr

@@ -17,6 +17,7 @@ Words of the prompt starting with ``@`` choose a behaviour:
   @garbage      mix non-JSON lines into the stream
   @events=N     stream N short messages as fast as possible
   @ignore-term  ignore SIGTERM (only SIGKILL stops it)
+$FAKE_AGENT_DELAY seconds are slept before anything else (an interactive user).
 Every run appends "<thread> <prompt>" to $FAKE_AGENT_LOG when it is set, and
 the thread's cumulative usage is kept in $FAKE_AGENT_HOME (default: cwd).
 """
@@ -66,6 +67,7 @@ def resumed_thread(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str]) -> int:
+    time.sleep(float(os.environ.get("FAKE_AGENT_DELAY") or 0))
     resumed = resumed_thread(argv)
     resume = resumed is not None
     thread = resumed or str(uuid.uuid4())

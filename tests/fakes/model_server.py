@@ -113,7 +113,9 @@ class Reply:
         fault = raw.get("fault")
         if fault is not None and fault not in FAULTS:
             raise ValueError(f"unknown fault {fault!r}; known: {FAULTS}")
-        common = dict(fault=fault, delay=float(raw.get("delay", 0)), usage=dict(raw.get("usage", {})))
+        common = dict(
+            fault=fault, delay=float(raw.get("delay", 0)), usage=dict(raw.get("usage", {}))
+        )
         if "shell" in raw:
             first = cls("shell", command=raw["shell"], **common)
             then = raw.get("then", "done")
@@ -138,8 +140,14 @@ class Parsed:
         return bool(self.tool_names)
 
 
-_CONTEXT_PREFIXES = ("<environment_context", "<user_instructions", "# AGENTS.md", "<system-reminder",
-                     "<session_context", "<permissions")
+_CONTEXT_PREFIXES = (
+    "<environment_context",
+    "<user_instructions",
+    "# AGENTS.md",
+    "<system-reminder",
+    "<session_context",
+    "<permissions",
+)
 
 
 def _is_injected(text: str) -> bool:
@@ -195,7 +203,13 @@ class Protocol:
         raise NotImplementedError
 
     def error_body(self) -> dict:
-        return {"error": {"message": "model server fault: http_500", "type": "server_error", "code": 500}}
+        return {
+            "error": {
+                "message": "model server fault: http_500",
+                "type": "server_error",
+                "code": 500,
+            }
+        }
 
     def json_body(self, reply: Reply, p: Parsed, usage: dict[str, int], ids: _Ids) -> dict:
         raise NotImplementedError(f"{self.name} has no non-streaming form")
@@ -217,7 +231,10 @@ def _shell_args(tool_names: list[str], schemas: dict[str, dict], command: str) -
     # Fill other required string parameters (e.g. OpenCode's bash "description").
     schema = schemas.get(name) or {}
     for req in schema.get("required", []) or []:
-        if req not in args and (schema.get("properties", {}).get(req, {}) or {}).get("type") == "string":
+        if (
+            req not in args
+            and (schema.get("properties", {}).get(req, {}) or {}).get("type") == "string"
+        ):
             args[req] = "Run the scripted test command"
     if name in ("Bash", "run_shell_command") and "description" not in args:
         args["description"] = "Run the scripted test command"
@@ -243,40 +260,94 @@ class ResponsesProtocol(Protocol):
             tool_result = out if isinstance(out, str) else json.dumps(out)
         tools = body.get("tools") or []
         self._schemas = {t.get("name"): t.get("parameters") for t in tools if isinstance(t, dict)}
-        return Parsed(self.name, body.get("model", ""), users, len(items),
-                      [t.get("name") or t.get("type") for t in tools if isinstance(t, dict)], tool_result,
-                      bool(body.get("stream", True)))
+        return Parsed(
+            self.name,
+            body.get("model", ""),
+            users,
+            len(items),
+            [t.get("name") or t.get("type") for t in tools if isinstance(t, dict)],
+            tool_result,
+            bool(body.get("stream", True)),
+        )
 
     def encode(self, reply: Reply, p: Parsed, usage: dict[str, int], ids: _Ids) -> list[bytes]:
         rid = ids("resp_")
-        out = [_sse("response.created", {"type": "response.created",
-                                         "response": {"id": rid, "status": "in_progress"}})]
+        out = [
+            _sse(
+                "response.created",
+                {"type": "response.created", "response": {"id": rid, "status": "in_progress"}},
+            )
+        ]
         if reply.kind == "shell":
             name, args = _shell_args(p.tool_names, self._schemas, reply.command)
-            item = {"type": "function_call", "id": ids("fc_"), "call_id": ids("call_"), "name": name,
-                    "arguments": json.dumps(args), "status": "completed"}
-            out.append(_sse("response.output_item.added", {"type": "response.output_item.added",
-                                                           "output_index": 0, "item": item}))
+            item = {
+                "type": "function_call",
+                "id": ids("fc_"),
+                "call_id": ids("call_"),
+                "name": name,
+                "arguments": json.dumps(args),
+                "status": "completed",
+            }
+            out.append(
+                _sse(
+                    "response.output_item.added",
+                    {"type": "response.output_item.added", "output_index": 0, "item": item},
+                )
+            )
         else:
             mid = ids("msg_")
-            item = {"type": "message", "role": "assistant", "id": mid, "status": "completed",
-                    "content": [{"type": "output_text", "text": reply.text, "annotations": []}]}
+            item = {
+                "type": "message",
+                "role": "assistant",
+                "id": mid,
+                "status": "completed",
+                "content": [{"type": "output_text", "text": reply.text, "annotations": []}],
+            }
             added = dict(item, content=[], status="in_progress")
-            out.append(_sse("response.output_item.added", {"type": "response.output_item.added",
-                                                           "output_index": 0, "item": added}))
+            out.append(
+                _sse(
+                    "response.output_item.added",
+                    {"type": "response.output_item.added", "output_index": 0, "item": added},
+                )
+            )
             for piece in _split(reply.text):
-                out.append(_sse("response.output_text.delta", {
-                    "type": "response.output_text.delta", "item_id": mid, "output_index": 0,
-                    "content_index": 0, "delta": piece}))
-        out.append(_sse("response.output_item.done", {"type": "response.output_item.done",
-                                                      "output_index": 0, "item": item}))
-        out.append(_sse("response.completed", {"type": "response.completed", "response": {
-            "id": rid, "status": "completed", "usage": {
-                "input_tokens": usage["input"],
-                "input_tokens_details": {"cached_tokens": usage["cached"]},
-                "output_tokens": usage["output"],
-                "output_tokens_details": {"reasoning_tokens": usage["reasoning"]},
-                "total_tokens": usage["input"] + usage["output"]}}}))
+                out.append(
+                    _sse(
+                        "response.output_text.delta",
+                        {
+                            "type": "response.output_text.delta",
+                            "item_id": mid,
+                            "output_index": 0,
+                            "content_index": 0,
+                            "delta": piece,
+                        },
+                    )
+                )
+        out.append(
+            _sse(
+                "response.output_item.done",
+                {"type": "response.output_item.done", "output_index": 0, "item": item},
+            )
+        )
+        out.append(
+            _sse(
+                "response.completed",
+                {
+                    "type": "response.completed",
+                    "response": {
+                        "id": rid,
+                        "status": "completed",
+                        "usage": {
+                            "input_tokens": usage["input"],
+                            "input_tokens_details": {"cached_tokens": usage["cached"]},
+                            "output_tokens": usage["output"],
+                            "output_tokens_details": {"reasoning_tokens": usage["reasoning"]},
+                            "total_tokens": usage["input"] + usage["output"],
+                        },
+                    },
+                },
+            )
+        )
         return out
 
 
@@ -292,7 +363,9 @@ class AnthropicProtocol(Protocol):
             if m.get("role") != "user":
                 continue
             c = m.get("content")
-            if isinstance(c, list) and any(isinstance(b, dict) and b.get("type") == "tool_result" for b in c):
+            if isinstance(c, list) and any(
+                isinstance(b, dict) and b.get("type") == "tool_result" for b in c
+            ):
                 continue
             t = _real_user_text(c)
             if t is not None:
@@ -310,13 +383,24 @@ class AnthropicProtocol(Protocol):
                     break
         tools = [t for t in (body.get("tools") or []) if isinstance(t, dict)]
         self._schemas = {t.get("name"): t.get("input_schema") for t in tools}
-        return Parsed(self.name, body.get("model", ""), users, len(msgs),
-                      [t.get("name") for t in tools], tool_result, bool(body.get("stream", False)))
+        return Parsed(
+            self.name,
+            body.get("model", ""),
+            users,
+            len(msgs),
+            [t.get("name") for t in tools],
+            tool_result,
+            bool(body.get("stream", False)),
+        )
 
     def _usage(self, usage: dict[str, int]) -> dict:
         # Anthropic reports input excluding cache reads.
-        return {"input_tokens": usage["input"] - usage["cached"], "output_tokens": usage["output"],
-                "cache_creation_input_tokens": 0, "cache_read_input_tokens": usage["cached"]}
+        return {
+            "input_tokens": usage["input"] - usage["cached"],
+            "output_tokens": usage["output"],
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": usage["cached"],
+        }
 
     def _content(self, reply: Reply, p: Parsed, ids: _Ids) -> list[dict]:
         if reply.kind == "shell":
@@ -327,37 +411,103 @@ class AnthropicProtocol(Protocol):
     def encode(self, reply: Reply, p: Parsed, usage: dict[str, int], ids: _Ids) -> list[bytes]:
         u = self._usage(usage)
         start_usage = dict(u, output_tokens=1)
-        out = [_sse("message_start", {"type": "message_start", "message": {
-            "id": ids("msg_"), "type": "message", "role": "assistant", "model": p.model or "mock",
-            "content": [], "stop_reason": None, "stop_sequence": None, "usage": start_usage}})]
+        out = [
+            _sse(
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {
+                        "id": ids("msg_"),
+                        "type": "message",
+                        "role": "assistant",
+                        "model": p.model or "mock",
+                        "content": [],
+                        "stop_reason": None,
+                        "stop_sequence": None,
+                        "usage": start_usage,
+                    },
+                },
+            )
+        ]
         for i, block in enumerate(self._content(reply, p, ids)):
             if block["type"] == "text":
-                out.append(_sse("content_block_start", {"type": "content_block_start", "index": i,
-                                                        "content_block": {"type": "text", "text": ""}}))
+                out.append(
+                    _sse(
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {"type": "text", "text": ""},
+                        },
+                    )
+                )
                 for piece in _split(block["text"]):
-                    out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                            "delta": {"type": "text_delta", "text": piece}}))
+                    out.append(
+                        _sse(
+                            "content_block_delta",
+                            {
+                                "type": "content_block_delta",
+                                "index": i,
+                                "delta": {"type": "text_delta", "text": piece},
+                            },
+                        )
+                    )
             else:
-                out.append(_sse("content_block_start", {"type": "content_block_start", "index": i,
-                                                        "content_block": dict(block, input={})}))
-                out.append(_sse("content_block_delta", {"type": "content_block_delta", "index": i, "delta": {
-                    "type": "input_json_delta", "partial_json": json.dumps(block["input"])}}))
+                out.append(
+                    _sse(
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": dict(block, input={}),
+                        },
+                    )
+                )
+                out.append(
+                    _sse(
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {
+                                "type": "input_json_delta",
+                                "partial_json": json.dumps(block["input"]),
+                            },
+                        },
+                    )
+                )
             out.append(_sse("content_block_stop", {"type": "content_block_stop", "index": i}))
         stop = "tool_use" if reply.kind == "shell" else "end_turn"
-        out.append(_sse("message_delta", {"type": "message_delta",
-                                          "delta": {"stop_reason": stop, "stop_sequence": None},
-                                          "usage": u}))
+        out.append(
+            _sse(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": u,
+                },
+            )
+        )
         out.append(_sse("message_stop", {"type": "message_stop"}))
         return out
 
     def json_body(self, reply: Reply, p: Parsed, usage: dict[str, int], ids: _Ids) -> dict:
-        return {"id": ids("msg_"), "type": "message", "role": "assistant", "model": p.model or "mock",
-                "content": self._content(reply, p, ids),
-                "stop_reason": "tool_use" if reply.kind == "shell" else "end_turn",
-                "stop_sequence": None, "usage": self._usage(usage)}
+        return {
+            "id": ids("msg_"),
+            "type": "message",
+            "role": "assistant",
+            "model": p.model or "mock",
+            "content": self._content(reply, p, ids),
+            "stop_reason": "tool_use" if reply.kind == "shell" else "end_turn",
+            "stop_sequence": None,
+            "usage": self._usage(usage),
+        }
 
     def error_body(self) -> dict:
-        return {"type": "error", "error": {"type": "api_error", "message": "model server fault: http_500"}}
+        return {
+            "type": "error",
+            "error": {"type": "api_error", "message": "model server fault: http_500"},
+        }
 
 
 class ChatProtocol(Protocol):
@@ -367,42 +517,88 @@ class ChatProtocol(Protocol):
 
     def parse(self, body: dict, path: str) -> Parsed:
         msgs = body.get("messages") or []
-        users = [t for m in msgs if m.get("role") == "user"
-                 for t in [_real_user_text(m.get("content"))] if t is not None]
+        users = [
+            t
+            for m in msgs
+            if m.get("role") == "user"
+            for t in [_real_user_text(m.get("content"))]
+            if t is not None
+        ]
         tool_result = None
         if msgs and msgs[-1].get("role") == "tool":
             tool_result = "\n".join(_texts_of(msgs[-1].get("content")))
         tools = [t.get("function", t) for t in (body.get("tools") or []) if isinstance(t, dict)]
         self._schemas = {t.get("name"): t.get("parameters") for t in tools}
-        return Parsed(self.name, body.get("model", ""), users, len(msgs),
-                      [t.get("name") for t in tools], tool_result, bool(body.get("stream", False)))
+        return Parsed(
+            self.name,
+            body.get("model", ""),
+            users,
+            len(msgs),
+            [t.get("name") for t in tools],
+            tool_result,
+            bool(body.get("stream", False)),
+        )
 
     def _usage(self, usage: dict[str, int]) -> dict:
-        return {"prompt_tokens": usage["input"], "completion_tokens": usage["output"],
-                "total_tokens": usage["input"] + usage["output"],
-                "prompt_tokens_details": {"cached_tokens": usage["cached"]},
-                "completion_tokens_details": {"reasoning_tokens": usage["reasoning"]}}
+        return {
+            "prompt_tokens": usage["input"],
+            "completion_tokens": usage["output"],
+            "total_tokens": usage["input"] + usage["output"],
+            "prompt_tokens_details": {"cached_tokens": usage["cached"]},
+            "completion_tokens_details": {"reasoning_tokens": usage["reasoning"]},
+        }
 
     def encode(self, reply: Reply, p: Parsed, usage: dict[str, int], ids: _Ids) -> list[bytes]:
         cid, created = ids("chatcmpl-"), int(time.time())
 
         def chunk(delta: dict, finish: str | None = None, **extra: Any) -> bytes:
-            return _sse(None, {"id": cid, "object": "chat.completion.chunk", "created": created,
-                               "model": p.model or "mock",
-                               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra})
+            return _sse(
+                None,
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": p.model or "mock",
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+                    **extra,
+                },
+            )
 
         out = [chunk({"role": "assistant", "content": ""})]
         if reply.kind == "shell":
             name, args = _shell_args(p.tool_names, self._schemas, reply.command)
-            out.append(chunk({"tool_calls": [{"index": 0, "id": ids("call_"), "type": "function",
-                                              "function": {"name": name, "arguments": json.dumps(args)}}]}))
+            out.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": ids("call_"),
+                                "type": "function",
+                                "function": {"name": name, "arguments": json.dumps(args)},
+                            }
+                        ]
+                    }
+                )
+            )
             finish = "tool_calls"
         else:
             out += [chunk({"content": piece}) for piece in _split(reply.text)]
             finish = "stop"
         out.append(chunk({}, finish))
-        out.append(_sse(None, {"id": cid, "object": "chat.completion.chunk", "created": created,
-                               "model": p.model or "mock", "choices": [], "usage": self._usage(usage)}))
+        out.append(
+            _sse(
+                None,
+                {
+                    "id": cid,
+                    "object": "chat.completion.chunk",
+                    "created": created,
+                    "model": p.model or "mock",
+                    "choices": [],
+                    "usage": self._usage(usage),
+                },
+            )
+        )
         out.append(_sse(None, "[DONE]"))
         return out
 
@@ -410,13 +606,31 @@ class ChatProtocol(Protocol):
         msg: dict[str, Any] = {"role": "assistant", "content": reply.text}
         if reply.kind == "shell":
             name, args = _shell_args(p.tool_names, self._schemas, reply.command)
-            msg = {"role": "assistant", "content": None, "tool_calls": [
-                {"id": ids("call_"), "type": "function", "function": {"name": name, "arguments": json.dumps(args)}}]}
-        return {"id": ids("chatcmpl-"), "object": "chat.completion", "created": int(time.time()),
-                "model": p.model or "mock",
-                "choices": [{"index": 0, "message": msg,
-                             "finish_reason": "tool_calls" if reply.kind == "shell" else "stop"}],
-                "usage": self._usage(usage)}
+            msg = {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": ids("call_"),
+                        "type": "function",
+                        "function": {"name": name, "arguments": json.dumps(args)},
+                    }
+                ],
+            }
+        return {
+            "id": ids("chatcmpl-"),
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": p.model or "mock",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": msg,
+                    "finish_reason": "tool_calls" if reply.kind == "shell" else "stop",
+                }
+            ],
+            "usage": self._usage(usage),
+        }
 
 
 class GeminiProtocol(Protocol):
@@ -433,27 +647,52 @@ class GeminiProtocol(Protocol):
             parts = c.get("parts") or []
             if any("functionResponse" in pt for pt in parts if isinstance(pt, dict)):
                 continue
-            t = _real_user_text([{"text": pt.get("text")} for pt in parts
-                                 if isinstance(pt, dict) and isinstance(pt.get("text"), str)])
+            t = _real_user_text(
+                [
+                    {"text": pt.get("text")}
+                    for pt in parts
+                    if isinstance(pt, dict) and isinstance(pt.get("text"), str)
+                ]
+            )
             if t is not None:
                 users.append(t)
         tool_result = None
         if contents:
-            frs = [pt["functionResponse"] for pt in contents[-1].get("parts") or []
-                   if isinstance(pt, dict) and "functionResponse" in pt]
+            frs = [
+                pt["functionResponse"]
+                for pt in contents[-1].get("parts") or []
+                if isinstance(pt, dict) and "functionResponse" in pt
+            ]
             if frs:
                 tool_result = json.dumps(frs[-1].get("response"))
-        decls = [d for t in (body.get("tools") or []) if isinstance(t, dict)
-                 for d in (t.get("functionDeclarations") or [])]
-        self._schemas = {d.get("name"): d.get("parameters") or d.get("parametersJsonSchema") for d in decls}
+        decls = [
+            d
+            for t in (body.get("tools") or [])
+            if isinstance(t, dict)
+            for d in (t.get("functionDeclarations") or [])
+        ]
+        self._schemas = {
+            d.get("name"): d.get("parameters") or d.get("parametersJsonSchema") for d in decls
+        }
         model = re.sub(r"^.*/models/([^:]+):.*$", r"\1", path)
-        return Parsed(self.name, model, users, len(contents), [d.get("name") for d in decls], tool_result,
-                      "streamGenerateContent" in path)
+        return Parsed(
+            self.name,
+            model,
+            users,
+            len(contents),
+            [d.get("name") for d in decls],
+            tool_result,
+            "streamGenerateContent" in path,
+        )
 
     def _usage(self, usage: dict[str, int]) -> dict:
-        return {"promptTokenCount": usage["input"], "candidatesTokenCount": usage["output"],
-                "cachedContentTokenCount": usage["cached"], "thoughtsTokenCount": usage["reasoning"],
-                "totalTokenCount": usage["input"] + usage["output"] + usage["reasoning"]}
+        return {
+            "promptTokenCount": usage["input"],
+            "candidatesTokenCount": usage["output"],
+            "cachedContentTokenCount": usage["cached"],
+            "thoughtsTokenCount": usage["reasoning"],
+            "totalTokenCount": usage["input"] + usage["output"] + usage["reasoning"],
+        }
 
     def _parts(self, reply: Reply, p: Parsed) -> list[dict]:
         if reply.kind == "shell":
@@ -468,24 +707,59 @@ class GeminiProtocol(Protocol):
         if reply.kind == "text":
             pieces = _split(reply.text)
             for piece in pieces[:-1]:
-                out.append(_sse(None, {"candidates": [{"content": {"role": "model", "parts": [{"text": piece}]},
-                                                       "index": 0}], **base}))
+                out.append(
+                    _sse(
+                        None,
+                        {
+                            "candidates": [
+                                {
+                                    "content": {"role": "model", "parts": [{"text": piece}]},
+                                    "index": 0,
+                                }
+                            ],
+                            **base,
+                        },
+                    )
+                )
             parts = [{"text": pieces[-1]}]
         else:
             parts = self._parts(reply, p)
-        out.append(_sse(None, {"candidates": [{"content": {"role": "model", "parts": parts},
-                                               "finishReason": "STOP", "index": 0}],
-                               "usageMetadata": self._usage(usage), **base}))
+        out.append(
+            _sse(
+                None,
+                {
+                    "candidates": [
+                        {
+                            "content": {"role": "model", "parts": parts},
+                            "finishReason": "STOP",
+                            "index": 0,
+                        }
+                    ],
+                    "usageMetadata": self._usage(usage),
+                    **base,
+                },
+            )
+        )
         return out
 
     def json_body(self, reply: Reply, p: Parsed, usage: dict[str, int], ids: _Ids) -> dict:
-        return {"candidates": [{"content": {"role": "model", "parts": self._parts(reply, p)},
-                                "finishReason": "STOP", "index": 0}],
-                "usageMetadata": self._usage(usage), "modelVersion": p.model or "mock",
-                "responseId": ids("gem_")}
+        return {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": self._parts(reply, p)},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": self._usage(usage),
+            "modelVersion": p.model or "mock",
+            "responseId": ids("gem_"),
+        }
 
     def error_body(self) -> dict:
-        return {"error": {"code": 500, "message": "model server fault: http_500", "status": "INTERNAL"}}
+        return {
+            "error": {"code": 500, "message": "model server fault: http_500", "status": "INTERNAL"}
+        }
 
 
 def _split(text: str) -> list[str]:
@@ -504,9 +778,16 @@ def _split(text: str) -> list[str]:
 class ModelServer:
     """Scripted model server on 127.0.0.1; ``start()``/``stop()`` or a context manager."""
 
-    def __init__(self, replies: list[Any] | None = None, *, usage: dict[str, int] | None = None,
-                 fault: str | None = None, delay: float = 0.0, port: int = 0,
-                 request_log: str | None = None) -> None:
+    def __init__(
+        self,
+        replies: list[Any] | None = None,
+        *,
+        usage: dict[str, int] | None = None,
+        fault: str | None = None,
+        delay: float = 0.0,
+        port: int = 0,
+        request_log: str | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._queue: list[Reply] = []
         self.usage = dict(DEFAULT_USAGE, **(usage or {}))
@@ -536,8 +817,13 @@ class ModelServer:
         with self._lock:
             self._queue.extend(parsed)
 
-    def configure(self, *, fault: str | None | object = ..., delay: float | None = None,
-                  usage: dict[str, int] | None = None) -> None:
+    def configure(
+        self,
+        *,
+        fault: str | None | object = ...,
+        delay: float | None = None,
+        usage: dict[str, int] | None = None,
+    ) -> None:
         with self._lock:
             if fault is not ...:
                 if fault is not None and fault not in FAULTS:
@@ -555,7 +841,11 @@ class ModelServer:
 
     def main_requests(self, protocol: str | None = None) -> list[dict]:
         with self._lock:
-            return [r for r in self.requests if r.get("main") and (protocol is None or r["protocol"] == protocol)]
+            return [
+                r
+                for r in self.requests
+                if r.get("main") and (protocol is None or r["protocol"] == protocol)
+            ]
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -564,7 +854,9 @@ class ModelServer:
     def load_script_json(self, data: Any) -> None:
         if isinstance(data, list):
             data = {"replies": data}
-        self.configure(fault=data.get("fault"), delay=float(data.get("delay", 0)), usage=data.get("usage"))
+        self.configure(
+            fault=data.get("fault"), delay=float(data.get("delay", 0)), usage=data.get("usage")
+        )
         self.set_script(data.get("replies", []))
 
     # -- lifecycle ------------------------------------------------------------
@@ -582,12 +874,22 @@ class ModelServer:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", self._port))
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app, log_level="critical", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1, timeout_keep_alive=30)
+        config = uvicorn.Config(
+            self.app,
+            log_level="critical",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=1,
+            timeout_keep_alive=30,
+        )
         self._server = uvicorn.Server(config)
         self._server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"model-server:{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name=f"model-server:{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -613,12 +915,17 @@ class ModelServer:
     # -- request handling -----------------------------------------------------
 
     def _build_app(self) -> Starlette:
-        P = {"responses": ResponsesProtocol, "anthropic": AnthropicProtocol, "chat": ChatProtocol,
-             "gemini": GeminiProtocol}
+        P = {
+            "responses": ResponsesProtocol,
+            "anthropic": AnthropicProtocol,
+            "chat": ChatProtocol,
+            "gemini": GeminiProtocol,
+        }
 
         def model_route(proto: str) -> Callable:
             async def handler(request: Request) -> Response:
                 return await self._handle(request, P[proto]())
+
             return handler
 
         async def gemini(request: Request) -> Response:
@@ -638,16 +945,40 @@ class ModelServer:
         async def models(request: Request) -> Response:
             self._log_simple(request, None)
             ids = ["mock-model"]
-            return JSONResponse({"object": "list",
-                                 "data": [{"id": i, "object": "model", "owned_by": "mock",
-                                           "type": "model", "display_name": i, "created_at": "2026-01-01T00:00:00Z"}
-                                          for i in ids],
-                                 "models": [], "has_more": False, "first_id": ids[0], "last_id": ids[-1]})
+            return JSONResponse(
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": i,
+                            "object": "model",
+                            "owned_by": "mock",
+                            "type": "model",
+                            "display_name": i,
+                            "created_at": "2026-01-01T00:00:00Z",
+                        }
+                        for i in ids
+                    ],
+                    "models": [],
+                    "has_more": False,
+                    "first_id": ids[0],
+                    "last_id": ids[-1],
+                }
+            )
 
         async def gemini_models(request: Request) -> Response:
             self._log_simple(request, None)
-            return JSONResponse({"models": [{"name": "models/mock-model", "displayName": "mock-model",
-                                             "supportedGenerationMethods": ["generateContent"]}]})
+            return JSONResponse(
+                {
+                    "models": [
+                        {
+                            "name": "models/mock-model",
+                            "displayName": "mock-model",
+                            "supportedGenerationMethods": ["generateContent"],
+                        }
+                    ]
+                }
+            )
 
         async def control_script(request: Request) -> Response:
             self.load_script_json(await request.json())
@@ -659,8 +990,10 @@ class ModelServer:
 
         async def fallback(request: Request) -> Response:
             self._log_simple(request, None, unknown=True)
-            return JSONResponse({"error": {"message": f"mock: no route for {request.method} {request.url.path}"}},
-                                status_code=404)
+            return JSONResponse(
+                {"error": {"message": f"mock: no route for {request.method} {request.url.path}"}},
+                status_code=404,
+            )
 
         routes = [
             Route("/", head_root, methods=["HEAD", "GET"]),
@@ -689,8 +1022,16 @@ class ModelServer:
                 f.write(json.dumps(entry) + "\n")
 
     def _log_simple(self, request: Request, protocol: str | None, unknown: bool = False) -> None:
-        self._record({"method": request.method, "path": request.url.path, "query": request.url.query,
-                      "protocol": protocol, "main": False, "unknown": unknown})
+        self._record(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "protocol": protocol,
+                "main": False,
+                "unknown": unknown,
+            }
+        )
 
     def _next_reply(self, p: Parsed) -> tuple[Reply, bool]:
         """(reply, scripted) for a request; side requests never consume the script."""
@@ -698,7 +1039,9 @@ class ModelServer:
             if p.main and self._queue:
                 return self._queue.pop(0), True
         last = p.user_texts[-1] if p.user_texts else ""
-        return Reply("text", text=f"ECHO[users={len(p.user_texts)} msgs={p.n_messages}] {last}"), False
+        return Reply(
+            "text", text=f"ECHO[users={len(p.user_texts)} msgs={p.n_messages}] {last}"
+        ), False
 
     async def _handle(self, request: Request, proto: Protocol) -> Response:
         raw = await request.body()
@@ -712,14 +1055,28 @@ class ModelServer:
             fault = reply.fault or self.fault
             delay = reply.delay or self.delay
             usage = dict(self.usage, **reply.usage)
-        self._record({
-            "method": request.method, "path": request.url.path, "query": request.url.query,
-            "protocol": proto.name, "model": p.model, "main": p.main, "stream": p.stream,
-            "last_user": p.user_texts[-1] if p.user_texts else None, "n_user": len(p.user_texts),
-            "user_texts": p.user_texts, "n_messages": p.n_messages, "tool_result": p.tool_result,
-            "tools": p.tool_names, "reply": reply.kind, "reply_text": reply.text or reply.command,
-            "scripted": scripted, "fault": fault, "body_bytes": len(raw),
-        })
+        self._record(
+            {
+                "method": request.method,
+                "path": request.url.path,
+                "query": request.url.query,
+                "protocol": proto.name,
+                "model": p.model,
+                "main": p.main,
+                "stream": p.stream,
+                "last_user": p.user_texts[-1] if p.user_texts else None,
+                "n_user": len(p.user_texts),
+                "user_texts": p.user_texts,
+                "n_messages": p.n_messages,
+                "tool_result": p.tool_result,
+                "tools": p.tool_names,
+                "reply": reply.kind,
+                "reply_text": reply.text or reply.command,
+                "scripted": scripted,
+                "fault": fault,
+                "body_bytes": len(raw),
+            }
+        )
         if delay:
             await asyncio.sleep(delay)
         if fault == "http_500":
@@ -738,8 +1095,11 @@ class ModelServer:
         except LookupError as exc:
             return JSONResponse({"error": {"message": f"mock: {exc}"}}, status_code=400)
         media = "text/event-stream" if p.stream else "application/json"
-        return StreamingResponse(self._body(chunks, fault), media_type=media,
-                                 headers={"cache-control": "no-cache", "x-request-id": self._ids("req_")})
+        return StreamingResponse(
+            self._body(chunks, fault),
+            media_type=media,
+            headers={"cache-control": "no-cache", "x-request-id": self._ids("req_")},
+        )
 
     @staticmethod
     async def _body(chunks: list[bytes], fault: str | None) -> AsyncIterator[bytes]:
@@ -748,7 +1108,11 @@ class ModelServer:
             # chunk makes uvicorn flush them now.
             yield b""
             await asyncio.sleep(HANG_SECONDS)
-        cut = max(1, len(chunks) // 2) if fault in ("close_mid_stream", "hang_mid_stream") else len(chunks)
+        cut = (
+            max(1, len(chunks) // 2)
+            if fault in ("close_mid_stream", "hang_mid_stream")
+            else len(chunks)
+        )
         for c in chunks[:cut]:
             yield c
             await asyncio.sleep(0)
@@ -765,7 +1129,9 @@ class ModelServer:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m tests.fakes.model_server", description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(
+        prog="python -m tests.fakes.model_server", description=__doc__.split("\n")[0]
+    )
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--script", help="JSON file: list of replies or {replies, usage, fault, delay}")
     ap.add_argument("--log", help="append one JSON line per request to this file")
@@ -778,6 +1144,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"URL {srv.url}", flush=True)
     stop = threading.Event()
     import signal
+
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     stop.wait()

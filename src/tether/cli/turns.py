@@ -1,5 +1,7 @@
 """``tether spawn|send|cancel|wait|log``: the life of turns."""
 
+import os
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -12,6 +14,7 @@ from tether.cli.context import Context, pass_ctx
 from tether.domain import serialize
 from tether.domain.ids import SessionId, parse_session_id, parse_session_or_turn_id
 from tether.domain.records import Turn
+from tether.engine.procs import start_ticks
 from tether.ledger import events, sessions, turns
 
 WAIT_POLL_S = 0.2
@@ -152,6 +155,33 @@ def log(ctx: Context, session_id: str, before: str | None, limit: int, as_json: 
         output.console.print(f"older: tether log {session_id} --before {page.next_cursor}")
 
 
+@click.command("attach")
+@click.argument("session_id")
+@pass_ctx
+def attach(ctx: Context, session_id: str) -> None:
+    """Open the agent's own UI on SESSION_ID's exact thread, holding its lane until you quit."""
+    session_id = str(parse_session_id(session_id))
+    client = Client(ctx.config)
+    me = os.getpid()
+    answer = client.post(
+        f"/api/sessions/{session_id}/attach", {"pid": me, "ticks": start_ticks(me)}
+    )
+    turn_id, launch = answer["turn"]["id"], answer["launch"]
+    output.errors.print(f"attached as {turn_id}: {' '.join(launch['argv'])}")
+    code = 1
+    try:
+        code = subprocess.run(
+            launch["argv"], cwd=launch["cwd"], env={**os.environ, **launch["env"]}
+        ).returncode
+    except OSError as exc:
+        output.errors.print(f"cannot start {launch['argv'][0]}: {exc.strerror}")
+    except KeyboardInterrupt:
+        code = 130
+    finally:
+        client.post(f"/api/turns/{turn_id}/finish", {"exit_code": code})
+    sys.exit(0 if code == 0 else 1)
+
+
 def register(cli: click.Group) -> None:
-    for command in (spawn, send, cancel, wait, log):
+    for command in (spawn, send, cancel, wait, log, attach):
         cli.add_command(command)

@@ -5,13 +5,16 @@ id, the turn is committed and will end in a terminal state, whatever happens
 to the daemon in between.
 """
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from tether.agents.provider import Launch, TurnRequest
 from tether.agents.registry import check_agent, provider_for
 from tether.config import Config
 from tether.domain.ids import parse_session_id, validate_name
-from tether.domain.records import Session, Turn
+from tether.domain.records import Session, Turn, TurnKind
+from tether.domain.states import TurnState
 from tether.errors import Conflict, InvalidInput, ProviderError
 from tether.ledger import projects, sessions, turns
 from tether.ledger.store import Ledger
@@ -84,3 +87,47 @@ def send(
             )
         turn, created = turns.add(conn, session, prompt, key=key)
     return Accepted(session, turn, created)
+
+
+def attach(
+    config: Config, ledger: Ledger, session_id: str, holder_pid: int, holder_ticks: int | None
+) -> tuple[Turn, Launch]:
+    """Take the session's lane for a human in the agent's own UI, resumed by exact id.
+
+    The turn is written as running straight away, with the attaching process
+    as its holder; queued messages wait until it ends.
+    """
+    session_id = str(parse_session_id(session_id))
+    with ledger.db.write() as conn:
+        session = sessions.get(conn, session_id)
+        if session.native_id is None:
+            raise Conflict(
+                f"session {session.id} has no captured {session.agent} native id to attach to"
+            )
+        busy = [
+            t for t in turns.for_session(conn, session.id) if t.state.value in turns.LIVE_STATES
+        ]
+        if busy:
+            raise Conflict(f"session {session.id} is busy with turn {busy[0].id} ({busy[0].state})")
+        launch = provider_for(config, session.agent).interactive(
+            TurnRequest(
+                session_id=session.id,
+                prompt="",
+                workspace=Path(session.workspace),
+                native_id=session.native_id,
+                model=session.model,
+                options=config.options_for(session.agent, session.project),
+            )
+        )
+        turn, _ = turns.add(conn, session, f"(attached: {launch.argv[0]})", kind=TurnKind.ATTACHED)
+        now = time.time()
+        turns.transition(conn, turn.id, TurnState.DISPATCHED, dispatched_at=now, attempts=1)
+        turn = turns.transition(
+            conn,
+            turn.id,
+            TurnState.RUNNING,
+            spawned_at=now,
+            runner_pid=holder_pid,
+            runner_ticks=holder_ticks,
+        )
+    return turn, launch

@@ -21,10 +21,10 @@ from tether.agents.provider import Launch, Provider, TurnRequest
 from tether.agents.registry import provider_for
 from tether.config import Config
 from tether.domain.ids import parse_turn_id
-from tether.domain.records import EventKind, Origin, Session, Turn, Usage
+from tether.domain.records import EventKind, Origin, Session, Turn, TurnKind, Usage
 from tether.domain.states import TurnState
 from tether.domain.stream import Outcome, StreamParser
-from tether.engine import ingest
+from tether.engine import accept, ingest
 from tether.engine.cancel import CancelOutcome, CancelResult
 from tether.engine.procs import is_alive, signal_group, signal_process
 from tether.engine.rundir import RunDir, read_json
@@ -64,6 +64,7 @@ class Engine:
         self.config = config
         self.ledger = ledger
         self.active: dict[str, Active] = {}
+        self.attached: dict[str, tuple[int | None, int | None]] = {}  # turn → holder pid, ticks
         self.lock = threading.RLock()
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -99,7 +100,47 @@ class Engine:
         with self.lock:
             for active in list(self.active.values()):
                 self._step(active)
+            self._check_attached()
             self._dispatch()
+
+    # -- attach --------------------------------------------------------------
+
+    def attach(self, session_id: str, pid: int, ticks: int | None) -> tuple[Turn, Launch]:
+        with self.lock:
+            turn, launch = accept.attach(self.config, self.ledger, session_id, pid, ticks)
+            self.attached[turn.id] = (pid, ticks)
+        return turn, launch
+
+    def finish_attached(self, turn_id: str, exit_code: int) -> Turn:
+        parse_turn_id(turn_id)
+        with self.lock, self.ledger.db.write() as conn:
+            turn = turns.get(conn, turn_id)
+            if turn.kind is not TurnKind.ATTACHED:
+                raise Conflict(f"turn {turn_id} is not an attached turn")
+            self.attached.pop(turn_id, None)
+            if turn.state.terminal:
+                return turn
+            if exit_code == 0:
+                done = turns.transition(conn, turn_id, TurnState.COMPLETED, reason="detached")
+            else:
+                reason = f"the interactive session exited with status {exit_code}"
+                done = turns.transition(conn, turn_id, TurnState.FAILED, reason=reason)
+        self.wake.set()
+        return done
+
+    def _check_attached(self) -> None:
+        for turn_id, (pid, ticks) in list(self.attached.items()):
+            if is_alive(pid, ticks):
+                continue
+            self.attached.pop(turn_id)
+            with self.ledger.db.write() as conn:
+                if not turns.get(conn, turn_id).state.terminal:
+                    turns.transition(
+                        conn,
+                        turn_id,
+                        TurnState.INTERRUPTED,
+                        reason="the attached terminal went away without reporting how it ended",
+                    )
 
     # -- cancel ----------------------------------------------------------------
 
@@ -152,6 +193,10 @@ class Engine:
             live = turns.live(conn)
             states = {t.id: turns.run_state(conn, t.id) for t in live}
         for turn in live:
+            if turn.kind is TurnKind.ATTACHED:
+                state = states[turn.id]
+                self.attached[turn.id] = (state.runner_pid, state.runner_ticks)
+                continue
             with self.ledger.db.read() as conn:
                 session = sessions.get(conn, turn.session_id)
             run = self._run_dir(turn.id)

@@ -152,6 +152,21 @@ class Api:
         status = 404 if result.outcome is CancelOutcome.NOT_FOUND else 200
         return JSONResponse(result.as_dict(), status_code=status)
 
+    def attach(self, request: Request, body: dict[str, Any]) -> Response:
+        pid, ticks = body.get("pid"), body.get("ticks")
+        if not isinstance(pid, int) or not (ticks is None or isinstance(ticks, int)):
+            raise InvalidInput("attach needs the attaching process: {'pid': int, 'ticks': int}")
+        turn, launch = self.engine.attach(request.path_params["session_id"], pid, ticks)
+        plan = {"argv": list(launch.argv), "cwd": str(launch.cwd), "env": dict(launch.env)}
+        return JSONResponse({"turn": serialize.turn(turn), "launch": plan}, status_code=201)
+
+    def finish_attached(self, request: Request, body: dict[str, Any]) -> Response:
+        code = body.get("exit_code")
+        if not isinstance(code, int):
+            raise InvalidInput("field 'exit_code' must be an integer")
+        turn = self.engine.finish_attached(request.path_params["turn_id"], code)
+        return JSONResponse(serialize.turn(turn))
+
     def index(self, request: Request) -> Response:
         with self.ledger.db.read() as conn:
             page = sessions.list_page(conn, limit=100)
@@ -219,7 +234,9 @@ def create_app(
         Route("/api/sessions/{session_id}", _json(api.session_detail)),
         Route("/api/sessions/{session_id}/events", _json(api.event_page)),
         Route("/api/sessions/{session_id}/messages", _post(api.send_message), methods=["POST"]),
+        Route("/api/sessions/{session_id}/attach", _post(api.attach), methods=["POST"]),
         Route("/api/turns/{turn_id}", _json(api.turn_detail)),
+        Route("/api/turns/{turn_id}/finish", _post(api.finish_attached), methods=["POST"]),
         Route("/api/turns/{turn_id}/cancel", _post(api.cancel_turn), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found})

@@ -1,0 +1,157 @@
+"""Invariant 1: every agent-specific operation follows the session's own agent.
+
+A project whose default agent is codex runs gemini, claude and goose sessions.
+Codex's provider and parser are booby-trapped, its command would leave a mark,
+and its log directory holds a rollout in the same working directory with a big
+bill (the agent-orchestrator #1995 scenario). None of it may touch the other
+sessions.
+"""
+
+import json
+import stat
+import sys
+from pathlib import Path
+
+import pytest
+from tests.engine.conftest import make_engine, wait_for, write_config
+
+from tether.agents import codex
+from tether.config import load
+from tether.domain.states import TurnState
+from tether.engine import accept
+from tether.history.indexer import Indexer
+from tether.ledger import history, projects, sessions
+
+RECORDED = Path(__file__).parent.parent / "data" / "recorded"
+REPLAY = Path(__file__).parent.parent / "fakes" / "replay_agent.py"
+GOOSE_STREAM = [
+    {
+        "type": "message",
+        "message": {
+            "id": "m1",
+            "role": "assistant",
+            "created": 1763700000,
+            "content": [{"type": "text", "text": "goose here"}],
+        },
+    },
+    {"type": "complete", "total_tokens": 130, "input_tokens": 100, "output_tokens": 30},
+]
+
+
+def _script(path: Path, body: str) -> str:
+    path.write_text(f"#!/bin/sh\n{body}\n")
+    path.chmod(path.stat().st_mode | stat.S_IEXEC)
+    return str(path)
+
+
+def _replayer(tmp: Path, agent: str, recording: Path, recorded_id: str) -> str:
+    return _script(
+        tmp / agent, f'exec "{sys.executable}" "{REPLAY}" "{recording}" "{recorded_id}" "$@"'
+    )
+
+
+def _recorded(agent: str) -> tuple[Path, str]:
+    meta = json.loads((RECORDED / agent / "meta.json").read_text())
+    return RECORDED / agent / "new.jsonl", meta["turns"]["new"]["native_id"]
+
+
+def _codex_rollout(codex_home: Path, cwd: Path) -> str:
+    thread = "019a0000-0000-7000-8000-000000000129"
+    day = codex_home / "sessions" / "2026" / "11" / "21"
+    day.mkdir(parents=True)
+    usage = {
+        "input_tokens": 90_000_000,
+        "cached_input_tokens": 0,
+        "output_tokens": 9_000_000,
+        "reasoning_output_tokens": 0,
+        "total_tokens": 99_000_000,
+    }
+    records = [
+        {
+            "timestamp": "2026-11-21T10:00:00.000Z",
+            "type": "session_meta",
+            "payload": {"id": thread, "cwd": str(cwd), "originator": "codex_exec"},
+        },
+        {
+            "timestamp": "2026-11-21T10:00:01.000Z",
+            "type": "turn_context",
+            "payload": {"cwd": str(cwd), "model": "gpt-5"},
+        },
+        {
+            "timestamp": "2026-11-21T10:00:02.000Z",
+            "type": "event_msg",
+            "payload": {
+                "type": "token_count",
+                "info": {"total_token_usage": usage, "last_token_usage": usage},
+            },
+        },
+    ]
+    path = day / f"rollout-2026-11-21T10-00-00-{thread}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return thread
+
+
+def _trap(*_: object, **__: object) -> None:
+    raise AssertionError("a codex code path ran for a non-codex session")
+
+
+def test_non_codex_sessions_never_touch_codex(
+    home: Path, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("new_turn", "resume_turn", "interactive", "parser"):
+        monkeypatch.setattr(codex.CodexProvider, name, _trap)
+    monkeypatch.setattr(codex.CodexParser, "feed", _trap)
+    codex_home = tmp_path / "codex-home"
+    codex_thread = _codex_rollout(codex_home, workdir)
+    monkeypatch.setenv("TETHER_HISTORY_CODEX_HOME", str(codex_home))
+    for name in ("CLAUDE_CONFIG_DIR", "GEMINI_CLI_HOME", "XDG_DATA_HOME"):
+        empty = tmp_path / f"empty-{name}"
+        empty.mkdir()
+        monkeypatch.setenv(f"TETHER_HISTORY_{name}", str(empty))
+    marker = tmp_path / "codex-ran"
+    goose_recording = tmp_path / "goose.jsonl"
+    goose_recording.write_text("".join(json.dumps(r) + "\n" for r in GOOSE_STREAM))
+    write_config(home)
+    commands = {
+        "codex": _script(tmp_path / "codex", f'touch "{marker}"; exit 1'),
+        "gemini": _replayer(tmp_path, "gemini", *_recorded("gemini")),
+        "claude": _replayer(tmp_path, "claude", *_recorded("claude")),
+        "goose": _replayer(tmp_path, "goose", goose_recording, "unused"),
+    }
+    with (home / "config.toml").open("a") as handle:
+        for agent, command in commands.items():
+            handle.write(f'\n[agents.{agent}]\ncommand = "{command}"\n')
+    config = load()
+    engine, ledger = make_engine(config, workdir)
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    with ledger.db.write() as conn:
+        projects.add(conn, mixed, name="mixed", default_agent="codex")
+    engine.start()
+    try:
+        accepted = {
+            agent: accept.spawn(config, ledger, f"hello {agent}", project="mixed", agent=agent)
+            for agent in ("gemini", "claude", "goose")
+        }
+        engine.poke()
+        for agent, item in accepted.items():
+            turn = wait_for(engine, item.turn.id)
+            assert turn.state is TurnState.COMPLETED, (agent, turn.reason)
+    finally:
+        engine.stop()
+    Indexer(config, ledger).run_once(walk=True)
+    with ledger.db.read() as conn:
+        ours = {agent: sessions.get(conn, a.session.id) for agent, a in accepted.items()}
+        external = sessions.find_by_native_id(conn, "codex", codex_thread)
+        report = history.usage_report(conn, "session")
+    assert not marker.exists(), "the codex command ran"
+    for agent, session in ours.items():
+        assert session.agent == agent and session.native_id is not None
+        assert session.native_id != codex_thread
+    assert ours["goose"].native_id.startswith("tether-")  # type: ignore[union-attr]
+    assert external is not None and external.origin.value == "external"
+    assert external.id not in {s.id for s in ours.values()}
+    billed = {row["key"]: row for row in report}
+    assert billed[external.id]["input_tokens"] == 90_000_000
+    assert not {s.id for s in ours.values()} & set(billed), "codex usage was attached to ours"
+    ledger.close()
