@@ -128,3 +128,14 @@ async def test_token_required_when_configured(config: Config, ledger: Ledger) ->
         assert ok.status_code == 200
         cookie = await c.get("/api/sessions", headers={"cookie": "tether_token=s3cret"})
         assert cookie.status_code == 200
+
+
+async def test_index_page_shows_how_the_last_turn_ended(
+    client: httpx.AsyncClient, ledger: Ledger
+) -> None:
+    from tether.domain.states import TurnState
+
+    with ledger.db.write() as conn:
+        turns.transition(conn, "web-3.1", TurnState.FAILED, reason="agent exited with status 3")
+    page = (await client.get("/")).text
+    assert "web-3.1 failed" in page and "agent exited with status 3" in page

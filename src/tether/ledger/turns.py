@@ -208,3 +208,22 @@ def run_state(conn: Connection, turn_id: str) -> RunState:
     columns = [turns.c[f] for f in RunState.__slots__]
     row = conn.execute(select(*columns).where(turns.c.id == turn_id)).one()
     return RunState(**row._mapping)
+
+
+def latest_of(conn: Connection, session_ids: list[str]) -> dict[str, Turn]:
+    """Each listed session's newest turn, in one query (for listings)."""
+    if not session_ids:
+        return {}
+    newest = (
+        select(turns.c.session_id, func.max(turns.c.number).label("number"))
+        .where(turns.c.session_id.in_(session_ids))
+        .group_by(turns.c.session_id)
+        .subquery()
+    )
+    rows = conn.execute(
+        select(turns).join(
+            newest,
+            (turns.c.session_id == newest.c.session_id) & (turns.c.number == newest.c.number),
+        )
+    )
+    return {r._mapping["session_id"]: _record(r) for r in rows}

@@ -171,8 +171,9 @@ class Api:
         with self.ledger.db.read() as conn:
             page = sessions.list_page(conn, limit=100)
             project_list = projects.list_all(conn)
+            latest = turns.latest_of(conn, [s.id for s in page.items])
         html = self.pages.get_template("index.html").render(
-            sessions=page.items, projects=project_list, version=__version__
+            sessions=page.items, latest=latest, projects=project_list, version=__version__
         )
         return HTMLResponse(html)
 
