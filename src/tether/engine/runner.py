@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import IO
 
 from tether.engine.procs import signal_group, start_ticks
 from tether.engine.rundir import STDERR_TAIL_BYTES, RunDir, read_json, write_json
@@ -25,7 +26,7 @@ from tether.engine.rundir import STDERR_TAIL_BYTES, RunDir, read_json, write_jso
 KILL_GRACE_S = 5.0
 
 
-def _drain_stderr(pipe: "subprocess.IO[bytes]", tail: bytearray) -> None:
+def _drain_stderr(pipe: IO[bytes], tail: bytearray) -> None:
     for chunk in iter(lambda: pipe.read(8192), b""):
         tail.extend(chunk)
         if len(tail) > STDERR_TAIL_BYTES:

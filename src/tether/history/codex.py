@@ -171,13 +171,14 @@ class FoldState:
 
     @classmethod
     def load(cls, raw: dict[str, object]) -> "FoldState":
-        total = raw.get("total") or [0, 0, 0, 0]
+        stored = raw.get("total")
+        total = stored if isinstance(stored, list) else [0, 0, 0, 0]
         return cls(
             native_id=_str(raw.get("native_id")),
             active=_str(raw.get("active")),
             model=_str(raw.get("model")),
             turn_id=_str(raw.get("turn_id")),
-            total=tuple(int(v) for v in total),  # type: ignore[arg-type, union-attr]
+            total=tuple(int(v) for v in total),  # type: ignore[arg-type]
             titled=bool(raw.get("titled")),
         )
 

@@ -257,7 +257,9 @@ def _store_stamp(path: Path) -> list[float]:
     return [now.size, now.mtime, after.size if after else 0, after.mtime if after else 0]
 
 
-def _found_files(found: Roots, known: dict[str, ledger_history.FileRecord], walk: bool) -> list:
+def _found_files(
+    found: Roots, known: dict[str, ledger_history.FileRecord], walk: bool
+) -> list[Any]:
     if walk:
         return list(log_files(found))
     return [(r.agent, Path(r.path)) for r in known.values() if r.agent in READERS]
@@ -295,7 +297,9 @@ class Indexer:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _plans(self, files: list, known: dict, report: IndexReport) -> list[_Planned]:
+    def _plans(
+        self, files: list[Any], known: dict[str, Any], report: IndexReport
+    ) -> list[_Planned]:
         plans = []
         for agent, path in files:
             report.files += 1

@@ -91,16 +91,19 @@ class _Counting:
 def open_at(path: Path, offset: int) -> Iterator[tuple[BinaryIO, _Counting]]:
     """Open for reading at ``offset`` (decompressed offset for ``.zst``)."""
     with path.open("rb") as raw:
-        counting = _Counting(raw)  # type: ignore[arg-type]
+        counting = _Counting(raw)
         if not is_compressed(path):
             raw.seek(offset)
             yield counting, counting  # type: ignore[misc]
             return
-        reader = zstandard.ZstdDecompressor().stream_reader(counting, read_across_frames=True)
+        reader = zstandard.ZstdDecompressor().stream_reader(
+            counting,  # type: ignore[arg-type]
+            read_across_frames=True,
+        )
         remaining = offset
         while remaining:
             skipped = len(reader.read(min(remaining, 1 << 22)))
             if not skipped:
                 break
             remaining -= skipped
-        yield reader, counting  # type: ignore[misc]
+        yield reader, counting

@@ -201,7 +201,7 @@ def sessions_by_native(conn: Connection, agent: str) -> dict[str, str]:
             and_(native_sessions.c.agent == agent, native_sessions.c.session_id.is_not(None))
         )
     )
-    return dict(rows.all())  # type: ignore[arg-type]
+    return dict(rows.all())  # type: ignore[arg-type,unused-ignore]
 
 
 def problems(conn: Connection) -> dict[str, Any]:
@@ -291,7 +291,7 @@ def entry_amounts(conn: Connection) -> list[tuple[int, str, int, int, int, int]]
     query = select(
         c.pk, c.model, c.input_tokens, c.cached_input_tokens, c.cache_write_tokens, c.output_tokens
     )
-    return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc]
+    return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc,unused-ignore]
 
 
 def set_costs(conn: Connection, costs: Sequence[tuple[int, float]]) -> None:

@@ -2,7 +2,9 @@
 
 import time
 
-from sqlalchemy import Connection, Row, and_, func, insert, select, update
+from typing import Any
+
+from sqlalchemy import Connection, Row, Select, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.ids import parse_session_id
@@ -38,7 +40,7 @@ def _record(row: Row[tuple[object, ...]]) -> Session:
     )
 
 
-def _select():  # type: ignore[no-untyped-def]
+def _select() -> Select[Any]:
     return select(*_COLUMNS).join(projects, projects.c.id == sessions.c.project_id)
 
 
@@ -162,7 +164,7 @@ def set_model(conn: Connection, session_id: str, model: str) -> None:
 
 def refresh_state(conn: Connection, session_id: str) -> SessionState:
     """Derive the session's state from its live turns and store it."""
-    counts = dict(
+    counts: dict[str, int] = dict(
         conn.execute(
             select(turns.c.state, func.count())
             .where(
