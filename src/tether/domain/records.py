@@ -66,7 +66,7 @@ class Usage:
         return Usage(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
     def minus(self, other: "Usage") -> "Usage":
-        """What ``self`` adds beyond ``other``, never negative (a thread total less earlier turns)."""
+        """Usage beyond ``other``, floored at zero: a thread total less the earlier turns."""
         return Usage(*(max(a - b, 0) for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 

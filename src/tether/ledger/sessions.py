@@ -1,7 +1,6 @@
 """Sessions: numbered per project, bound to one agent and at most one native thread."""
 
 import time
-
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, func, insert, select, update
