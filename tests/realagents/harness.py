@@ -31,10 +31,11 @@ import sqlite3
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO / "scripts" / "install-agents.sh"
@@ -106,27 +107,27 @@ class AgentSpec:
     #: over the stream it gives the turn's answer (Gemini streams deltas)
     text_of_event: Callable[[dict], str]
     #: native log files for an id, given the AgentHome; the session's main log first
-    native_logs: Callable[["AgentHome", str], list[Path]]
+    native_logs: Callable[[AgentHome, str], list[Path]]
     #: optional extra home setup (e.g. Codex's model catalog)
-    prepare: Callable[["AgentHome"], None] | None = None
+    prepare: Callable[[AgentHome], None] | None = None
     #: the shell tool as the model protocol spells it (documentation only)
     shell_tool: str = ""
     #: the model server protocol this CLI speaks (as logged by the server)
     protocol: str = ""
 
 
-def _codex_logs(home: "AgentHome", native_id: str) -> list[Path]:
+def _codex_logs(home: AgentHome, native_id: str) -> list[Path]:
     root = home.path("codex")
     return sorted(p for sub in ("sessions", "archived_sessions")
                   for p in (root / sub).glob(f"*/*/*/rollout-*-{native_id}.jsonl*"))
 
 
-def _claude_logs(home: "AgentHome", native_id: str) -> list[Path]:
+def _claude_logs(home: AgentHome, native_id: str) -> list[Path]:
     # <config>/projects/<slug of cwd>/<id>.jsonl; glob rather than re-deriving the slug.
     return sorted(home.path("claude").glob(f"projects/*/{native_id}.jsonl"))
 
 
-def _gemini_logs(home: "AgentHome", native_id: str) -> list[Path]:
+def _gemini_logs(home: AgentHome, native_id: str) -> list[Path]:
     """Chat files whose header names the id, the session's own (earliest) first.
 
     Gemini CLI 0.61.0 names chat files by the minute a run starts: a resume in a
@@ -142,7 +143,7 @@ def _gemini_logs(home: "AgentHome", native_id: str) -> list[Path]:
     return [p for _, p in sorted(found)]
 
 
-def _opencode_logs(home: "AgentHome", native_id: str) -> list[Path]:
+def _opencode_logs(home: AgentHome, native_id: str) -> list[Path]:
     db = home.path("xdg_data") / "opencode" / "opencode.db"
     return [db] if db.exists() and opencode_rows(db, native_id)["session"] else []
 
@@ -178,7 +179,7 @@ def _decode_row(row: dict) -> dict:
     return row
 
 
-def _codex_catalog(home: "AgentHome") -> None:
+def _codex_catalog(home: AgentHome) -> None:
     """Codex warns about unknown model slugs unless a catalog names them: copy a
     bundled entry with classic tools under our slug."""
     bundled = _bundled_codex_models(str(home.bin_dir / "codex"))
@@ -202,7 +203,7 @@ def _bundled_codex_models(codex: str) -> list[dict]:
     return json.loads(proc.stdout)["models"]
 
 
-def _opencode_plugin(home: "AgentHome") -> None:
+def _opencode_plugin(home: AgentHome) -> None:
     """Pre-install @opencode-ai/plugin in OpenCode's config dir (from the agents
     cache) so it does not try to install it in the background."""
     src = agents_dir() / "opencode-plugin"
@@ -238,6 +239,8 @@ wire_api = "responses"
 env_key = "MOCK_API_KEY"
 request_max_retries = 0
 stream_max_retries = 0
+# default 300 s: a model server that stalls mid-stream fails the turn after 60 s
+stream_idle_timeout_ms = 60000
 
 [features]
 plugins = false
