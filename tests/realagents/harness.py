@@ -419,6 +419,9 @@ class AgentHome:
             "XDG_STATE_HOME": str(self.path("xdg_state")),
             "XDG_CACHE_HOME": str(self.path("xdg_cache")),
             "TMPDIR": str(self.path("tmp")),
+            # OpenCode takes its directory from $PWD when set, not from the
+            # process cwd: keep the two equal (run_turn runs in self.work).
+            "PWD": str(self.work),
             "LANG": "C.UTF-8",
             "TERM": "dumb",
             "NO_COLOR": "1",
