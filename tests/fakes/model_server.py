@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import copy
 import itertools
 import json
 import logging
@@ -62,8 +61,9 @@ import socket
 import sys
 import threading
 import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any, AsyncIterator, Callable
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
@@ -71,7 +71,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-__all__ = ["FAULTS", "DEFAULT_USAGE", "ModelServer", "Reply", "main"]
+__all__ = ["DEFAULT_USAGE", "FAULTS", "ModelServer", "Reply", "main"]
 
 FAULTS = ("close_mid_stream", "hang_after_headers", "hang_mid_stream", "http_500")
 
@@ -102,7 +102,7 @@ class Reply:
     usage: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def parse(cls, raw: Any) -> list["Reply"]:
+    def parse(cls, raw: Any) -> list[Reply]:
         """One script entry -> one or two replies (a shell call and its follow-up)."""
         if isinstance(raw, Reply):
             return [raw]
@@ -820,7 +820,7 @@ class ModelServer:
     def configure(
         self,
         *,
-        fault: str | None | object = ...,
+        fault: str | object | None = ...,
         delay: float | None = None,
         usage: dict[str, int] | None = None,
     ) -> None:
@@ -867,7 +867,7 @@ class ModelServer:
             raise RuntimeError("ModelServer is not started: call start() first")
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "ModelServer":
+    def start(self) -> ModelServer:
         if self._thread is not None:
             raise RuntimeError("ModelServer already started")
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -906,7 +906,7 @@ class ModelServer:
         self._thread.join(timeout=10)
         self._server = self._thread = None
 
-    def __enter__(self) -> "ModelServer":
+    def __enter__(self) -> ModelServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

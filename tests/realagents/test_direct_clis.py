@@ -11,7 +11,6 @@ import json
 import subprocess
 
 import pytest
-
 from tests.realagents.harness import (
     AGENTS,
     LOCK_FILE,

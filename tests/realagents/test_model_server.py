@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from tests.fakes.model_server import ModelServer
 
 REPO = Path(__file__).resolve().parents[2]
