@@ -35,6 +35,7 @@ def _drain_stderr(pipe: IO[bytes], tail: bytearray) -> None:
 
 def _spawn(run: RunDir, launch: dict[str, object]) -> subprocess.Popen[bytes]:
     env = {**os.environ, **dict(launch.get("env") or {})}  # type: ignore[call-overload]
+    env["PWD"] = str(launch["cwd"])  # some agents (OpenCode) take their directory from $PWD
     with run.stream.open("ab") as stream:
         return subprocess.Popen(
             [str(a) for a in launch["argv"]],  # type: ignore[attr-defined]
