@@ -44,6 +44,10 @@ stream = "codex"
 [providers.plain]
 new = ["{python}", "-c", "print('hello from a text agent')"]
 stream = "text"
+
+[providers.where]
+new = ["{python}", "-c", "import os; print(os.getcwd()); print(os.environ['PWD'])"]
+stream = "text"
 """
     )
 

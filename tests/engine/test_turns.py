@@ -117,3 +117,9 @@ def test_resume_without_native_id_is_refused(engine: Engine) -> None:
     assert turn.state is TurnState.FAILED
     with pytest.raises(Conflict, match="resumes by exact id only"):
         send(engine, accepted.session.id, "again")
+
+
+def test_agent_runs_in_the_workspace_with_pwd_set(engine: Engine, workdir: Path) -> None:
+    accepted = spawn(engine, "where am I", agent="where")
+    assert wait_for(engine, accepted.turn.id).state is TurnState.COMPLETED
+    assert [e.preview for e in _events(engine, accepted.session.id)] == [str(workdir)] * 2

@@ -9,10 +9,10 @@ import pytest
 
 from tether.config import Config, ServerSettings
 from tether.domain.records import EventKind
+from tether.engine.supervisor import Engine
 from tether.ledger import events, projects, sessions, turns
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger
-from tether.engine.supervisor import Engine
 from tether.server.app import create_app
 
 pytestmark = pytest.mark.anyio
