@@ -4,8 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-from tests.engine.conftest import send, spawn, wait_for
+from tests.engine.conftest import make_engine, send, spawn, wait_for, write_config
 
+from tether.config import load
 from tether.domain.records import EventKind
 from tether.domain.states import SessionState, TurnState
 from tether.engine.supervisor import Engine
@@ -123,3 +124,29 @@ def test_agent_runs_in_the_workspace_with_pwd_set(engine: Engine, workdir: Path)
     accepted = spawn(engine, "where am I", agent="where")
     assert wait_for(engine, accepted.turn.id).state is TurnState.COMPLETED
     assert [e.preview for e in _events(engine, accepted.session.id)] == [str(workdir)] * 2
+
+
+@pytest.mark.postgres
+def test_engine_on_postgresql(
+    home: Path, workdir: Path, pg_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("TETHER_DATABASE_URL", pg_url)
+    write_config(home)
+    running, ledger = make_engine(load(), workdir)
+    running.start()
+    try:
+        first = spawn(running, "on postgres")
+        assert wait_for(running, first.turn.id).state is TurnState.COMPLETED
+        again = send(running, first.session.id, "@other-id again")
+        failed = wait_for(running, again.turn.id)
+        assert failed.state is TurnState.FAILED and "does not rebind" in (failed.reason or "")
+        third = wait_for(running, send(running, first.session.id, "still mine").turn.id)
+        assert third.state is TurnState.COMPLETED
+        busy = spawn(running, "@sleep=30")
+        queued = send(running, busy.session.id, "waits")
+        wait_for(running, busy.turn.id, lambda t: t.state is TurnState.RUNNING)
+        assert running.cancel(busy.turn.id).outcome.value == "cancelled"
+        assert wait_for(running, queued.turn.id).state is TurnState.COMPLETED
+    finally:
+        running.stop()
+        ledger.close()
