@@ -1,6 +1,7 @@
 """Apply Alembic migrations at start-up, safely from several processes at once."""
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
@@ -11,6 +12,13 @@ from sqlalchemy import text
 from tether.ledger.db import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# Created by migration 0003 per dialect, outside ``metadata`` (FTS5 table on
+# SQLite, a GIN index on PostgreSQL): autogenerate must leave them alone.
+FULL_TEXT_OBJECTS = ("events_fts", "ix_events_fts")
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
+    return not (reflected and name is not None and name.startswith(FULL_TEXT_OBJECTS))
 
 
 def _alembic_config() -> AlembicConfig:
