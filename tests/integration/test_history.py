@@ -338,3 +338,51 @@ def test_background_indexer_picks_up_new_logs_and_stops(
         worker.join(timeout=5)
     assert not worker.is_alive()
     assert _report(ledger, "agent")["claude"]["output_tokens"] == 42
+
+
+def test_attached_part_of_a_tether_session_is_imported_once(
+    config: Config, ledger: Ledger, roots: dict[str, Path]
+) -> None:
+    from tether.domain.records import TurnKind
+    from tether.domain.states import TurnState
+    from tether.ledger import events, turns
+
+    with ledger.db.write() as conn:
+        app = projects.add(conn, Path("/w"), name="w")
+        mine = sessions.create(conn, app, "claude", "/w", native_id="s-att")
+        headless, _ = turns.add(conn, mine, "from tether")
+        turns.transition(conn, headless.id, TurnState.CANCELLED, reason="test")
+        attached, _ = turns.add(conn, mine, "(attached: claude)", kind=TurnKind.ATTACHED)
+        turns.transition(conn, attached.id, TurnState.DISPATCHED)
+        turns.transition(conn, attached.id, TurnState.RUNNING, spawned_at=T0 + 100)
+        turns.transition(conn, attached.id, TurnState.COMPLETED, finished_at=T0 + 200)
+
+    def user(text: str, ts: float, uid: str) -> str:
+        return _claude_line(
+            type="user",
+            timestamp=iso(ts),
+            sessionId="s-att",
+            uuid=uid,
+            cwd="/w",
+            message={"role": "user", "content": text},
+        )
+
+    path = _claude_file(
+        roots["claude"],
+        "s-att",
+        [
+            user("sent through tether", T0 + 5, "u1"),
+            user("typed in the agent's UI", T0 + 150, "u2"),
+        ],
+    )
+    indexer = Indexer(config, ledger)
+    indexer.run_once()
+    with path.open("a") as handle:
+        handle.write(user("after detaching", T0 + 300, "u3"))
+    indexer.run_once()
+    indexer.run_once()
+    with ledger.db.read() as conn:
+        stored = events.page(conn, mine.id).items
+    assert [(e.preview, e.turn_id) for e in stored] == [("typed in the agent's UI", attached.id)]
+    with ledger.db.read() as conn:
+        assert sessions.find_by_native_id(conn, "claude", "s-att") == sessions.get(conn, mine.id)

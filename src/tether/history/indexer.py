@@ -3,7 +3,7 @@
 A pass stats every native log, reads what is new (in worker processes when
 there is a lot), folds it into usage entries and session facts, writes
 them with the files' new offsets, attributes new native sessions, then
-imports the transcripts of external sessions. Bad data is counted per
+imports the transcripts of external sessions and of attached turns. Bad data is counted per
 file; an unreadable file or ledger is recorded and the pass goes on.
 """
 
@@ -363,19 +363,33 @@ class Indexer:
         batch.flush(self.ledger)
 
     def import_transcripts(self) -> int:
-        """Import what external sessions said, from each file's events offset on."""
+        """Import what was said outside tether's own streams, from each file's events offset on.
+
+        External sessions get every record. A tether session gets only the
+        records of its attached turns (the agent's own UI, ``tether attach``):
+        the rest already came through tether's stream.
+        """
         with self.ledger.db.read() as conn:
             files = ledger_history.load_files(conn)
-            targets = ledger_history.external_sessions(conn)
+            external = ledger_history.external_sessions(conn)
+            attached = ledger_history.attached_windows(conn)
         imported = 0
         for record in files.values():
-            session_id = targets.get((record.agent, record.native_id or ""))
-            if session_id is None or record.events_offset >= record.read_offset:
+            key = (record.agent, record.native_id or "")
+            if record.events_offset >= record.read_offset:
                 continue
-            imported += self._import_file(record, session_id)
+            if key in external:
+                imported += self._import_file(record, external[key], None)
+            elif key in attached:
+                imported += self._import_file(record, *attached[key])
         return imported
 
-    def _import_file(self, record: ledger_history.FileRecord, session_id: str) -> int:
+    def _import_file(
+        self,
+        record: ledger_history.FileRecord,
+        session_id: str,
+        windows: list[ledger_history.AttachWindow] | None,
+    ) -> int:
         job = Job(
             record.agent,
             record.path,
@@ -388,10 +402,12 @@ class Indexer:
         result = run_job(job)
         if result.error:
             return 0
+        items = [(item, _turn_of(item.timestamp, windows)) for item in result.transcript]
         rows = [
             ledger_events.row_for(
                 ledger_events.NewEvent(
                     session_id=session_id,
+                    turn_id=turn_id,
                     kind=EventKind(item.kind),
                     text=item.text,
                     data={"role": item.role, "native": True} if item.role else {"native": True},
@@ -401,7 +417,8 @@ class Indexer:
                 self.ledger.blobs,
                 self.config.engine.preview_bytes,
             )
-            for item in result.transcript
+            for item, turn_id in items
+            if windows is None or turn_id is not None
         ]
         with self.ledger.db.write() as conn:
             before = ledger_history.event_count(conn, session_id)
@@ -411,6 +428,14 @@ class Indexer:
                 conn, record.path, min(result.stats.end, record.read_offset)
             )
         return inserted
+
+
+def _turn_of(ts: float, windows: list[ledger_history.AttachWindow] | None) -> str | None:
+    """The attached turn a native record fell in, if any."""
+    for window in windows or ():
+        if window.holds(ts):
+            return window.turn_id
+    return None
 
 
 def run_indexer(config: Config, ledger: Ledger, stop: threading.Event) -> None:

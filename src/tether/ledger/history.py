@@ -17,13 +17,14 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tether.domain.records import Origin
+from tether.domain.records import Origin, TurnKind
 from tether.ledger.schema import (
     events,
     history_files,
     native_sessions,
     projects,
     sessions,
+    turns,
     usage_entries,
 )
 
@@ -234,6 +235,48 @@ def external_sessions(conn: Connection) -> dict[tuple[str, str], str]:
         .where(sessions.c.origin == Origin.EXTERNAL.value)
     )
     return {(a, n): s for a, n, s in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class AttachWindow:
+    """When a human held a tether session in the agent's own UI (an attached turn)."""
+
+    turn_id: str
+    start: float
+    end: float | None  # None while it is still attached
+
+    def holds(self, ts: float, slack: float = 1.0) -> bool:
+        return self.start - slack <= ts and (self.end is None or ts <= self.end + slack)
+
+
+def attached_windows(conn: Connection) -> dict[tuple[str, str], tuple[str, list[AttachWindow]]]:
+    """(agent, native id) → (tether session, its attached turns' windows).
+
+    The session is found by its exact native id; the windows only pick which
+    of that thread's own records happened outside tether's stream.
+    """
+    rows = conn.execute(
+        select(
+            sessions.c.agent,
+            sessions.c.native_id,
+            sessions.c.id,
+            turns.c.id,
+            turns.c.spawned_at,
+            turns.c.finished_at,
+        )
+        .join(turns, turns.c.session_id == sessions.c.id)
+        .where(
+            turns.c.kind == TurnKind.ATTACHED.value,
+            sessions.c.native_id.is_not(None),
+            turns.c.spawned_at.is_not(None),
+        )
+    )
+    found: dict[tuple[str, str], tuple[str, list[AttachWindow]]] = {}
+    for agent, native_id, session_id, turn_id, start, end in rows:
+        found.setdefault((agent, native_id), (session_id, []))[1].append(
+            AttachWindow(turn_id, start, end)
+        )
+    return found
 
 
 USAGE_GROUPS = ("daily", "session", "model", "project", "agent")
