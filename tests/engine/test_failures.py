@@ -6,9 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from tests.engine.conftest import make_engine, send, spawn, wait_for, write_config
 
+from tether.cli.main import cli
 from tether.config import load
+from tether.domain import serialize
 from tether.domain.records import EventKind
 from tether.domain.states import TurnState
 from tether.engine.cancel import CancelOutcome
@@ -71,19 +74,17 @@ def test_hang_mid_stream_shows_stalled_then_times_out(fast_engine: Engine) -> No
     stalled = wait_for(
         fast_engine,
         accepted.turn.id,
-        lambda t: t.state.terminal or _stalled(fast_engine, t.id),
+        lambda t: t.state.terminal or t.stalled_at is not None,
     )
     assert stalled.state is TurnState.RUNNING, "the turn ended before it was seen stalled"
+    assert serialize.turn(stalled)["stalled_since"] is not None
+    shown = CliRunner().invoke(cli, ["show", accepted.session.id])
+    assert "STALLED" in shown.stdout
     turn = wait_for(fast_engine, accepted.turn.id)
     assert turn.state is TurnState.TIMED_OUT
     assert turn.reason == "no progress from the agent for 2s"
     assert any(n.startswith("stalled") for n in _statuses(fast_engine, accepted.session.id))
     assert turn.attempts == 1  # never retried once the agent had started
-
-
-def _stalled(engine: Engine, turn_id: str) -> bool:
-    with engine.ledger.db.read() as conn:
-        return turns.run_state(conn, turn_id).stalled_at is not None
 
 
 def test_runner_killed_makes_the_turn_interrupted(engine: Engine) -> None:

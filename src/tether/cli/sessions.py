@@ -84,7 +84,9 @@ def show(ctx: Context, session_id: str, as_json: bool) -> None:
                 t["attempts"],
                 output.when(t["phases"]["accepted"]),
                 output.when(t["phases"]["finished"]),
-                t["waiting_for"],
+                f"STALLED since {output.when(t['stalled_since'])}"
+                if t["stalled_since"]
+                else t["waiting_for"],
             )
             for t in session["turns"]
         ),

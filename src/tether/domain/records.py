@@ -122,6 +122,7 @@ class Turn:
     attempts: int
     phases: Phases
     usage: Usage = field(default_factory=Usage)
+    stalled_at: float | None = None  # the watchdog saw no progress for idle_timeout_s
 
 
 @dataclass(frozen=True, slots=True)

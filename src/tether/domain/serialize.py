@@ -55,6 +55,7 @@ def turn(t: Turn) -> dict[str, Any]:
         "reason": t.reason,
         "attempts": t.attempts,
         "waiting_for": None if t.state.terminal else t.phases.waiting_for(),
+        "stalled_since": None if t.state.terminal else iso(t.stalled_at),
         "phases": phases(t.phases),
         "usage": asdict(t.usage),
     }

@@ -38,6 +38,7 @@ def _record(row: Row[tuple[object, ...]]) -> Turn:
         attempts=m["attempts"],
         phases=Phases(**{p: m[f"{p}_at"] for p in TURN_PHASES}),
         usage=Usage(**{c: m[c] for c in _USAGE_COLUMNS}),
+        stalled_at=m["stalled_at"],
     )
 
 
