@@ -180,3 +180,22 @@ def test_attach_refuses_a_session_without_a_native_id(home: Home) -> None:
     home.run("wait", session, "--timeout", "120")
     refused = home.run("attach", session)
     assert refused.returncode == 1 and "no captured" in refused.stderr
+
+
+def test_two_clis_starting_the_daemon_at_once_share_one(home: Home) -> None:
+    procs = [
+        subprocess.Popen(
+            [*TETHER, "spawn", "--project", "work", "--json", f"race {i}"],
+            env=home.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for i in range(3)
+    ]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [err for _, err in results]
+    ids = sorted(json.loads(out)["session"]["id"] for out, _ in results)
+    assert ids == ["work-1", "work-2", "work-3"]
+    assert home.run("daemon", "status").returncode == 0

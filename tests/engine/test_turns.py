@@ -150,3 +150,20 @@ def test_engine_on_postgresql(
     finally:
         running.stop()
         ledger.close()
+
+
+def test_engine_survives_an_unexpected_error(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = turns.next_dispatchable
+    failures = []
+
+    def flaky(conn: object, limit: int) -> list[object]:
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("database hiccup")
+        return real(conn, limit)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(turns, "next_dispatchable", flaky)
+    turn = wait_for(engine, spawn(engine, "after a hiccup").turn.id)
+    assert failures and turn.state is TurnState.COMPLETED

@@ -39,7 +39,8 @@ def ensure_daemon(config: Config) -> DaemonInfo:
             return info
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
-            raise DaemonError(f"the daemon did not start: {' / '.join(tail)} (see {log_path})")
+            if not any("already serving" in line for line in tail):  # else another CLI won
+                raise DaemonError(f"the daemon did not start: {' / '.join(tail)} (see {log_path})")
         time.sleep(0.05)
     raise DaemonError(f"the daemon did not answer within {START_TIMEOUT_S:g}s; see {log_path}")
 

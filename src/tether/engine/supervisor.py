@@ -88,18 +88,22 @@ class Engine:
         self.wake.set()
 
     def _loop(self) -> None:
+        """Never dies on an error: a stuck engine is exactly the silent loss tether prevents."""
         while not self.stopping.is_set():
             try:
                 self.tick()
-            except TetherError as exc:
-                log.error("engine tick failed: %s", exc, extra={"action": "tick"})
+            except Exception:
+                log.exception("engine tick failed; retrying", extra={"action": "tick"})
             self.wake.wait(POLL_S)
             self.wake.clear()
 
     def tick(self) -> None:
         with self.lock:
             for active in list(self.active.values()):
-                self._step(active)
+                try:
+                    self._step(active)
+                except Exception:
+                    log.exception("turn %s: step failed", active.turn_id, extra={"action": "step"})
             self._check_attached()
             self._dispatch()
 
