@@ -43,7 +43,13 @@ from tether.agents.provider import Launch, TurnRequest
 from tether.domain.records import EventKind, Usage
 from tether.domain.stream import Outcome, StreamEvent
 
-__all__ = ["USAGE_CONVENTION", "OpenCodeParser", "OpenCodeProvider", "prompt_words"]
+__all__ = [
+    "USAGE_CONVENTION",
+    "OpenCodeParser",
+    "OpenCodeProvider",
+    "message_args",
+    "prompt_words",
+]
 
 USAGE_CONVENTION = {"input_includes_cached": False, "output_includes_reasoning": False}
 SESSION_ID_RE = re.compile(r"ses_[0-9A-Za-z]+")
@@ -140,6 +146,16 @@ def prompt_words(prompt: str) -> list[str]:
     return prompt.split(" ")
 
 
+def message_args(prompt: str) -> list[str]:
+    """Each prompt word as ``--message=WORD``.
+
+    After a bare ``--`` OpenCode 1.18 turns number words ("fix issue 42") into
+    numbers and crashes before its first event; as option values they stay
+    strings, and a word starting with '-' cannot be taken for a flag.
+    """
+    return [f"--message={word}" for word in prompt_words(prompt)]
+
+
 class OpenCodeProvider:
     """``opencode run --format json``; the session id comes from the stream.
 
@@ -153,12 +169,12 @@ class OpenCodeProvider:
     resumable = True
 
     def new_turn(self, request: TurnRequest) -> Launch:
-        argv = [*self._run(request), "--", *prompt_words(request.prompt)]
+        argv = [*self._run(request), *message_args(request.prompt)]
         return Launch(argv=tuple(argv), cwd=request.workspace)
 
     def resume_turn(self, request: TurnRequest) -> Launch:
         native = require_native_id(request, self.name, SESSION_ID_RE)
-        argv = [*self._run(request), f"--session={native}", "--", *prompt_words(request.prompt)]
+        argv = [*self._run(request), f"--session={native}", *message_args(request.prompt)]
         return Launch(argv=tuple(argv), cwd=request.workspace, native_id=native)
 
     def interactive(self, request: TurnRequest) -> Launch:

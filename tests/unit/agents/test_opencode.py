@@ -178,7 +178,7 @@ def test_new_turn_argv(tmp_path: Path) -> None:
     launch = OpenCodeProvider().new_turn(request(tmp_path, model="mock/m1"))
     assert launch.argv == (
         "opencode", "run", "--format", "json", "--thinking", "--model=mock/m1",
-        "--", "fix", "the", "bug",
+        "--message=fix", "--message=the", "--message=bug",
     )  # fmt: skip
     assert launch.cwd == tmp_path and launch.native_id is None
 
@@ -188,15 +188,15 @@ def test_resume_argv(tmp_path: Path) -> None:
     launch = OpenCodeProvider().resume_turn(request(tmp_path, native_id=SES, options=options))
     assert launch.argv == (
         "/pinned/opencode", "run", "--format", "json", "--auto",
-        f"--session={SES}", "--", "fix", "the", "bug",
+        f"--session={SES}", "--message=fix", "--message=the", "--message=bug",
     )  # fmt: skip
     assert launch.native_id == SES
 
 
-def test_prompt_starting_with_dash_follows_double_dash(tmp_path: Path) -> None:
-    argv = OpenCodeProvider().new_turn(request(tmp_path, prompt="--continue now")).argv
-    assert argv[-3:] == ("--", "--continue", "now")
-    assert "--continue" not in argv[: argv.index("--")]
+def test_prompt_words_are_option_values(tmp_path: Path) -> None:
+    argv = OpenCodeProvider().new_turn(request(tmp_path, prompt="--continue issue 42")).argv
+    assert argv[-3:] == ("--message=--continue", "--message=issue", "--message=42")
+    assert "--continue" not in argv
 
 
 def test_resume_without_native_id_is_refused(tmp_path: Path) -> None:
