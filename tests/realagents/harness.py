@@ -24,6 +24,7 @@ when already installed) unless ``TETHER_AGENTS_BIN`` names a bin dir.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -41,8 +42,16 @@ REPO = Path(__file__).resolve().parents[2]
 INSTALL_SCRIPT = REPO / "scripts" / "install-agents.sh"
 LOCK_FILE = REPO / "scripts" / "agents.lock.json"
 
-__all__ = ["AGENTS", "AgentHome", "AgentNotInstalled", "AgentSpec", "TurnResult", "agents_bin_dir",
-           "agents_dir", "run_turn"]
+__all__ = [
+    "AGENTS",
+    "AgentHome",
+    "AgentNotInstalled",
+    "AgentSpec",
+    "TurnResult",
+    "agents_bin_dir",
+    "agents_dir",
+    "run_turn",
+]
 
 
 class AgentNotInstalled(RuntimeError):
@@ -64,12 +73,19 @@ def agents_bin_dir() -> Path:
     if os.environ.get("TETHER_AGENTS_BIN"):
         return Path(os.environ["TETHER_AGENTS_BIN"])
     try:
-        proc = subprocess.run(["bash", str(INSTALL_SCRIPT)], stdin=subprocess.DEVNULL, capture_output=True,
-                              text=True, timeout=900)
+        proc = subprocess.run(
+            ["bash", str(INSTALL_SCRIPT)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise AgentNotInstalled(f"{INSTALL_SCRIPT} could not run: {exc}") from exc
     if proc.returncode != 0:
-        raise AgentNotInstalled(f"{INSTALL_SCRIPT} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}")
+        raise AgentNotInstalled(
+            f"{INSTALL_SCRIPT} failed (rc={proc.returncode}):\n{proc.stderr[-3000:]}"
+        )
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
@@ -118,8 +134,11 @@ class AgentSpec:
 
 def _codex_logs(home: AgentHome, native_id: str) -> list[Path]:
     root = home.path("codex")
-    return sorted(p for sub in ("sessions", "archived_sessions")
-                  for p in (root / sub).glob(f"*/*/*/rollout-*-{native_id}.jsonl*"))
+    return sorted(
+        p
+        for sub in ("sessions", "archived_sessions")
+        for p in (root / sub).glob(f"*/*/*/rollout-*-{native_id}.jsonl*")
+    )
 
 
 def _claude_logs(home: AgentHome, native_id: str) -> list[Path]:
@@ -160,7 +179,9 @@ def opencode_rows(db: Path, session_id: str) -> dict[str, list[dict]]:
                 out[table] = []
                 continue
             order = "time_created" if "time_created" in cols else "rowid"
-            rows = con.execute(f"SELECT * FROM {table} WHERE {col} = ? ORDER BY {order}, id", (session_id,))
+            rows = con.execute(
+                f"SELECT * FROM {table} WHERE {col} = ? ORDER BY {order}, id", (session_id,)
+            )
             out[table] = [_decode_row(dict(r)) for r in rows]
         return out
     finally:
@@ -170,10 +191,8 @@ def opencode_rows(db: Path, session_id: str) -> dict[str, list[dict]]:
 def _decode_row(row: dict) -> dict:
     for k, v in list(row.items()):
         if isinstance(v, str) and v[:1] in "{[":
-            try:
+            with contextlib.suppress(ValueError):
                 row[k] = json.loads(v)
-            except ValueError:
-                pass
         elif isinstance(v, bytes):
             row[k] = f"<{len(v)} bytes>"
     return row
@@ -193,11 +212,16 @@ def _codex_catalog(home: AgentHome) -> None:
 @lru_cache(maxsize=4)
 def _bundled_codex_models(codex: str) -> list[dict]:
     import tempfile
+
     with tempfile.TemporaryDirectory(prefix="codex-catalog-") as tmp:
-        proc = subprocess.run([codex, "debug", "models", "--bundled"], stdin=subprocess.DEVNULL,
-                              capture_output=True, text=True, timeout=60,
-                              env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp,
-                                   "CODEX_HOME": tmp})
+        proc = subprocess.run(
+            [codex, "debug", "models", "--bundled"],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp, "CODEX_HOME": tmp},
+        )
     if proc.returncode != 0:
         raise AgentNotInstalled(f"codex debug models --bundled failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout)["models"]
@@ -221,12 +245,32 @@ CODEX = AgentSpec(
     model="mock-model",
     protocol="responses",
     shell_tool="exec_command (function_call)",
-    new_argv=("exec", "--json", "--skip-git-repo-check", "-s", "workspace-write", "-m", "{model}", "{prompt}"),
-    resume_argv=("exec", "--json", "--skip-git-repo-check", "-s", "workspace-write", "-m", "{model}",
-                 "resume", "{id}", "{prompt}"),
+    new_argv=(
+        "exec",
+        "--json",
+        "--skip-git-repo-check",
+        "-s",
+        "workspace-write",
+        "-m",
+        "{model}",
+        "{prompt}",
+    ),
+    resume_argv=(
+        "exec",
+        "--json",
+        "--skip-git-repo-check",
+        "-s",
+        "workspace-write",
+        "-m",
+        "{model}",
+        "resume",
+        "{id}",
+        "{prompt}",
+    ),
     preassign_id=False,
     env={"CODEX_HOME": "{codex}", "MOCK_API_KEY": "dummy", "CODEX_DISABLE_TELEMETRY": "1"},
-    files={"{codex}/config.toml": """\
+    files={
+        "{codex}/config.toml": """\
 model = "{model}"
 model_provider = "mock"
 model_catalog_json = "{codex}/catalog.json"
@@ -251,11 +295,14 @@ enabled = false
 
 [otel]
 metrics_exporter = "none"
-"""},
+"""
+    },
     id_of_event=lambda e: e.get("thread_id") if e.get("type") == "thread.started" else None,
-    text_of_event=lambda e: (e["item"].get("text", "") + "\n"
-                             if e.get("type") == "item.completed" and e.get("item", {}).get("type") == "agent_message"
-                             else ""),
+    text_of_event=lambda e: (
+        e["item"].get("text", "") + "\n"
+        if e.get("type") == "item.completed" and e.get("item", {}).get("type") == "agent_message"
+        else ""
+    ),
     native_logs=_codex_logs,
     prepare=_codex_catalog,
 )
@@ -267,19 +314,51 @@ CLAUDE = AgentSpec(
     protocol="anthropic",
     shell_tool="Bash (tool_use)",
     # As root --dangerously-skip-permissions needs IS_SANDBOX=1 (set below).
-    new_argv=("-p", "--output-format", "stream-json", "--verbose", "--session-id={id}",
-              "--dangerously-skip-permissions", "--model", "{model}", "{prompt}"),
-    resume_argv=("-p", "--resume={id}", "--output-format", "stream-json", "--verbose",
-                 "--dangerously-skip-permissions", "--model", "{model}", "{prompt}"),
+    new_argv=(
+        "-p",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--session-id={id}",
+        "--dangerously-skip-permissions",
+        "--model",
+        "{model}",
+        "{prompt}",
+    ),
+    resume_argv=(
+        "-p",
+        "--resume={id}",
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--dangerously-skip-permissions",
+        "--model",
+        "{model}",
+        "{prompt}",
+    ),
     preassign_id=True,
-    env={"CLAUDE_CONFIG_DIR": "{claude}", "ANTHROPIC_BASE_URL": "{url}", "ANTHROPIC_API_KEY": "dummy",
-         "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "CLAUDE_CODE_MAX_RETRIES": "0",
-         "DISABLE_AUTOUPDATER": "1", "IS_SANDBOX": "1"},
+    env={
+        "CLAUDE_CONFIG_DIR": "{claude}",
+        "ANTHROPIC_BASE_URL": "{url}",
+        "ANTHROPIC_API_KEY": "dummy",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+        "DISABLE_AUTOUPDATER": "1",
+        "IS_SANDBOX": "1",
+    },
     files={},
-    id_of_event=lambda e: e.get("session_id") if e.get("type") == "system" and e.get("subtype") == "init" else None,
-    text_of_event=lambda e: "".join(b.get("text", "") + "\n" for b in (e.get("message") or {}).get("content", [])
-                                    if isinstance(b, dict) and b.get("type") == "text")
-    if e.get("type") == "assistant" else "",
+    id_of_event=lambda e: (
+        e.get("session_id") if e.get("type") == "system" and e.get("subtype") == "init" else None
+    ),
+    text_of_event=lambda e: (
+        "".join(
+            b.get("text", "") + "\n"
+            for b in (e.get("message") or {}).get("content", [])
+            if isinstance(b, dict) and b.get("type") == "text"
+        )
+        if e.get("type") == "assistant"
+        else ""
+    ),
     native_logs=_claude_logs,
 )
 
@@ -290,23 +369,42 @@ OPENCODE = AgentSpec(
     protocol="chat",
     shell_tool="bash (tool_calls)",
     new_argv=("run", "--format", "json", "-m", "mock/{model}", "{prompt_words}"),
-    resume_argv=("run", "--session", "{id}", "--format", "json", "-m", "mock/{model}", "{prompt_words}"),
+    resume_argv=(
+        "run",
+        "--session",
+        "{id}",
+        "--format",
+        "json",
+        "-m",
+        "mock/{model}",
+        "{prompt_words}",
+    ),
     preassign_id=False,
-    env={"OPENCODE_DISABLE_MODELS_FETCH": "1", "OPENCODE_DISABLE_AUTOUPDATE": "1",
-         "OPENCODE_DISABLE_SHARE": "1"},
-    files={"{xdg_config}/opencode/opencode.json": json.dumps({
-        "$schema": "https://opencode.ai/config.json",
-        "autoupdate": False,
-        "share": "disabled",
-        "model": "mock/{model}",
-        "small_model": "mock/{model}",
-        "provider": {"mock": {
-            "npm": "@ai-sdk/openai-compatible",
-            "name": "Mock",
-            "options": {"baseURL": "{url}/v1", "apiKey": "dummy"},
-            "models": {"{model}": {"name": "{model}", "tool_call": True}},
-        }},
-    }, indent=2)},
+    env={
+        "OPENCODE_DISABLE_MODELS_FETCH": "1",
+        "OPENCODE_DISABLE_AUTOUPDATE": "1",
+        "OPENCODE_DISABLE_SHARE": "1",
+    },
+    files={
+        "{xdg_config}/opencode/opencode.json": json.dumps(
+            {
+                "$schema": "https://opencode.ai/config.json",
+                "autoupdate": False,
+                "share": "disabled",
+                "model": "mock/{model}",
+                "small_model": "mock/{model}",
+                "provider": {
+                    "mock": {
+                        "npm": "@ai-sdk/openai-compatible",
+                        "name": "Mock",
+                        "options": {"baseURL": "{url}/v1", "apiKey": "dummy"},
+                        "models": {"{model}": {"name": "{model}", "tool_call": True}},
+                    }
+                },
+            },
+            indent=2,
+        )
+    },
     id_of_event=lambda e: e.get("sessionID"),
     text_of_event=lambda e: e["part"].get("text", "") + "\n" if e.get("type") == "text" else "",
     native_logs=_opencode_logs,
@@ -319,22 +417,57 @@ GEMINI = AgentSpec(
     model="gemini-2.5-flash",
     protocol="gemini",
     shell_tool="run_shell_command (functionCall)",
-    new_argv=("-p", "{prompt}", "-o", "stream-json", "-m", "{model}", "--session-id", "{id}", "--yolo"),
-    resume_argv=("-p", "{prompt}", "-o", "stream-json", "-m", "{model}", "--resume", "{id}", "--yolo"),
+    new_argv=(
+        "-p",
+        "{prompt}",
+        "-o",
+        "stream-json",
+        "-m",
+        "{model}",
+        "--session-id",
+        "{id}",
+        "--yolo",
+    ),
+    resume_argv=(
+        "-p",
+        "{prompt}",
+        "-o",
+        "stream-json",
+        "-m",
+        "{model}",
+        "--resume",
+        "{id}",
+        "--yolo",
+    ),
     preassign_id=True,
-    env={"GEMINI_CLI_HOME": "{gemini}", "GEMINI_API_KEY": "dummy", "GOOGLE_GEMINI_BASE_URL": "{url}",
-         "GEMINI_CLI_TRUST_WORKSPACE": "true"},
-    files={"{gemini}/.gemini/settings.json": json.dumps({
-        "security": {"auth": {"selectedType": "gemini-api-key"}},
-        "privacy": {"usageStatisticsEnabled": False},
-        "telemetry": {"enabled": False},
-        # No retries: maxAttempts 1 (default 10) and no retry of "fetch failed"
-        # (connection refused), which otherwise backs off for minutes.
-        "general": {"enableAutoUpdate": False, "enableAutoUpdateNotification": False,
-                    "maxAttempts": 1, "retryFetchErrors": False},
-    }, indent=2)},
+    env={
+        "GEMINI_CLI_HOME": "{gemini}",
+        "GEMINI_API_KEY": "dummy",
+        "GOOGLE_GEMINI_BASE_URL": "{url}",
+        "GEMINI_CLI_TRUST_WORKSPACE": "true",
+    },
+    files={
+        "{gemini}/.gemini/settings.json": json.dumps(
+            {
+                "security": {"auth": {"selectedType": "gemini-api-key"}},
+                "privacy": {"usageStatisticsEnabled": False},
+                "telemetry": {"enabled": False},
+                # No retries: maxAttempts 1 (default 10) and no retry of "fetch failed"
+                # (connection refused), which otherwise backs off for minutes.
+                "general": {
+                    "enableAutoUpdate": False,
+                    "enableAutoUpdateNotification": False,
+                    "maxAttempts": 1,
+                    "retryFetchErrors": False,
+                },
+            },
+            indent=2,
+        )
+    },
     id_of_event=lambda e: e.get("session_id") if e.get("type") == "init" else None,
-    text_of_event=lambda e: e.get("content", "") if e.get("type") == "message" and e.get("role") == "assistant" else "",
+    text_of_event=lambda e: (
+        e.get("content", "") if e.get("type") == "message" and e.get("role") == "assistant" else ""
+    ),
     native_logs=_gemini_logs,
 )
 
@@ -412,7 +545,9 @@ class AgentHome:
     def env(self) -> dict[str, str]:
         node_dir = os.path.dirname(shutil.which("node") or "/usr/bin/node")
         env = {
-            "PATH": os.pathsep.join([str(self.bin_dir), node_dir, "/usr/local/bin", "/usr/bin", "/bin"]),
+            "PATH": os.pathsep.join(
+                [str(self.bin_dir), node_dir, "/usr/local/bin", "/usr/bin", "/bin"]
+            ),
             "HOME": str(self.path("home")),
             "XDG_CONFIG_HOME": str(self.path("xdg_config")),
             "XDG_DATA_HOME": str(self.path("xdg_data")),
@@ -433,9 +568,15 @@ class AgentHome:
         env.update({k: self._fmt(v) for k, v in self.spec.env.items()})
         return env
 
-    def argv(self, prompt: str, *, resume_id: str | None = None, native_id: str | None = None,
-             extra: tuple[str, ...] = ()) -> list[str]:
-        """Exact argv for a new turn (``native_id`` pre-assigned where the CLI allows) or a resume."""
+    def argv(
+        self,
+        prompt: str,
+        *,
+        resume_id: str | None = None,
+        native_id: str | None = None,
+        extra: tuple[str, ...] = (),
+    ) -> list[str]:
+        """Exact argv for a new turn (``native_id`` pre-assigned where allowed) or a resume."""
         template = self.spec.resume_argv if resume_id else self.spec.new_argv
         ident = resume_id or native_id or ""
         out = [str(self.bin_dir / self.spec.bin)]
@@ -443,8 +584,12 @@ class AgentHome:
             if item == "{prompt_words}":
                 out.extend(prompt.split())
                 continue
-            out.append(item.replace("{prompt}", prompt).replace("{model}", self.spec.model)
-                       .replace("{id}", ident).replace("{cwd}", str(self.work)))
+            out.append(
+                item.replace("{prompt}", prompt)
+                .replace("{model}", self.spec.model)
+                .replace("{id}", ident)
+                .replace("{cwd}", str(self.work))
+            )
         return out + list(extra)
 
     def native_logs(self, native_id: str) -> list[Path]:
@@ -474,9 +619,12 @@ class TurnResult:
     text: str = ""  # the assistant's text, from the stream
 
     def dump(self) -> str:
-        return (f"{self.agent}: rc={self.returncode} in {self.duration:.1f}s timed_out={self.timed_out}\n"
-                f"argv={self.argv}\n--- stdout (tail) ---\n{self.stdout[-3000:]}\n"
-                f"--- stderr (tail) ---\n{self.stderr[-3000:]}")
+        return (
+            f"{self.agent}: rc={self.returncode} in {self.duration:.1f}s "
+            f"timed_out={self.timed_out}\n"
+            f"argv={self.argv}\n--- stdout (tail) ---\n{self.stdout[-3000:]}\n"
+            f"--- stderr (tail) ---\n{self.stderr[-3000:]}"
+        )
 
 
 def parse_stream(stdout: str) -> list[dict]:
@@ -491,8 +639,14 @@ def parse_stream(stdout: str) -> list[dict]:
     return events
 
 
-def run_turn(home: AgentHome, prompt: str, *, resume_id: str | None = None, timeout: float = 120,
-             native_id: str | None = None) -> TurnResult:
+def run_turn(
+    home: AgentHome,
+    prompt: str,
+    *,
+    resume_id: str | None = None,
+    timeout: float = 120,
+    native_id: str | None = None,
+) -> TurnResult:
     """Run one headless turn (new, or resume of ``resume_id``) and wait for it.
 
     For agents that accept a pre-assigned id a fresh uuid is chosen for new
@@ -503,8 +657,16 @@ def run_turn(home: AgentHome, prompt: str, *, resume_id: str | None = None, time
     argv = home.argv(prompt, resume_id=resume_id, native_id=native_id)
     start = time.monotonic()
     timed_out = False
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            cwd=home.work, env=home.env(), text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=home.work,
+        env=home.env(),
+        text=True,
+        start_new_session=True,
+    )
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -515,12 +677,23 @@ def run_turn(home: AgentHome, prompt: str, *, resume_id: str | None = None, time
     events = parse_stream(out)
     found = next((i for i in map(home.spec.id_of_event, events) if i), None)
     text = "".join(map(home.spec.text_of_event, events))
-    return TurnResult(home.spec.name, argv, None if timed_out else proc.returncode, out, err, duration,
-                      events, found, timed_out, text)
+    return TurnResult(
+        home.spec.name,
+        argv,
+        None if timed_out else proc.returncode,
+        out,
+        err,
+        duration,
+        events,
+        found,
+        timed_out,
+        text,
+    )
 
 
 def _kill_group(proc: subprocess.Popen[Any]) -> None:
     import signal
+
     for sig in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(proc.pid, sig)

@@ -90,8 +90,22 @@ def _summary(res: TurnResult, home: AgentHome) -> dict:
 
 
 def _requests(server: ModelServer, since: int) -> list[dict]:
-    keep = ("method", "path", "protocol", "model", "main", "stream", "last_user", "n_user", "n_messages",
-            "tool_result", "reply", "reply_text", "scripted", "fault")
+    keep = (
+        "method",
+        "path",
+        "protocol",
+        "model",
+        "main",
+        "stream",
+        "last_user",
+        "n_user",
+        "n_messages",
+        "tool_result",
+        "reply",
+        "reply_text",
+        "scripted",
+        "fault",
+    )
     return [{k: r.get(k) for k in keep if k in r} for r in server.requests[since:]]
 
 
@@ -107,8 +121,11 @@ def record_agent(agent: str, out: Path) -> dict:
 
     with ModelServer() as server:
         home = AgentHome(spec, root, server.url)
-        meta["env"] = {k: v.replace(str(home.root), "$ROOT").replace(server.url, "$MODEL_URL")
-                       for k, v in home.env().items() if k != "PATH"}
+        meta["env"] = {
+            k: v.replace(str(home.root), "$ROOT").replace(server.url, "$MODEL_URL")
+            for k, v in home.env().items()
+            if k != "PATH"
+        }
         lock = json.loads(LOCK_FILE.read_text())
         package = lock["bins"][spec.bin]
         meta["version"] = {package: lock["packages"][package]}
@@ -118,14 +135,21 @@ def record_agent(agent: str, out: Path) -> dict:
             res = run_turn(home, prompt, **kw)  # type: ignore[arg-type]
             _write(dest / f"{name}.jsonl", res.stdout)
             if res.returncode != 0 and res.stderr.strip():
-                _write(dest / f"{name}.stderr.txt", res.stderr[-4000:].replace(str(home.root), "$ROOT"))
+                _write(
+                    dest / f"{name}.stderr.txt", res.stderr[-4000:].replace(str(home.root), "$ROOT")
+                )
             meta["turns"][name] = dict(_summary(res, home), requests=_requests(server, since))
-            print(f"  {agent} {name}: rc={res.returncode} {res.duration:.1f}s id={res.native_id}", flush=True)
+            print(
+                f"  {agent} {name}: rc={res.returncode} {res.duration:.1f}s id={res.native_id}",
+                flush=True,
+            )
             return res
 
         new = turn("new", "hello from the recorder")
         turn("resume", "and a second message", resume_id=new.native_id)
-        server.set_script([{"shell": "echo recorded > tool_made.txt", "then": "I created tool_made.txt"}])
+        server.set_script(
+            [{"shell": "echo recorded > tool_made.txt", "then": "I created tool_made.txt"}]
+        )
         tool = turn("tool", "please create tool_made.txt")
         server.configure(fault="close_mid_stream")
         failed = turn("failed", "this turn will break", timeout=bound)
@@ -151,7 +175,9 @@ def record_agent(agent: str, out: Path) -> dict:
 
 
 def _unknown_id(agent: str) -> str:
-    return {"opencode": "ses_0000000000000000000000000000"}.get(agent, "00000000-0000-4000-8000-000000000000")
+    return {"opencode": "ses_0000000000000000000000000000"}.get(
+        agent, "00000000-0000-4000-8000-000000000000"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,8 +36,13 @@ def test_pinned_version_installed(agent: str) -> None:
     spec = AGENTS[agent]
     want = pinned_versions()
     name = next(p for p in want if spec.bin in _bins_of(p))
-    proc = subprocess.run([str(agents_bin_dir() / spec.bin), "--version"], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [str(agents_bin_dir() / spec.bin), "--version"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert want[name] in proc.stdout, f"{agent}: want {want[name]}, --version says {proc.stdout!r}"
 
@@ -110,7 +115,9 @@ def test_resume_by_id_continues_same_thread(agent, make_home, model_server) -> N
 @pytest.mark.parametrize("agent", ALL)
 def test_scripted_shell_tool_call_creates_file(agent, make_home, model_server) -> None:
     home = make_home(agent)
-    model_server.set_script([{"shell": "echo made-by-tool > tool_made.txt", "then": "tool step finished"}])
+    model_server.set_script(
+        [{"shell": "echo made-by-tool > tool_made.txt", "then": "tool step finished"}]
+    )
     res = run_turn(home, "please create the file")
     assert res.returncode == 0, res.dump()
     made = home.work / "tool_made.txt"
@@ -125,14 +132,18 @@ def test_scripted_shell_tool_call_creates_file(agent, make_home, model_server) -
 
 @pytest.mark.timeout(200)
 @pytest.mark.parametrize("agent", ALL)
-def test_server_closing_mid_stream_fails_in_bounded_time(agent, make_home, model_server, record_property) -> None:
+def test_server_closing_mid_stream_fails_in_bounded_time(
+    agent, make_home, model_server, record_property
+) -> None:
     home = make_home(agent)
     model_server.configure(fault="close_mid_stream")
     bound = FAILURE_BOUND[agent]
     res = run_turn(home, "this turn will break", timeout=bound + 30)
     record_property("failure_seconds", round(res.duration, 1))
-    print(f"\n{agent}: failed in {res.duration:.1f}s rc={res.returncode} "
-          f"attempts={len(model_server.main_requests())}")
+    print(
+        f"\n{agent}: failed in {res.duration:.1f}s rc={res.returncode} "
+        f"attempts={len(model_server.main_requests())}"
+    )
     assert not res.timed_out, f"{agent} did not give up within {bound + 30}s\n{res.dump()}"
     assert res.returncode not in (0, None), res.dump()
     assert res.duration < bound, f"{agent} took {res.duration:.1f}s (bound {bound}s)\n{res.dump()}"
@@ -149,6 +160,9 @@ def test_resume_of_unknown_id_is_refused(agent, make_home, model_server) -> None
     home = make_home(agent)
     bogus = UNKNOWN_ID.get(agent, "00000000-0000-4000-8000-000000000000")
     res = run_turn(home, "resume nothing", resume_id=bogus, timeout=60)
-    print(f"\n{agent}: unknown id -> rc={res.returncode} in {res.duration:.1f}s: {res.stderr.strip()[-200:]!r}")
+    print(
+        f"\n{agent}: unknown id -> rc={res.returncode} in {res.duration:.1f}s: "
+        f"{res.stderr.strip()[-200:]!r}"
+    )
     assert not res.timed_out and res.returncode not in (0, None), res.dump()
     assert not model_server.main_requests(), "an unknown id must not reach the model"

@@ -15,24 +15,59 @@ from tests.fakes.model_server import ModelServer
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.timeout(60)
 
-BASH_SCHEMA = {"type": "object", "required": ["command", "description"],
-               "properties": {"command": {"type": "string"}, "description": {"type": "string"}}}
+BASH_SCHEMA = {
+    "type": "object",
+    "required": ["command", "description"],
+    "properties": {"command": {"type": "string"}, "description": {"type": "string"}},
+}
 
 # (path, request body with one user message "hi" and a shell tool offered)
 REQUESTS = {
-    "responses": ("/v1/responses", {
-        "model": "m", "stream": True,
-        "input": [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
-        "tools": [{"type": "function", "name": "exec_command", "parameters": {}}]}),
-    "anthropic": ("/v1/messages?beta=true", {
-        "model": "m", "stream": True, "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}],
-        "tools": [{"name": "Bash", "input_schema": BASH_SCHEMA}]}),
-    "chat": ("/v1/chat/completions", {
-        "model": "m", "stream": True, "messages": [{"role": "user", "content": "hi"}],
-        "tools": [{"type": "function", "function": {"name": "bash", "parameters": BASH_SCHEMA}}]}),
-    "gemini": ("/v1beta/models/g:streamGenerateContent?alt=sse", {
-        "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
-        "tools": [{"functionDeclarations": [{"name": "run_shell_command", "parameters": BASH_SCHEMA}]}]}),
+    "responses": (
+        "/v1/responses",
+        {
+            "model": "m",
+            "stream": True,
+            "input": [
+                {
+                    "type": "message",
+                    "role": "user",
+                    "content": [{"type": "input_text", "text": "hi"}],
+                }
+            ],
+            "tools": [{"type": "function", "name": "exec_command", "parameters": {}}],
+        },
+    ),
+    "anthropic": (
+        "/v1/messages?beta=true",
+        {
+            "model": "m",
+            "stream": True,
+            "max_tokens": 10,
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [{"name": "Bash", "input_schema": BASH_SCHEMA}],
+        },
+    ),
+    "chat": (
+        "/v1/chat/completions",
+        {
+            "model": "m",
+            "stream": True,
+            "messages": [{"role": "user", "content": "hi"}],
+            "tools": [
+                {"type": "function", "function": {"name": "bash", "parameters": BASH_SCHEMA}}
+            ],
+        },
+    ),
+    "gemini": (
+        "/v1beta/models/g:streamGenerateContent?alt=sse",
+        {
+            "contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+            "tools": [
+                {"functionDeclarations": [{"name": "run_shell_command", "parameters": BASH_SCHEMA}]}
+            ],
+        },
+    ),
 }
 
 
@@ -47,7 +82,9 @@ def _text(proto: str, sse: str) -> str:
         elif proto == "chat" and e.get("choices"):
             out.append(e["choices"][0]["delta"].get("content") or "")
         elif proto == "gemini":
-            out += [p.get("text", "") for c in e.get("candidates", []) for p in c["content"]["parts"]]
+            out += [
+                p.get("text", "") for c in e.get("candidates", []) for p in c["content"]["parts"]
+            ]
     return "".join(out)
 
 
@@ -71,7 +108,9 @@ def test_default_echo_counts_user_messages_and_reports_usage(server, proto) -> N
     r = httpx.post(server.url + path, json=body, timeout=10)
     assert r.status_code == 200
     assert _text(proto, r.text) == "ECHO[users=1 msgs=1] hi"
-    assert ":10" in r.text and ":20" in r.text  # usage: output 10, cached 20 (input is 100 or 80 uncached)
+    assert (
+        ":10" in r.text and ":20" in r.text
+    )  # usage: output 10, cached 20 (input is 100 or 80 uncached)
     req = server.requests[-1]
     assert (req["protocol"], req["last_user"], req["n_user"], req["main"]) == (proto, "hi", 1, True)
 
@@ -82,8 +121,12 @@ def test_shell_reply_uses_the_protocols_tool_call_then_text(server, proto) -> No
     path, body = REQUESTS[proto]
     first = httpx.post(server.url + path, json=body, timeout=10).text
     assert "touch x" in first
-    marker = {"responses": '"function_call"', "anthropic": '"tool_use"', "chat": '"tool_calls"',
-              "gemini": '"functionCall"'}[proto]
+    marker = {
+        "responses": '"function_call"',
+        "anthropic": '"tool_use"',
+        "chat": '"tool_calls"',
+        "gemini": '"functionCall"',
+    }[proto]
     assert marker in first
     second = httpx.post(server.url + path, json=body, timeout=10).text
     assert _text(proto, second) == "done it"
@@ -92,8 +135,11 @@ def test_shell_reply_uses_the_protocols_tool_call_then_text(server, proto) -> No
 
 def test_side_requests_do_not_consume_the_script(server) -> None:
     server.set_script(["scripted"])
-    r = httpx.post(server.url + "/v1/chat/completions", timeout=10,
-                   json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "title?"}]})
+    r = httpx.post(
+        server.url + "/v1/chat/completions",
+        timeout=10,
+        json={"model": "m", "stream": True, "messages": [{"role": "user", "content": "title?"}]},
+    )
     assert _text("chat", r.text).startswith("ECHO[users=1 ")
     assert server.pending == 1 and server.requests[-1]["main"] is False
 
@@ -101,10 +147,18 @@ def test_side_requests_do_not_consume_the_script(server) -> None:
 def test_usage_is_configurable(server) -> None:
     server.configure(usage={"input": 7, "cached": 0, "output": 3})
     path, body = REQUESTS["chat"]
-    usage = [e["usage"] for e in _events(httpx.post(server.url + path, json=body).text) if e.get("usage")]
-    assert usage == [{"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10,
-                      "prompt_tokens_details": {"cached_tokens": 0},
-                      "completion_tokens_details": {"reasoning_tokens": 0}}]
+    usage = [
+        e["usage"] for e in _events(httpx.post(server.url + path, json=body).text) if e.get("usage")
+    ]
+    assert usage == [
+        {
+            "prompt_tokens": 7,
+            "completion_tokens": 3,
+            "total_tokens": 10,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        }
+    ]
 
 
 def test_http_500(server) -> None:
@@ -130,7 +184,9 @@ def test_hangs_send_headers_then_nothing(server, fault) -> None:
     server.set_script([{"fault": fault}])
     path, body = REQUESTS["gemini"]
     got = b""
-    with httpx.stream("POST", server.url + path, json=body, timeout=httpx.Timeout(10, read=1.0)) as r:
+    with httpx.stream(
+        "POST", server.url + path, json=body, timeout=httpx.Timeout(10, read=1.0)
+    ) as r:
         assert r.status_code == 200
         with pytest.raises(httpx.ReadTimeout):
             for chunk in r.iter_raw():
@@ -156,8 +212,12 @@ def test_probes_and_unknown_routes_are_logged(server) -> None:
 def test_runs_as_a_program_with_a_script_file(tmp_path) -> None:
     script = tmp_path / "script.json"
     script.write_text(json.dumps({"replies": ["from file"], "usage": {"input": 5}}))
-    proc = subprocess.Popen([sys.executable, "-m", "tests.fakes.model_server", "--port", "0", "--script",
-                             str(script)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.model_server", "--port", "0", "--script", str(script)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline()
         assert line.startswith("URL http://127.0.0.1:")
