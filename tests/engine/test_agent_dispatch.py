@@ -155,3 +155,36 @@ def test_non_codex_sessions_never_touch_codex(
     assert billed[external.id]["input_tokens"] == 90_000_000
     assert not {s.id for s in ours.values()} & set(billed), "codex usage was attached to ours"
     ledger.close()
+
+
+def test_start_retry_of_a_preassigned_thread_starts_it_again(
+    home: Path, workdir: Path, tmp_path: Path
+) -> None:
+    """Claude's id is pre-assigned at dispatch; a retry must not --resume a thread
+    that never started."""
+    recording, recorded_id = _recorded("claude")
+    argv_log, marker = tmp_path / "argv.log", tmp_path / "failed-once"
+    claude = _script(
+        tmp_path / "claude",
+        f'echo "$@" >> "{argv_log}"\n'
+        f'if [ ! -e "{marker}" ]; then touch "{marker}"; exit 7; fi\n'
+        f'exec "{sys.executable}" "{REPLAY}" "{recording}" "{recorded_id}" "$@"',
+    )
+    write_config(home)
+    with (home / "config.toml").open("a") as handle:
+        handle.write(f'\n[agents.claude]\ncommand = "{claude}"\n')
+    config = load()
+    engine, ledger = make_engine(config, workdir)
+    engine.start()
+    try:
+        accepted = accept.spawn(config, ledger, "hello", project="work", agent="claude")
+        engine.poke()
+        turn = wait_for(engine, accepted.turn.id)
+    finally:
+        engine.stop()
+        ledger.close()
+    assert turn.state is TurnState.COMPLETED, turn.reason
+    assert turn.attempts == 2
+    attempts = argv_log.read_text().splitlines()
+    assert len(attempts) == 2
+    assert all("--session-id=" in a and "--resume" not in a for a in attempts), attempts

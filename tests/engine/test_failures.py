@@ -134,3 +134,15 @@ def test_cancel_that_cannot_stop_in_time_says_so_and_still_ends_cancelled(engine
     assert "had not exited" in (result.reason or "")
     turn = wait_for(engine, accepted.turn.id, timeout=30)  # the runner escalates to SIGKILL
     assert turn.state is TurnState.CANCELLED
+
+
+def test_a_decided_stop_whose_runner_vanishes_ends_as_decided(engine: Engine) -> None:
+    accepted = spawn(engine, "@sleep=60")
+    info = _runner(engine, accepted.turn.id)
+    with engine.lock:
+        active = engine.active[accepted.turn.id]
+        active.stop_sent = time.time()  # as if the stop signal reached a runner not yet listening
+        engine._decide(active, TurnState.CANCELLED, "cancelled by user")
+        os.kill(int(info["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    turn = wait_for(engine, accepted.turn.id)
+    assert turn.state is TurnState.CANCELLED and turn.reason == "cancelled by user"

@@ -20,12 +20,12 @@ def start_runner(run: RunDir, launch: Launch) -> tuple[subprocess.Popen[bytes], 
     Returns the runner process (the daemon reaps it while it lives) and its
     kernel start ticks, which identify it after a daemon restart.
     """
-    run.path.mkdir(parents=True, exist_ok=True)
-    write_json(
-        run.launch,
-        {"argv": list(launch.argv), "cwd": str(launch.cwd), "env": dict(launch.env)},
-    )
     try:
+        run.path.mkdir(parents=True, exist_ok=True)
+        write_json(
+            run.launch,
+            {"argv": list(launch.argv), "cwd": str(launch.cwd), "env": dict(launch.env)},
+        )
         with (run.path / "runner.log").open("ab") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "tether.engine.runner", str(run.path)],

@@ -27,7 +27,7 @@ from tether.domain.stream import Outcome, StreamParser
 from tether.engine import accept, ingest
 from tether.engine.cancel import CancelOutcome, CancelResult
 from tether.engine.procs import is_alive, signal_group, signal_process
-from tether.engine.rundir import RunDir, read_json
+from tether.engine.rundir import RunDir, read_json, write_json
 from tether.engine.spawn import start_runner
 from tether.errors import Conflict, NotFound, TetherError
 from tether.ledger import events, history, sessions, turns
@@ -263,7 +263,10 @@ class Engine:
             model=model,
             options=self.config.options_for(session.agent, session.project),
         )
-        if turn.number == 1 and session.native_id is None:
+        with self.ledger.db.read() as conn:
+            earlier = [t for t in turns.for_session(conn, session.id) if t.number < turn.number]
+        if not any(t.phases.first_event is not None for t in earlier):
+            # Nothing has run in this thread yet: start it (with the pre-assigned id, if any).
             return provider.new_turn(request)
         if session.native_id is None:
             raise Conflict(
@@ -276,7 +279,10 @@ class Engine:
         try:
             proc, ticks = start_runner(active.run, launch)
         except TetherError as exc:
-            active.retry_reason = str(exc)
+            try:  # recorded like any start failure, so it is retried the same way
+                write_json(active.run.exit, {"spawn_error": str(exc)})
+            except OSError:
+                self._finish(active, TurnState.FAILED, str(exc))
             return
         active.proc = proc
         with self.ledger.db.write() as conn:
@@ -310,20 +316,13 @@ class Engine:
             self._on_exit(active, exit_status)
         elif not self._runner_alive(active) and read_json(active.run.exit) is None:
             self._kill_orphan(active)
-            self._finish(
-                active,
-                TurnState.INTERRUPTED,
-                "the runner process vanished without recording an exit status "
-                "(machine restart or killed); the agent's work may be incomplete",
-            )
+            self._vanished(active)
         else:
             self._watch(active)
 
     def _runner_alive(self, active: Active) -> bool:
         if active.proc is not None:
             return active.proc.poll() is None
-        if active.retry_reason is not None and not active.run.runner.exists():
-            return False
         with self.ledger.db.read() as conn:
             state = turns.run_state(conn, active.turn_id)
         return is_alive(state.runner_pid, state.runner_ticks)
@@ -454,6 +453,21 @@ class Engine:
                     conn, active.turn_id, {"outcome": target.value, "reason": reason}
                 )
         self._stop(active)
+
+    def _vanished(self, active: Active) -> None:
+        """No runner and no exit status: a decided stop ends as decided, else interrupted."""
+        with self.ledger.db.read() as conn:
+            turn = turns.get(conn, active.turn_id)
+            decided = turns.run_state(conn, active.turn_id).outcome
+        if decided is not None:
+            self._finish(active, TurnState(decided), turn.reason or decided)
+            return
+        self._finish(
+            active,
+            TurnState.INTERRUPTED,
+            "the runner process vanished without recording an exit status "
+            "(machine restart or killed); the agent's work may be incomplete",
+        )
 
     def _kill_orphan(self, active: Active) -> None:
         """A runner that died leaves its agent's group behind: end it, if it is still that one."""
