@@ -32,6 +32,7 @@ from tests.realagents.tether_harness import (
     Rig,
     isolate_env,
     native_log_text,
+    native_store_listing,
     native_thread_ids,
     open_rig,
     recorded_id,
@@ -275,7 +276,10 @@ def test_two_sessions_in_one_directory_resume_their_own_threads(
     print(f"\n{agent}: attempts per turn {attempts}")
 
     threads = native_thread_ids(rig.home)
-    assert threads == set(natives.values()), f"a resume started a new thread: {threads} {natives}"
+    assert threads == set(natives.values()), (
+        f"threads in the agent's store {threads} != tether's {natives}\n"
+        + native_store_listing(rig.home)
+    )
     main = model_server.main_requests()
     for k, (one, two) in prompts.items():
         native = natives[k]

@@ -254,12 +254,28 @@ def _claude_threads(home: AgentHome) -> set[str]:
 
 
 def _gemini_threads(home: AgentHome) -> set[str]:
+    """Session ids named by any record of any chat file (not only the first line)."""
     found = set()
     for p in home.path("gemini").glob(".gemini/tmp/*/chats/session-*.jsonl"):
-        sid = _first_record(p).get("sessionId")
-        if isinstance(sid, str):
-            found.add(sid)
+        for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            sid = record.get("sessionId") if isinstance(record, dict) else None
+            if isinstance(sid, str):
+                found.add(sid)
     return found
+
+
+def native_store_listing(home: AgentHome) -> str:
+    """What the agent's store holds, for an assertion message."""
+    root = home.path("home")
+    return "\n".join(
+        f"{p.relative_to(root)}: {p.read_bytes()[:160]!r}"
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix in (".jsonl", ".db") and "node_modules" not in p.parts
+    )
 
 
 def _opencode_threads(home: AgentHome) -> set[str]:
