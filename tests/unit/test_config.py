@@ -87,3 +87,26 @@ permission_mode = "plan"
     assert provider.stream == "codex"
     assert config.options_for("claude", None) == {"permission_mode": "acceptEdits"}
     assert config.options_for("claude", "web") == {"permission_mode": "plan"}
+
+
+def test_every_setting_is_documented_in_the_readme() -> None:
+    from dataclasses import fields
+    from pathlib import Path
+
+    from tether.config import SECTIONS
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    missing = [
+        f"{section}.{f.name}"
+        for section, cls in SECTIONS.items()
+        for f in fields(cls)
+        if f.name not in readme
+    ]
+    assert missing == [], f"settings missing from README.md: {missing}"
+
+
+def test_stream_formats_and_parsers_agree() -> None:
+    from tether.agents.registry import STREAM_PARSERS
+    from tether.config import STREAM_FORMATS
+
+    assert set(STREAM_FORMATS) == set(STREAM_PARSERS)
