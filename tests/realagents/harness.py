@@ -459,6 +459,10 @@ GEMINI = AgentSpec(
                     "enableAutoUpdateNotification": False,
                     "maxAttempts": 1,
                     "retryFetchErrors": False,
+                    # Gemini CLI's start-up session cleanup can delete a session that
+                    # was just resumed by id (upstream gemini-cli #27368): seen here as
+                    # a chat file vanishing or shrinking after another session started.
+                    "sessionRetention": {"enabled": False},
                 },
             },
             indent=2,

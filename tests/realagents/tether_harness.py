@@ -254,17 +254,11 @@ def _claude_threads(home: AgentHome) -> set[str]:
 
 
 def _gemini_threads(home: AgentHome) -> set[str]:
-    """Session ids named by any record of any chat file (not only the first line)."""
     found = set()
     for p in home.path("gemini").glob(".gemini/tmp/*/chats/session-*.jsonl"):
-        for line in p.read_text(encoding="utf-8", errors="replace").splitlines():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            sid = record.get("sessionId") if isinstance(record, dict) else None
-            if isinstance(sid, str):
-                found.add(sid)
+        sid = _first_record(p).get("sessionId")
+        if isinstance(sid, str):
+            found.add(sid)
     return found
 
 
