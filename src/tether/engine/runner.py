@@ -52,8 +52,8 @@ def run(run_dir: Path) -> int:
     run = RunDir(run_dir)
     me = {"pid": os.getpid(), "ticks": start_ticks(os.getpid()), "started_at": time.time()}
     write_json(run.runner, me)
-    stop_requested: list[float] = []
-    signal.signal(signal.SIGTERM, lambda *_: stop_requested.append(time.monotonic()))
+    stopper = Stopper()
+    signal.signal(signal.SIGTERM, lambda *_: stopper.request())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     launch = read_json(run.launch)
@@ -65,13 +65,14 @@ def run(run_dir: Path) -> int:
     except OSError as exc:
         write_json(run.exit, {"spawn_error": f"cannot start {launch['argv']!r}: {exc.strerror}"})
         return 1
+    stopper.attach(agent.pid)
     agent_info = {"agent_pid": agent.pid, "agent_ticks": start_ticks(agent.pid)}
     write_json(run.runner, {**me, **agent_info, "spawned_at": time.time()})
     tail = bytearray()
     assert agent.stderr is not None
     reader = threading.Thread(target=_drain_stderr, args=(agent.stderr, tail), daemon=True)
     reader.start()
-    code = _supervise(agent, stop_requested)
+    code = agent.wait()  # a SIGTERM runs the handler and the wait goes on (PEP 475)
     reader.join(timeout=5)
     run.stderr_tail.write_bytes(bytes(tail))
     write_json(
@@ -79,25 +80,40 @@ def run(run_dir: Path) -> int:
         {
             "code": code if code >= 0 else None,
             "signal": -code if code < 0 else None,
-            "stopped": bool(stop_requested),
+            "stopped": stopper.requested,
             "finished_at": time.time(),
         },
     )
     return 0
 
 
-def _supervise(agent: subprocess.Popen[bytes], stop_requested: list[float]) -> int:
-    """Wait for the agent; on a stop request TERM its group, then KILL after the grace."""
-    termed = killed = False
-    while True:
-        try:
-            return agent.wait(timeout=0.1)
-        except subprocess.TimeoutExpired:
-            pass
-        if stop_requested and not termed:
-            termed = signal_group(agent.pid, signal.SIGTERM)
-        if termed and not killed and time.monotonic() - stop_requested[0] > KILL_GRACE_S:
-            killed = signal_group(agent.pid, signal.SIGKILL)
+class Stopper:
+    """A stop request TERMs the agent's group at once and KILLs it after the grace.
+
+    Works from the signal handler whether or not the agent has started yet.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.pgid: int | None = None
+
+    def request(self) -> None:
+        self.requested = True
+        self._stop()
+
+    def attach(self, pgid: int) -> None:
+        self.pgid = pgid
+        if self.requested:
+            self._stop()
+
+    def _stop(self) -> None:
+        if self.pgid is None:
+            return
+        signal_group(self.pgid, signal.SIGTERM)
+        pgid = self.pgid
+        killer = threading.Timer(KILL_GRACE_S, signal_group, args=(pgid, signal.SIGKILL))
+        killer.daemon = True
+        killer.start()
 
 
 if __name__ == "__main__":
