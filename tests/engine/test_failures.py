@@ -128,7 +128,8 @@ def test_cancel_queued_finished_and_unknown(engine: Engine) -> None:
 
 def test_cancel_that_cannot_stop_in_time_says_so_and_still_ends_cancelled(engine: Engine) -> None:
     accepted = spawn(engine, "@ignore-term @sleep=60")
-    _runner(engine, accepted.turn.id)
+    # The fake ignores SIGTERM from before its first line on: wait for that line.
+    wait_for(engine, accepted.turn.id, lambda t: t.phases.first_event is not None)
     result = engine.cancel(accepted.turn.id, wait_s=0.5)
     assert result.outcome is CancelOutcome.COULD_NOT_STOP
     assert "had not exited" in (result.reason or "")
