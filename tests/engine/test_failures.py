@@ -23,7 +23,7 @@ from tether.ledger import events, turns
 
 @pytest.fixture
 def fast_engine(home: Path, workdir: Path) -> Engine:
-    write_config(home, start_timeout_s=1, idle_timeout_s=1, abort_after_s=1, start_retries=2)
+    write_config(home, start_timeout_s=1, idle_timeout_s=1, abort_after_s=2, start_retries=2)
     engine, _ = make_engine(load(), workdir)
     engine.start()
     yield engine  # type: ignore[misc]
@@ -82,7 +82,7 @@ def test_hang_mid_stream_shows_stalled_then_times_out(fast_engine: Engine) -> No
     assert "STALLED" in shown.stdout
     turn = wait_for(fast_engine, accepted.turn.id)
     assert turn.state is TurnState.TIMED_OUT
-    assert turn.reason == "no progress from the agent for 2s"
+    assert turn.reason == "no progress from the agent for 3s"
     assert any(n.startswith("stalled") for n in _statuses(fast_engine, accepted.session.id))
     assert turn.attempts == 1  # never retried once the agent had started
 

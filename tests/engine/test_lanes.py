@@ -4,6 +4,7 @@ from collections import defaultdict
 from itertools import pairwise
 from pathlib import Path
 
+import pytest
 from tests.engine.conftest import spawn, wait_for
 
 from tether.domain.states import TurnState
@@ -15,6 +16,7 @@ SESSIONS = 50
 TURNS = 20
 
 
+@pytest.mark.timeout(1200)
 def test_fifty_sessions_twenty_turns(engine: Engine, tmp_path: Path) -> None:
     firsts = [spawn(engine, f"s{i} t1") for i in range(SESSIONS)]
     queued = {a.session.id: [a.turn.id] for a in firsts}
