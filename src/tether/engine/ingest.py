@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from tether.domain.records import EventKind, Usage
 from tether.domain.stream import Outcome, StreamEvent, StreamParser
 from tether.engine.rundir import RunDir
-from tether.history.lines import LineStats, blocks, split_lines
 from tether.ledger.blobs import BlobStore
 from tether.ledger.events import NewEvent, row_for
+from tether.lines import LineStats, blocks, split_lines
 
 MAX_LINE_BYTES = 256 * 1024 * 1024
 MAX_BATCH_BYTES = 32 * 1024 * 1024

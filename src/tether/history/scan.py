@@ -20,15 +20,15 @@ from typing import Any
 import msgspec
 
 from tether.history.facts import SessionFacts, TranscriptItem
-from tether.history.lines import (
+from tether.history.readers import READERS, LineReader
+from tether.history.sources import is_compressed, open_at
+from tether.lines import (
     DEFAULT_MAX_LINE_BYTES,
     HEAD_WINDOW,
     LineStats,
     line_bounds,
     windows,
 )
-from tether.history.readers import READERS, LineReader
-from tether.history.sources import is_compressed, open_at
 
 SPLIT_BYTES = 64 * 1024 * 1024
 POOL_THRESHOLD_BYTES = 64 * 1024 * 1024

@@ -2,8 +2,8 @@
 
 import io
 
-from tether.history import lines
-from tether.history.lines import LineStats, blocks, line_bounds, windows
+from tether import lines
+from tether.lines import LineStats, blocks, line_bounds, windows
 
 
 def _read(data: bytes, start: int = 0, end: int | None = None, max_line: int = 1 << 20) -> tuple:
