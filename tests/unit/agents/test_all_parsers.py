@@ -1,7 +1,10 @@
-"""Every parser on the streams recorded from the real CLIs (tests/data/recorded/<agent>).
+"""What every agent's stream parser must do, on bad input and on real CLI output.
 
-Each recording's meta.json says how the run ended and which native id it had;
-the parser must report exactly that id, once, and the matching outcome.
+Bad lines (not JSON, not an object, cut off, invalid UTF-8, absurdly nested or
+huge) give one non-fatal error and never raise. On the streams recorded from
+the real CLIs (tests/data/recorded/<agent>, whose meta.json says how each run
+ended) a parser reports exactly the recorded native id, once, and the matching
+outcome.
 """
 
 import json
@@ -9,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tether.agents.registry import STREAM_PARSERS
 from tether.domain.records import EventKind
@@ -18,6 +23,31 @@ RECORDED = Path(__file__).parents[2] / "data" / "recorded"
 AGENTS = ("claude", "codex", "gemini", "opencode")
 SILENT_SUCCESS = {"opencode"}  # prints no success line: a clean run has no outcome
 SUCCESSES = {"new", "resume", "tool"}
+JSON_STREAMS = sorted(set(STREAM_PARSERS) - {"text"})
+BAD_LINES = {
+    "text": b"Loaded cached credentials.",
+    "array": b"[1, 2, 3]",
+    "truncated": b'{"type":"item.completed","item":{"id":"item_1","ty',
+    "bad-utf8": b"\xff\xfe\x00garbage",
+    "deep-nesting": b"[" * 100_000,
+    "huge": b"y" * 1_000_000,
+}
+
+
+@pytest.mark.parametrize("kind", BAD_LINES)
+@pytest.mark.parametrize("stream", JSON_STREAMS)
+def test_unreadable_lines_give_one_nonfatal_error(stream: str, kind: str) -> None:
+    line = BAD_LINES[kind]
+    events = STREAM_PARSERS[stream]().feed(line)
+    assert len(events) == 1
+    assert events[0].kind is EventKind.ERROR and events[0].outcome is None
+    assert events[0].data["raw_preview"] == line[:200].decode("utf-8", "replace")[:200]
+
+
+@pytest.mark.parametrize("stream", JSON_STREAMS)
+@given(line=st.binary(max_size=300))
+def test_random_bytes_never_raise(stream: str, line: bytes) -> None:
+    STREAM_PARSERS[stream]().feed(line)
 
 
 def cases() -> list[Any]:
