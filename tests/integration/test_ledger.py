@@ -158,3 +158,30 @@ def test_events_bounded_deduplicated_and_paged(ledger: Ledger, tmp_path: Path) -
     assert len(newest.preview.encode()) <= 1024 and newest.preview.endswith(" end")
     assert newest.blob is not None and ledger.blobs.get(newest.blob) == big.encode()
     assert first.items[1].preview == "message 249" and first.items[1].blob is None
+
+
+def test_event_pages_keep_a_byte_budget(ledger: Ledger, tmp_path: Path) -> None:
+    project = _project(ledger, tmp_path)
+    with ledger.db.write() as conn:
+        session = sessions.create(conn, project, "codex", "/w")
+    big = [
+        events.row_for(
+            NewEvent(session.id, EventKind.TOOL_RESULT, f"{i}" + "x" * 20_000, dedup_key=str(i)),
+            ledger.blobs,
+            limit=16 * 1024,
+        )
+        for i in range(150)
+    ]
+    with ledger.db.write() as conn:
+        events.insert_rows(conn, big)
+    seen: list[int] = []
+    cursor = None
+    with ledger.db.read() as conn:
+        while True:
+            page = events.page(conn, session.id, before=cursor, limit=500)
+            assert sum(len(e.preview) for e in page.items) <= events.PAGE_BUDGET_BYTES
+            seen += [e.id for e in page.items]
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+    assert len(seen) == len(set(seen)) == 150

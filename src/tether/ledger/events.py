@@ -22,6 +22,7 @@ from tether.ledger.cursor import Page, check_limit, parse_cursor
 from tether.ledger.schema import events
 
 MAX_DATA_BYTES = 4096
+PAGE_BUDGET_BYTES = 1024 * 1024  # characters of previews and data in one page
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +96,12 @@ def page(
     if cursor is not None:
         query = query.where(events.c.id < cursor)
     rows = conn.execute(query.order_by(events.c.id.desc()).limit(check_limit(limit) + 1)).all()
-    more = len(rows) > limit
-    items = [_record(r) for r in rows[:limit]]
-    return Page(items, str(items[-1].id) if more else None)
+    items: list[Event] = []
+    spent = 0
+    for row in rows[:limit]:
+        spent += len(row._mapping["preview"]) + len(row._mapping["data"] or "")
+        if items and spent > PAGE_BUDGET_BYTES:
+            break  # a byte budget per response, whatever the limit (invariant 5)
+        items.append(_record(row))
+    more = len(rows) > len(items)
+    return Page(items, str(items[-1].id) if more and items else None)
