@@ -81,8 +81,7 @@ def engine(engine_config: Config, workdir: Path) -> Iterator[Engine]:
     running.start()
     yield running
     running.stop()
-    for active in list(running.active.values()):
-        running._stop(active)
+    running.stop_runs()
     ledger.close()
 
 

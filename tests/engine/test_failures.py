@@ -14,6 +14,7 @@ from tether.config import load
 from tether.domain import serialize
 from tether.domain.records import EventKind
 from tether.domain.states import TurnState
+from tether.engine import watchdog
 from tether.engine.cancel import CancelOutcome
 from tether.engine.procs import start_ticks
 from tether.engine.rundir import read_json
@@ -143,7 +144,7 @@ def test_a_decided_stop_whose_runner_vanishes_ends_as_decided(engine: Engine) ->
     with engine.lock:
         active = engine.active[accepted.turn.id]
         active.stop_sent = time.time()  # as if the stop signal reached a runner not yet listening
-        engine._decide(active, TurnState.CANCELLED, "cancelled by user")
+        watchdog.decide(engine.ctx, active, TurnState.CANCELLED, "cancelled by user")
         os.kill(int(info["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
     turn = wait_for(engine, accepted.turn.id)
     assert turn.state is TurnState.CANCELLED and turn.reason == "cancelled by user"

@@ -200,8 +200,7 @@ class Rig:
         """Stop the engine; stop whatever it still runs and wait for the runners to record it."""
         self.engine.stop()
         left = list(self.engine.active.values())
-        for active in left:
-            self.engine._stop(active)
+        self.engine.stop_runs()
         deadline = time.monotonic() + grace
         while left and time.monotonic() < deadline:
             left = [a for a in left if not a.run.exit.exists()]

@@ -1,7 +1,18 @@
 """Cancel answers what actually happened, in exactly one of four words."""
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+
+from tether.domain.ids import parse_turn_id
+from tether.domain.states import TurnState
+from tether.engine import watchdog
+from tether.engine.context import EngineContext
+from tether.errors import NotFound
+from tether.ledger import turns
+
+CANCEL_POLL_S = 0.1
 
 
 class CancelOutcome(StrEnum):
@@ -25,3 +36,47 @@ class CancelResult:
             "state": self.state,
             "reason": self.reason,
         }
+
+
+def cancel(
+    ctx: EngineContext, turn_id: str, wait_s: float, tick: Callable[[], None]
+) -> CancelResult:
+    """Stop a turn and say what happened; never report ``cancelled`` on a hope."""
+    parse_turn_id(turn_id)
+    with ctx.lock:
+        try:
+            with ctx.ledger.db.write() as conn:
+                turn = turns.get(conn, turn_id)
+                if turn.state.terminal:
+                    return CancelResult(CancelOutcome.ALREADY_FINISHED, turn_id, turn.state)
+                if turn.state is TurnState.QUEUED:
+                    turns.transition(
+                        conn, turn_id, TurnState.CANCELLED, reason="cancelled before it ran"
+                    )
+                    return CancelResult(CancelOutcome.CANCELLED, turn_id, TurnState.CANCELLED)
+        except NotFound:
+            return CancelResult(CancelOutcome.NOT_FOUND, turn_id)
+        active = ctx.active.get(turn_id)
+        if active is None:
+            return CancelResult(
+                CancelOutcome.COULD_NOT_STOP,
+                turn_id,
+                turn.state,
+                "the turn is not supervised by this daemon (another host's, or mid-recovery)",
+            )
+        watchdog.decide(ctx, active, TurnState.CANCELLED, "cancelled by user")
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        tick()
+        with ctx.ledger.db.read() as conn:
+            turn = turns.get(conn, turn_id)
+        if turn.state.terminal:
+            return CancelResult(CancelOutcome.CANCELLED, turn_id, turn.state, turn.reason)
+        time.sleep(CANCEL_POLL_S)
+    return CancelResult(
+        CancelOutcome.COULD_NOT_STOP,
+        turn_id,
+        turn.state,
+        f"the agent's process group was signalled but had not exited after {wait_s:g}s; "
+        "the turn will end cancelled when it does",
+    )

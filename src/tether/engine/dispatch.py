@@ -1,0 +1,102 @@
+"""Dispatch: a queued turn whose lane is free gets its argv and a runner."""
+
+import time
+from pathlib import Path
+
+from tether.agents.provider import Launch, Provider, TurnRequest
+from tether.domain.records import Session, Turn
+from tether.domain.states import TurnState
+from tether.engine.context import Active, EngineContext
+from tether.engine.rundir import write_json
+from tether.engine.spawn import start_runner
+from tether.errors import Conflict, TetherError
+from tether.ledger import sessions, turns
+
+
+def dispatch(ctx: EngineContext) -> None:
+    """Start the oldest queued turn of each free lane, up to ``max_parallel``."""
+    with ctx.ledger.db.read() as conn:
+        room = ctx.config.engine.max_parallel - turns.count_live(conn)
+        candidates = turns.next_dispatchable(conn, room) if room > 0 else []
+    for turn in candidates:
+        dispatch_one(ctx, turn)
+
+
+def dispatch_one(ctx: EngineContext, turn: Turn) -> None:
+    with ctx.ledger.db.read() as conn:
+        session = sessions.get(conn, turn.session_id)
+        model = turns.run_state(conn, turn.id).model or session.model
+    try:
+        provider = ctx.provider(session)
+        launch = launch_for(ctx, provider, session, turn, model)
+    except TetherError as exc:
+        with ctx.ledger.db.write() as conn:
+            turns.transition(conn, turn.id, TurnState.FAILED, reason=str(exc))
+        return
+    now = time.time()
+    try:
+        with ctx.ledger.db.write() as conn:
+            turns.transition(conn, turn.id, TurnState.DISPATCHED, dispatched_at=now, attempts=1)
+            if launch.native_id and session.native_id is None:
+                sessions.bind_native_id(conn, session, launch.native_id)
+    except Conflict as exc:
+        with ctx.ledger.db.write() as conn:
+            turns.transition(conn, turn.id, TurnState.FAILED, reason=str(exc))
+        return
+    active = Active(turn.id, session.id, provider.parser(), ctx.run_dir(turn.id), 1, now)
+    ctx.active[turn.id] = active
+    spawn(ctx, active, launch)
+
+
+def launch_for(
+    ctx: EngineContext, provider: Provider, session: Session, turn: Turn, model: str | None
+) -> Launch:
+    """A new thread if nothing has run in this one yet, else a resume by the exact id."""
+    request = TurnRequest(
+        session_id=session.id,
+        prompt=turn.prompt,
+        workspace=Path(session.workspace),
+        native_id=session.native_id,
+        model=model,
+        options=ctx.config.options_for(session.agent, session.project),
+    )
+    with ctx.ledger.db.read() as conn:
+        earlier = [t for t in turns.for_session(conn, session.id) if t.number < turn.number]
+    if not any(t.phases.first_event is not None for t in earlier):
+        # Nothing has run in this thread yet: start it (with the pre-assigned id, if any).
+        return provider.new_turn(request)
+    if session.native_id is None:
+        raise Conflict(
+            f"cannot resume session {session.id}: its {session.agent} native id was never "
+            "captured, and tether does not guess (no --last / --continue)"
+        )
+    return provider.resume_turn(request)
+
+
+def spawn(ctx: EngineContext, active: Active, launch: Launch) -> None:
+    try:
+        proc, ticks = start_runner(active.run, launch)
+    except TetherError as exc:
+        try:  # recorded like any start failure, so it is retried the same way
+            write_json(active.run.exit, {"spawn_error": str(exc)})
+        except OSError:
+            ctx.finish(active, TurnState.FAILED, str(exc))
+        return
+    active.proc = proc
+    with ctx.ledger.db.write() as conn:
+        turns.update_fields(conn, active.turn_id, {"runner_pid": proc.pid, "runner_ticks": ticks})
+
+
+def respawn(ctx: EngineContext, active: Active, reason: str) -> None:
+    """Start the turn's next attempt, saying why on its timeline."""
+    with ctx.ledger.db.read() as conn:
+        session = sessions.get(conn, active.session_id)
+        turn = turns.get(conn, active.turn_id)
+        model = turns.run_state(conn, turn.id).model or session.model
+    try:
+        launch = launch_for(ctx, ctx.provider(session), session, turn, model)
+    except TetherError as exc:
+        ctx.finish(active, TurnState.FAILED, str(exc))
+        return
+    ctx.note(active, reason)
+    spawn(ctx, active, launch)

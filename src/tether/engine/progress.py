@@ -1,0 +1,104 @@
+"""A live turn's stream becomes ledger facts: events, phases, usage, model, native id."""
+
+import time
+from dataclasses import asdict
+
+from sqlalchemy import Connection
+
+from tether.domain.records import Origin, Turn, Usage
+from tether.domain.states import TurnState
+from tether.domain.stream import Outcome
+from tether.engine import ingest
+from tether.engine.context import Active, EngineContext
+from tether.engine.rundir import read_json
+from tether.errors import Conflict
+from tether.ledger import events, history, sessions, turns
+
+
+def mark_spawned(ctx: EngineContext, active: Active) -> None:
+    """``dispatched`` → ``running`` once the runner says the agent process exists."""
+    runner = read_json(active.run.runner)
+    if runner is None or "spawned_at" not in runner:
+        return
+    with ctx.ledger.db.write() as conn:
+        if turns.get(conn, active.turn_id).state is TurnState.DISPATCHED:
+            turns.transition(
+                conn, active.turn_id, TurnState.RUNNING, spawned_at=runner["spawned_at"]
+            )
+
+
+def ingest_stream(ctx: EngineContext, active: Active, final: bool = False) -> None:
+    """Store what the stream gained since the saved offset, with the new offset."""
+    with ctx.ledger.db.read() as conn:
+        offset = turns.run_state(conn, active.turn_id).stream_offset
+    batch = ingest.read(
+        active.source,
+        offset,
+        active.parser,
+        ctx.ledger.blobs,
+        ctx.config.engine.preview_bytes,
+        final=final,
+    )
+    if batch.end == offset:
+        return
+    with ctx.ledger.db.write() as conn:
+        _apply(conn, active, batch)
+
+
+def _apply(conn: Connection, active: Active, batch: ingest.Batch) -> None:
+    """Store one batch and everything it implies, in one transaction.
+
+    A native id that contradicts the session's, or a stream that reports
+    failure, records the ``failed`` outcome; the watchdog then stops the
+    agent and its exit applies the outcome.
+    """
+    events.insert_rows(conn, batch.rows)
+    turn = turns.get(conn, active.turn_id)
+    state = turns.run_state(conn, active.turn_id)
+    values: dict[str, object] = {"stream_offset": batch.end}
+    now = time.time()
+    if batch.events:
+        values.update(last_progress_at=now, stalled_at=None)
+        if turn.phases.first_event is None:
+            values["first_event_at"] = now
+    if batch.outputs and turn.phases.first_output is None:
+        values["first_output_at"] = now
+    usage = _usage(conn, turn, batch)
+    if usage != turn.usage:
+        values.update(asdict(usage))
+    if batch.model:
+        values["model"] = batch.model
+        sessions.set_model(conn, active.session_id, batch.model)
+    failure = _bind(conn, active, batch.native_ids) or (
+        (batch.error or "the agent reported a failure") if batch.outcome is Outcome.FAILED else None
+    )
+    if failure and state.outcome is None:
+        values.update(outcome=TurnState.FAILED.value, reason=failure)
+    turns.update_fields(conn, active.turn_id, values)
+
+
+def _usage(conn: Connection, turn: Turn, batch: ingest.Batch) -> Usage:
+    """Per-turn usage; a thread total (Codex) becomes this turn's share of it."""
+    if batch.cumulative is None:
+        return turn.usage + batch.usage
+    earlier = Usage()
+    for other in turns.for_session(conn, turn.session_id):
+        if other.number < turn.number:
+            earlier = earlier + other.usage
+    return batch.cumulative.minus(earlier)
+
+
+def _bind(conn: Connection, active: Active, native_ids: list[str]) -> str | None:
+    for native_id in native_ids:
+        session = sessions.get(conn, active.session_id)
+        holder = sessions.find_by_native_id(conn, session.agent, native_id)
+        if holder is not None and holder.origin is Origin.EXTERNAL and session.native_id is None:
+            # The history indexer saw this thread's log before the stream named it:
+            # the thread is this session's, so take the external record over.
+            history.move_session(conn, holder.id, session.id, native_id)
+            continue
+        try:
+            sessions.bind_native_id(conn, session, native_id)
+        except Conflict as exc:
+            return str(exc)
+    return None
