@@ -44,6 +44,9 @@ class ServerSettings:
     host: str = setting("127.0.0.1", "address the daemon binds; off loopback a token is required")
     port: int = setting(7700, "port of the daemon's API and dashboard")
     token: str = setting("", "bearer token for the API; required when host is not loopback")
+    max_body_bytes: int = setting(
+        2 * 1024 * 1024, "larger request bodies are refused (413) before they are read"
+    )
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from tether.engine.supervisor import Engine
 from tether.errors import Conflict, InvalidInput, NotFound, TetherError
 from tether.ledger import events, projects, sessions, turns
 from tether.ledger.store import Ledger
+from tether.server.body import read_object
 from tether.server.security import Guard
 
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
@@ -194,18 +195,9 @@ def _json(handler: Callable[[Request], Any]) -> Handler:
 
 
 def _post(handler: Callable[[Request, dict[str, Any]], Response]) -> AsyncHandler:
-    """JSON bodies only: a form post from another site cannot reach these."""
-
     async def endpoint(request: Request) -> Response:
-        if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
-            return _error(InvalidInput("send a JSON body with Content-Type: application/json"))
         try:
-            body = await request.json()
-        except ValueError:
-            return _error(InvalidInput("the request body is not valid JSON"))
-        if not isinstance(body, dict):
-            return _error(InvalidInput("the request body must be a JSON object"))
-        try:
+            body = await read_object(request)
             return await run_in_threadpool(handler, request, body)
         except TetherError as exc:
             return _error(exc)
@@ -241,7 +233,9 @@ def create_app(
         Route("/api/turns/{turn_id}/cancel", _post(api.cancel_turn), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found})
-    return Guard(app, bind_host or config.server.host, config.server.token)
+    return Guard(
+        app, bind_host or config.server.host, config.server.token, config.server.max_body_bytes
+    )
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

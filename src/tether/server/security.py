@@ -1,9 +1,13 @@
 """Safe defaults for a server on a developer's laptop.
 
 Loopback only unless told otherwise; the Host header must name this server
-(DNS rebinding); a cross-site Origin is refused (CSRF from any web page the
-developer visits); a bearer token is required whenever a token is configured,
-which ``serve`` insists on for any non-loopback bind.
+(DNS rebinding); an ``Origin`` must be this server's own origin — scheme,
+host and port — because any page on another localhost port is another site
+that must not create sessions and run agents; a bearer token is required
+whenever a token is configured, which ``serve`` insists on for any
+non-loopback bind. Request bodies are capped: a declared length over the cap
+is refused before a byte is read, and a body without one is counted as it
+streams in and refused as soon as it passes the cap.
 """
 
 import hmac
@@ -17,9 +21,14 @@ from starlette.responses import JSONResponse
 from tether.errors import DaemonError
 
 Scope = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
 OPEN_PATHS = frozenset({"/api/health"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 def is_loopback(host: str) -> bool:
@@ -43,35 +52,108 @@ def _hostname(value: str) -> str:
     return (urlsplit(f"//{value}").hostname or "").lower()
 
 
-class Guard:
-    """ASGI middleware enforcing Host, Origin and token rules."""
+class BodyTooLarge(Exception):
+    """A streamed request body passed the cap; the Guard answers 413.
 
-    def __init__(self, app: ASGIApp, bind_host: str, token: str) -> None:
+    Deliberately not a TetherError: it must travel through every handler up to
+    the Guard, which alone knows whether a response has started.
+    """
+
+
+class _Exchange:
+    """One request's receive and send, with the body counted against the cap."""
+
+    def __init__(self, receive: Receive, send: Send, cap: int) -> None:
+        self._receive = receive
+        self._send = send
+        self.cap = cap
+        self.seen = 0
+        self.refused = False
+        self.started = False
+
+    async def receive(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.cap:
+                self.refused = True
+                raise BodyTooLarge
+        return message
+
+    async def send(self, message: Message) -> None:
+        if self.refused:
+            return  # the app's error page for BodyTooLarge; the Guard answers instead
+        self.started = True
+        await self._send(message)
+
+
+class Guard:
+    """ASGI middleware enforcing Host, Origin, token and body-size rules."""
+
+    def __init__(
+        self, app: ASGIApp, bind_host: str, token: str, max_body_bytes: int = 2 * 1024 * 1024
+    ) -> None:
         self.app = app
         self.allowed = set(LOOPBACK_NAMES) | {bind_host.lower().strip("[]")}
         self.token = token
+        self.max_body_bytes = max_body_bytes
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         problem = self._problem(scope)
         if problem is not None:
-            status, message = problem
-            await JSONResponse({"error": message}, status_code=status)(scope, receive, send)
+            await _refuse(scope, receive, send, *problem)
             return
-        await self.app(scope, receive, send)
+        exchange = _Exchange(receive, send, self.max_body_bytes)
+        try:
+            await self.app(scope, exchange.receive, exchange.send)
+        except BodyTooLarge:
+            if not exchange.started:
+                await _refuse(scope, receive, send, *self._too_large())
+
+    def _too_large(self) -> tuple[int, str]:
+        return 413, f"the request body is over the {self.max_body_bytes} bytes this server accepts"
 
     def _problem(self, scope: Scope) -> tuple[int, str] | None:
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         if _hostname(headers.get("host", "")) not in self.allowed:
             return 421, "Host header does not name this tether server"
         origin = headers.get("origin")
-        if origin is not None and _hostname(urlsplit(origin).netloc) not in self.allowed:
-            return 403, "cross-origin requests are refused"
+        if origin is not None and not self._own_origin(scope, origin):
+            return 403, f"cross-origin requests are refused (Origin {origin[:100]!r})"
+        if scope["method"] not in SAFE_METHODS and headers.get("sec-fetch-site") in (
+            "cross-site",
+            "same-site",
+        ):
+            return 403, "cross-site writes are refused"
         if self.token and scope["path"] not in OPEN_PATHS and not self._authorized(headers):
             return 401, "missing or wrong token: send 'Authorization: Bearer <token>'"
-        return None
+        return self._declared_length(headers.get("content-length"))
+
+    def _own_origin(self, scope: Scope, origin: str) -> bool:
+        """Scheme, host and port all equal this server's: another port is another site."""
+        try:
+            parts = urlsplit(origin)
+            port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+        except ValueError:
+            return False
+        server = scope.get("server")
+        own_port = server[1] if server else None
+        return (
+            parts.scheme == scope.get("scheme", "http")
+            and (parts.hostname or "") in self.allowed
+            and port == own_port
+            and not parts.path.strip("/")
+        )
+
+    def _declared_length(self, value: str | None) -> tuple[int, str] | None:
+        if value is None:
+            return None
+        if not value.strip().isdigit():
+            return 400, "Content-Length must be a number of bytes"
+        return self._too_large() if int(value) > self.max_body_bytes else None
 
     def _authorized(self, headers: dict[str, str]) -> bool:
         supplied = headers.get("authorization", "").removeprefix("Bearer ").strip()
@@ -83,3 +165,9 @@ class Guard:
             )
             supplied = cookies.get("tether_token", "")
         return bool(supplied) and hmac.compare_digest(supplied, self.token)
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
+    """Answer at once and close: the rest of a refused body is never read."""
+    response = JSONResponse({"error": message}, status_code=status, headers={"connection": "close"})
+    await response(scope, receive, send)
