@@ -19,6 +19,10 @@ script.  A reply is a dict (or a plain string, meaning ``{"text": s}``):
     {"shell": "touch x", "then": "done"}       the protocol's shell tool call,
                                                then (next main request, which
                                                carries the tool result) "done"
+    {"tool": "Task", "input": {...}, "then": "done"}
+                                               a call of the named tool with that
+                                               input (Anthropic protocol only: how
+                                               a Claude sub-agent is started)
     {"fault": "close_mid_stream"}              see FAULTS
     {"fault": "hang_after_headers"}
     {"fault": "hang_mid_stream"}
@@ -94,9 +98,10 @@ class _CloseConnection(Exception):
 
 @dataclass
 class Reply:
-    kind: str  # "text" | "shell"
+    kind: str  # "text" | "shell" | "tool"
     text: str = ""
-    command: str = ""
+    command: str = ""  # the shell command, or the name of the tool called
+    tool_input: dict[str, Any] = field(default_factory=dict)
     fault: str | None = None
     delay: float = 0.0
     usage: dict[str, int] = field(default_factory=dict)
@@ -120,6 +125,9 @@ class Reply:
             first = cls("shell", command=raw["shell"], **common)
             then = raw.get("then", "done")
             return [first, *cls.parse(then)]
+        if "tool" in raw:
+            call = cls("tool", command=raw["tool"], tool_input=dict(raw.get("input", {})), **common)
+            return [call, *cls.parse(raw.get("then", "done"))]
         return [cls("text", text=raw.get("text", ""), **common)]
 
 
@@ -406,6 +414,11 @@ class AnthropicProtocol(Protocol):
         if reply.kind == "shell":
             name, args = _shell_args(p.tool_names, self._schemas, reply.command)
             return [{"type": "tool_use", "id": ids("toolu_"), "name": name, "input": args}]
+        if reply.kind == "tool":
+            if reply.command not in p.tool_names:
+                raise LookupError(f"tool {reply.command} not among offered tools {p.tool_names}")
+            call = {"type": "tool_use", "id": ids("toolu_"), "name": reply.command}
+            return [dict(call, input=reply.tool_input)]
         return [{"type": "text", "text": reply.text}]
 
     def encode(self, reply: Reply, p: Parsed, usage: dict[str, int], ids: _Ids) -> list[bytes]:
@@ -477,7 +490,7 @@ class AnthropicProtocol(Protocol):
                     )
                 )
             out.append(_sse("content_block_stop", {"type": "content_block_stop", "index": i}))
-        stop = "tool_use" if reply.kind == "shell" else "end_turn"
+        stop = "tool_use" if reply.kind in ("shell", "tool") else "end_turn"
         out.append(
             _sse(
                 "message_delta",
@@ -498,7 +511,7 @@ class AnthropicProtocol(Protocol):
             "role": "assistant",
             "model": p.model or "mock",
             "content": self._content(reply, p, ids),
-            "stop_reason": "tool_use" if reply.kind == "shell" else "end_turn",
+            "stop_reason": "tool_use" if reply.kind in ("shell", "tool") else "end_turn",
             "stop_sequence": None,
             "usage": self._usage(usage),
         }
@@ -1095,10 +1108,13 @@ class ModelServer:
         except LookupError as exc:
             return JSONResponse({"error": {"message": f"mock: {exc}"}}, status_code=400)
         media = "text/event-stream" if p.stream else "application/json"
+        rid = self._ids("req_")
         return StreamingResponse(
             self._body(chunks, fault),
             media_type=media,
-            headers={"cache-control": "no-cache", "x-request-id": self._ids("req_")},
+            # Anthropic's API names each response in a request-id header, which
+            # Claude Code records as the transcript's requestId.
+            headers={"cache-control": "no-cache", "x-request-id": rid, "request-id": rid},
         )
 
     @staticmethod

@@ -17,6 +17,7 @@ from tether.domain.records import Origin
 from tether.history.adopt import adopt
 from tether.history.indexer import Indexer
 from tether.history.synthetic import (
+    CODEX_FORKS,
     Expected,
     claude_session,
     codex_session,
@@ -134,19 +135,23 @@ def test_claude_fork_is_credited_to_its_parent_whatever_the_order(
     assert by_native[("claude", fork)]["output_tokens"] == 7
 
 
-def test_codex_fork_replay_is_not_counted(
-    config: Config, ledger: Ledger, roots: dict[str, Path]
+@pytest.mark.parametrize("how", CODEX_FORKS)
+def test_codex_child_threads_count_only_their_own_usage(
+    config: Config, ledger: Ledger, roots: dict[str, Path], how: str
 ) -> None:
     import random
 
     rng = random.Random(5)
     expected = Expected()
     parent = codex_session(rng, expected, T0, 4)
-    fork = codex_session(rng, expected, T0 + 86400, 2, parent=parent)
+    fork = codex_session(rng, expected, T0 + 86400, 2, parent=parent, how=how)
+    grandchild = codex_session(rng, expected, T0 + 2 * 86400, 2, parent=fork, how=how)
+    write_codex(roots["codex"], grandchild)
     write_codex(roots["codex"], parent)
     write_codex(roots["codex"], fork, archived=True)
     Indexer(config, ledger).run_once()
     assert _by_native(ledger) == _clean(expected.sessions)
+    assert _report(ledger, "daily") == _clean(expected.days)
     with ledger.db.read() as conn:
         row = conn.execute(
             text("SELECT parent_native_id FROM native_sessions WHERE native_id = :n"),

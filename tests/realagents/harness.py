@@ -142,8 +142,11 @@ def _codex_logs(home: AgentHome, native_id: str) -> list[Path]:
 
 
 def _claude_logs(home: AgentHome, native_id: str) -> list[Path]:
-    # <config>/projects/<slug of cwd>/<id>.jsonl; glob rather than re-deriving the slug.
-    return sorted(home.path("claude").glob(f"projects/*/{native_id}.jsonl"))
+    # <config>/projects/<slug of cwd>/<id>.jsonl, and its sub-agents' transcripts under
+    # <id>/subagents/; glob rather than re-deriving the slug.
+    projects = home.path("claude") / "projects"
+    own = sorted(projects.glob(f"*/{native_id}.jsonl"))
+    return own + sorted(projects.glob(f"*/{native_id}/subagents/*.jsonl"))
 
 
 def _gemini_logs(home: AgentHome, native_id: str) -> list[Path]:
@@ -658,7 +661,11 @@ def run_turn(
     """
     if resume_id is None and home.spec.preassign_id and native_id is None:
         native_id = str(uuid.uuid4())
-    argv = home.argv(prompt, resume_id=resume_id, native_id=native_id)
+    return run_argv(home, home.argv(prompt, resume_id=resume_id, native_id=native_id), timeout)
+
+
+def run_argv(home: AgentHome, argv: list[str], timeout: float = 120) -> TurnResult:
+    """Run one headless invocation with exactly ``argv`` (e.g. a fork) in ``home``."""
     start = time.monotonic()
     timed_out = False
     proc = subprocess.Popen(

@@ -17,6 +17,9 @@ Per agent it runs, in a fresh isolated home under /tmp/tether-record/<agent>
                            (OpenCode: JSON dumps of its SQLite rows per session)
     meta.json              versions, argv, exit codes, durations, native ids, the
                            requests the model server saw, and the environment used
+
+With ``--forks`` it records forks and sub-agents instead, into forks/<agent>/
+(see ``record_forks``).
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ from tests.realagents.harness import (  # noqa: E402
     AgentHome,
     TurnResult,
     opencode_rows,
+    run_argv,
     run_turn,
 )
 
@@ -174,6 +178,79 @@ def record_agent(agent: str, out: Path) -> dict:
     return meta
 
 
+def _fork_argv(home: AgentHome, parent: str, prompt: str) -> list[str]:
+    """``codex exec fork <id> PROMPT``; ``claude --resume <id> --fork-session PROMPT``."""
+    if home.spec.name == "codex":
+        argv = home.argv(prompt, resume_id=parent)
+        at = argv.index("resume")
+        return [*argv[:at], "fork", *argv[at + 1 :]]
+    return [*home.argv(prompt, resume_id=parent), "--fork-session"]
+
+
+def record_forks(agent: str, out: Path) -> dict:
+    """A parent thread, a fork of it resumed once, the parent resumed after the fork,
+    and (Claude) a session that runs a sub-agent through its Agent tool.
+
+    Every model response reports the server's fixed usage, so each thread's
+    true usage is its number of responses times that usage.
+    """
+    spec = AGENTS[agent]
+    root = WORK_ROOT / f"forks-{agent}"
+    shutil.rmtree(root, ignore_errors=True)
+    dest = out / "forks" / agent
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    lock = json.loads(LOCK_FILE.read_text())
+    package = lock["bins"][spec.bin]
+    meta: dict = {"agent": agent, "version": {package: lock["packages"][package]}, "turns": {}}
+    with ModelServer() as server:
+        home = AgentHome(spec, root, server.url)
+
+        def turn(name: str, res: TurnResult, since: int) -> TurnResult:
+            if res.returncode != 0 or not res.native_id:
+                raise SystemExit(f"{agent} {name} failed:\n{res.dump()}")
+            meta["turns"][name] = dict(_summary(res, home), requests=_requests(server, since))
+            print(f"  {agent} {name}: {res.duration:.1f}s id={res.native_id}", flush=True)
+            return res
+
+        def run(name: str, prompt: str, resume_id: str | None = None) -> TurnResult:
+            since = len(server.requests)
+            return turn(name, run_turn(home, prompt, resume_id=resume_id), since)
+
+        parent = run("parent", "parent first").native_id
+        assert parent is not None
+        run("parent_resume", "parent second", parent)
+        since = len(server.requests)
+        fork = turn("fork", run_argv(home, _fork_argv(home, parent, "fork first")), since)
+        run("fork_resume", "fork second", fork.native_id)
+        run("parent_after_fork", "parent after the fork", parent)
+        threads = {"parent": parent, "fork": fork.native_id}
+        if agent == "claude":
+            server.set_script(
+                [
+                    {
+                        "tool": "Agent",
+                        "input": {
+                            "description": "count files",
+                            "prompt": "count the files in this directory",
+                            "subagent_type": "general-purpose",
+                        },
+                        "then": "the sub-agent's answer",
+                    },
+                    "the main agent's answer",
+                ]
+            )
+            threads["with_subagent"] = run("with_subagent", "use a sub-agent").native_id
+        meta["threads"] = threads
+        meta["native_logs"] = {
+            label: _save_native(home, native_id, dest / "native", label)
+            for label, native_id in threads.items()
+            if native_id
+        }
+    _write(dest / "meta.json", json.dumps(meta, indent=1) + "\n")
+    return meta
+
+
 def _unknown_id(agent: str) -> str:
     return {"opencode": "ses_0000000000000000000000000000"}.get(
         agent, "00000000-0000-4000-8000-000000000000"
@@ -184,11 +261,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--agents", default=",".join(sorted(AGENTS)))
     ap.add_argument("--out", type=Path, default=OUT)
+    ap.add_argument("--forks", action="store_true", help="record forks and sub-agents only")
     args = ap.parse_args(argv)
     start = time.monotonic()
     for agent in args.agents.split(","):
         print(f"recording {agent}", flush=True)
-        record_agent(agent, args.out)
+        (record_forks if args.forks else record_agent)(agent, args.out)
     print(f"done in {time.monotonic() - start:.0f}s -> {args.out}")
     return 0
 

@@ -4,8 +4,12 @@ Usage comes from assistant records (``message.usage``). One API response is
 written as several lines with the same ``message.id`` + ``requestId`` (the
 earlier ones streaming partials): that pair is the entry's key, and the
 ledger keeps the largest usage per key. A fork copies the parent's records
-into a new file; copies carry ``forkedFrom`` or the parent's ``sessionId``
-and are marked ``copied``, so the entry stays credited to the parent.
+into a new file with the same message ids, request ids and record uuids:
+Claude Code 2.1 (tests/data/recorded/forks/claude) rewrites their
+``sessionId`` to the fork's, older builds keep the parent's or add
+``forkedFrom``. Copies that say so are marked ``copied``; either way the
+shared key credits the entry to the earliest-started session holding it,
+the parent.
 Subagent transcripts (``<session>/subagents/*.jsonl``) belong to their
 session.
 """
@@ -111,8 +115,10 @@ def usage_entry(line: bytes, native_id: str, offset: int) -> UsageEntry | None:
     usage = message.usage
     if message.id and record.requestId:
         key = f"{message.id}:{record.requestId}"
+    elif record.uuid:
+        key = f"uuid:{record.uuid}"  # a fork's copy keeps the record's uuid
     else:
-        key = f"{native_id}:{record.uuid or offset}"
+        key = f"{native_id}:{offset}"
     copied = record.forkedFrom is not None or (
         record.sessionId is not None and record.sessionId != native_id
     )

@@ -3,9 +3,26 @@
 Usage comes from ``token_count`` events: their ``total_token_usage`` is
 cumulative, so an entry is the advance of the total over the previous one
 (repeats are skipped, a smaller total is a reset), priced with the model of
-the latest ``turn_context``. A fork (``forked_from_id``) embeds the
-parent's session_meta and replays its history: token counts inside a
-foreign session_meta segment only move the baseline and are never counted.
+the latest ``turn_context``.
+
+Forks and sub-agents (the first ``session_meta`` has ``forked_from_id`` or
+``source.subagent.thread_spawn.parent_thread_id``) carry their ancestors'
+usage in two ways, and each token is counted once, in the thread that spent
+it:
+
+- Codex 0.169 ``exec fork`` (tests/data/recorded/forks/codex) replays
+  nothing, but the fork's cumulative total starts from the parent's: its
+  first ``token_count`` total is the parent's total plus the fork's own
+  ``last_token_usage``. The first count of a fork therefore counts only its
+  ``last_token_usage``; the rest of that total is the parent's.
+- Other builds and sub-agents open the rollout with copies of the ancestors'
+  ``session_meta`` lines and the parent's history written in one burst,
+  re-stamped to the fork instant or with their original (earlier) times
+  (ccusage #1370 and #1460, t3code #5887). That replay only moves the
+  baseline. It ends at the fork's own ``session_meta`` written again, or at
+  the first record more than ``BURST_GAP_S`` after every record before it:
+  copies are written in one synchronous burst, the child's own turn comes
+  after a model response.
 """
 
 from dataclasses import dataclass
@@ -30,6 +47,7 @@ TRANSCRIPT_NEEDLES = (
 # Newer builds (0.169) write prompts and replies as item_completed items.
 _ITEM_ROLES = {"UserMessage": "user", "AgentMessage": "assistant"}
 _RESPONSE_ITEM = b'"type":"response_item"'  # top-level type of the big records
+BURST_GAP_S = 1.0  # the gap ccusage and t3code use to end a fork's replayed burst
 
 
 class _Tokens(msgspec.Struct):
@@ -42,6 +60,7 @@ class _Tokens(msgspec.Struct):
 
 class _Info(msgspec.Struct):
     total_token_usage: _Tokens | None = None
+    last_token_usage: _Tokens | None = None
 
 
 class _Payload(msgspec.Struct):
@@ -49,6 +68,7 @@ class _Payload(msgspec.Struct):
     id: object = None
     cwd: object = None
     forked_from_id: object = None
+    source: object = None
     timestamp: object = None
     turn_id: object = None
     model: object = None
@@ -67,25 +87,31 @@ class _Line(msgspec.Struct):
 _decoder = msgspec.json.Decoder(_Line)
 
 
+Totals = tuple[int, int, int, int]  # input (with cached), cached, output, reasoning
+ZERO: Totals = (0, 0, 0, 0)
+
+
 @dataclass(slots=True)
 class Meta:
     native_id: str
     timestamp: float | None
     cwd: str | None
-    forked_from: str | None
+    forked_from: str | None  # the parent of a fork or of a sub-agent
 
 
 @dataclass(slots=True)
 class Context:
     turn_id: str | None
     model: str | None
+    timestamp: float | None = None
 
 
 @dataclass(slots=True)
 class TokenCount:
     offset: int
     timestamp: float | None
-    total: tuple[int, int, int, int]  # input (with cached), cached, output, reasoning
+    total: Totals
+    last: Totals | None = None
 
 
 @dataclass(slots=True)
@@ -105,6 +131,24 @@ def _str(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _spawn_parent(source: object) -> str | None:
+    """``source.subagent.thread_spawn.parent_thread_id`` of a sub-agent's session_meta."""
+    for key in ("subagent", "thread_spawn", "parent_thread_id"):
+        if not isinstance(source, dict):
+            return None
+        source = source.get(key)
+    return _str(source)
+
+
+def _totals(usage: _Tokens) -> Totals:
+    return (
+        usage.input_tokens,
+        usage.cached_input_tokens,
+        usage.output_tokens,
+        usage.reasoning_output_tokens,
+    )
+
+
 def fact(line: bytes, offset: int) -> Fact | None:
     """Decode one candidate line; ``msgspec.DecodeError`` means a bad line."""
     record = _decoder.decode(line)
@@ -116,22 +160,20 @@ def fact(line: bytes, offset: int) -> Fact | None:
         if native_id is None:
             return None
         stamp = _str(payload.timestamp) or record.timestamp
-        return Meta(native_id, parse_iso(stamp), _str(payload.cwd), _str(payload.forked_from_id))
+        parent = _str(payload.forked_from_id) or _spawn_parent(payload.source)
+        return Meta(native_id, parse_iso(stamp), _str(payload.cwd), parent)
     if record.type == "turn_context":
-        return Context(_str(payload.turn_id), _str(payload.model))
+        return Context(_str(payload.turn_id), _str(payload.model), parse_iso(record.timestamp))
     if record.type != "event_msg":
         return None
     if payload.type == "token_count":
-        usage = payload.info.total_token_usage if payload.info else None
-        if usage is None:
+        info = payload.info
+        if info is None or info.total_token_usage is None:
             return None
-        total = (
-            usage.input_tokens,
-            usage.cached_input_tokens,
-            usage.output_tokens,
-            usage.reasoning_output_tokens,
+        last = _totals(info.last_token_usage) if info.last_token_usage else None
+        return TokenCount(
+            offset, parse_iso(record.timestamp), _totals(info.total_token_usage), last
         )
-        return TokenCount(offset, parse_iso(record.timestamp), total)
     if payload.type == "user_message":
         text = _str(payload.message)
         return Prompt(text) if text else None
@@ -153,16 +195,22 @@ class FoldState:
     """What folding needs to carry from one read of a file to the next."""
 
     native_id: str | None = None
-    active: str | None = None  # id of the session_meta segment being read
+    fork: bool = False  # the rollout of a fork or a sub-agent
+    replay: bool = False  # inside the copied history at the head of a fork
+    counted: bool = False  # a token count of this thread's own was seen
+    last_ts: float | None = None  # the latest record time so far
     model: str | None = None
     turn_id: str | None = None
-    total: tuple[int, int, int, int] = (0, 0, 0, 0)
+    total: Totals = ZERO
     titled: bool = False
 
     def dump(self) -> dict[str, object]:
         return {
             "native_id": self.native_id,
-            "active": self.active,
+            "fork": self.fork,
+            "replay": self.replay,
+            "counted": self.counted,
+            "last_ts": self.last_ts,
             "model": self.model,
             "turn_id": self.turn_id,
             "total": list(self.total),
@@ -173,14 +221,27 @@ class FoldState:
     def load(cls, raw: dict[str, object]) -> "FoldState":
         stored = raw.get("total")
         total = stored if isinstance(stored, list) else [0, 0, 0, 0]
+        last_ts = raw.get("last_ts")
         return cls(
             native_id=_str(raw.get("native_id")),
-            active=_str(raw.get("active")),
+            fork=bool(raw.get("fork")),
+            replay=bool(raw.get("replay")),
+            counted=bool(raw.get("counted")),
+            last_ts=float(last_ts) if isinstance(last_ts, int | float) else None,
             model=_str(raw.get("model")),
             turn_id=_str(raw.get("turn_id")),
             total=tuple(int(v) for v in total),  # type: ignore[arg-type]
             titled=bool(raw.get("titled")),
         )
+
+    def see(self, timestamp: float | None) -> None:
+        """A record's time: a gap after the burst ends a fork's replay."""
+        if timestamp is None:
+            return
+        if self.replay and self.last_ts is not None and timestamp > self.last_ts + BURST_GAP_S:
+            self.replay = False
+        if self.last_ts is None or timestamp > self.last_ts:
+            self.last_ts = timestamp
 
 
 def native_id_for(path: Path) -> str | None:
@@ -197,24 +258,18 @@ def fold(
     session: SessionFacts | None = None
     for item in facts:
         if isinstance(item, Meta):
-            if state.native_id is None:
-                state.native_id = item.native_id
-                session = SessionFacts(
-                    item.native_id,
-                    started_at=item.timestamp,
-                    cwd=item.cwd,
-                    parent_native_id=item.forked_from,
-                )
-            state.active = item.native_id
+            session = _meta(item, state) or session
         elif isinstance(item, Context):
+            state.see(item.timestamp)
             state.turn_id = item.turn_id or state.turn_id
             state.model = item.model or state.model
         elif isinstance(item, Prompt):
-            if not state.titled and state.active == state.native_id and state.native_id:
+            if not state.titled and not state.replay and state.native_id:
                 state.titled = True
                 session = session or SessionFacts(state.native_id)
                 session.title = item.text
         else:
+            state.see(item.timestamp)
             entry = _advance(item, state, fallback_id)
             if entry is not None:
                 entries.append(entry)
@@ -225,18 +280,42 @@ def fold(
     return entries, session
 
 
+def _meta(item: Meta, state: FoldState) -> SessionFacts | None:
+    """The first session_meta is the thread's own; later ones open or close a replay."""
+    if state.native_id is None:
+        state.native_id = item.native_id
+        state.fork = item.forked_from is not None
+        state.see(item.timestamp)
+        return SessionFacts(
+            item.native_id,
+            started_at=item.timestamp,
+            cwd=item.cwd,
+            parent_native_id=item.forked_from,
+        )
+    if item.native_id == state.native_id:
+        state.replay = False  # the fork's own meta written again after the replay
+    elif state.fork and not state.counted:
+        state.replay = True  # an ancestor's meta copied ahead of its history
+    return None
+
+
 def _advance(item: TokenCount, state: FoldState, fallback_id: str | None) -> UsageEntry | None:
     previous = state.total
     if item.total == previous:
         return None
-    reset = any(now < before for now, before in zip(item.total, previous, strict=True))
-    delta = item.total if reset else tuple(n - b for n, b in zip(item.total, previous, strict=True))
     state.total = item.total
+    if state.replay:
+        return None  # the parent's history copied into a fork: baseline only
+    if state.fork and not state.counted and _within(item.last, item.total):
+        delta: Totals = item.last  # type: ignore[assignment]  # the rest is inherited
+    elif any(now < before for now, before in zip(item.total, previous, strict=True)):
+        delta = item.total  # a reset
+    else:
+        delta = tuple(n - b for n, b in zip(item.total, previous, strict=True))  # type: ignore[assignment]
+    state.counted = True
     native_id = state.native_id or fallback_id
     if native_id is None or item.timestamp is None:
         return None
-    if state.active is not None and state.active != native_id:
-        return None  # replayed history of the fork's parent: baseline only
     input_all, cached, output, reasoning = delta
     return UsageEntry(
         key=f"{native_id}:{item.offset}",
@@ -249,6 +328,12 @@ def _advance(item: TokenCount, state: FoldState, fallback_id: str | None) -> Usa
         output_tokens=output,
         reasoning_tokens=reasoning,
         turn_key=state.turn_id,
+    )
+
+
+def _within(last: Totals | None, total: Totals) -> bool:
+    return last is not None and all(
+        0 <= part <= whole for part, whole in zip(last, total, strict=True)
     )
 
 

@@ -2,9 +2,23 @@
 
 Used by the tests and by ``bench/history.py``. The trees have what real
 ones have: streamed duplicate lines of one API response, tool results of
-several MB, forks (Claude copies with ``forkedFrom``; Codex replays of the
-parent's history behind its session_meta), subagent transcripts, repeated
-and null token counts. ``Expected`` is the ground truth tether must report.
+several MB, forks, sub-agents, repeated and null token counts. ``Expected``
+is the ground truth tether must report. Forks are written as the CLIs write
+them:
+
+- Claude Code ``--resume --fork-session`` (tests/data/recorded/forks/claude):
+  the parent's records copied with the fork's ``sessionId`` and the same
+  message ids, request ids and uuids; sub-agents (its Agent tool) in
+  ``<session>/subagents/agent-*.jsonl`` with the session's ``sessionId``.
+- Codex 0.169 ``exec fork`` (tests/data/recorded/forks/codex): no replayed
+  history, but the fork's cumulative totals go on from the parent's.
+- Other Codex builds' forks, which this machine cannot record (ccusage #1370,
+  #1460; t3code #5887): the parent's rollout copied after the fork's
+  session_meta in one burst re-stamped to the fork instant, the fork's own
+  turn seconds later, totals going on from the parent's.
+- Codex sub-agents (``source.subagent.thread_spawn.parent_thread_id``;
+  PokeTokenBar #137 from Codex 0.142 and 0.145, t3code #5887): the parent's
+  session_meta copied after the child's, no replayed usage, totals of its own.
 """
 
 import json
@@ -18,6 +32,7 @@ from typing import Any
 
 CLAUDE_MODELS = ("claude-sonnet-4-20250514", "claude-opus-4-1-20250805")
 CODEX_MODELS = ("gpt-5", "gpt-5-codex")
+CODEX_FORKS = ("exec", "replay", "subagent")  # how a Codex child thread is written
 KINDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 
 
@@ -84,11 +99,8 @@ def claude_session(
     """
     native_id = native_id or str(uuid.UUID(int=rng.getrandbits(128), version=4))
     session = ClaudeSession(native_id, cwd)
-    if parent is not None:
-        for record in parent.records:
-            copy = dict(record, sessionId=native_id)
-            copy["forkedFrom"] = {"sessionId": parent.native_id, "messageUuid": record["uuid"]}
-            session.lines.append(_dump(copy))
+    if parent is not None:  # copied as Claude Code 2.1 copies: only the session id changes
+        session.lines.extend(_dump(dict(record, sessionId=native_id)) for record in parent.records)
     ts = start
     for turn in range(turns):
         ts += rng.uniform(5, 600)
@@ -187,21 +199,26 @@ class CodexSession:
     native_id: str
     cwd: str
     lines: list[str] = field(default_factory=list)
-    history: list[dict[str, Any]] = field(default_factory=list)  # what a fork replays
+    meta: dict[str, Any] = field(default_factory=dict)  # its own session_meta record
     total: tuple[int, int, int, int] = (0, 0, 0, 0)
     start: float = 0.0
 
 
-def _codex_meta(native_id: str, ts: float, cwd: str, forked_from: str | None) -> dict[str, Any]:
+def _codex_meta(
+    native_id: str, ts: float, cwd: str, parent: str | None, how: str
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "id": native_id,
         "timestamp": iso(ts),
         "cwd": cwd,
         "originator": "codex_exec",
         "cli_version": "0.169.0",
+        "source": "exec",
     }
-    if forked_from:
-        payload["forked_from_id"] = forked_from
+    if parent and how == "subagent":
+        payload["source"] = {"subagent": {"thread_spawn": {"parent_thread_id": parent}}}
+    elif parent:
+        payload["forked_from_id"] = parent
     return {"timestamp": iso(ts), "type": "session_meta", "payload": payload}
 
 
@@ -213,18 +230,23 @@ def codex_session(
     cwd: str = "/work/api",
     parent: CodexSession | None = None,
     big_bytes: int = 0,
+    how: str = "exec",
 ) -> CodexSession:
-    """A rollout; a fork embeds the parent's meta and replays its history first."""
+    """A rollout; with ``parent``, a child thread written the ``how`` way (CODEX_FORKS)."""
     native_id = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     session = CodexSession(native_id, cwd, start=start)
-    own_meta = _codex_meta(native_id, start, cwd, parent.native_id if parent else None)
+    parent_id = parent.native_id if parent else None
+    own_meta = _codex_meta(native_id, start, cwd, parent_id, how)
     session.lines.append(_dump(own_meta))
-    if parent is not None:
-        session.lines.append(_dump(_codex_meta(parent.native_id, parent.start, cwd, None)))
-        for record in parent.history:  # replayed with the fork's time, as Codex writes it
-            session.lines.append(_dump(dict(record, timestamp=iso(start))))
-        session.lines.append(_dump(own_meta))
+    if parent is not None and how == "subagent":
+        session.lines.append(_dump(dict(parent.meta, timestamp=iso(start))))
+    elif parent is not None:
+        if how == "replay":  # the parent's rollout, re-stamped to the fork instant
+            session.lines.extend(
+                _dump(dict(json.loads(line), timestamp=iso(start))) for line in parent.lines
+            )
         session.total = parent.total
+    session.meta = own_meta
     ts = start
     for turn in range(turns):
         ts += rng.uniform(5, 600)
@@ -286,9 +308,7 @@ def _codex_usage(values: tuple[int, int, int, int]) -> dict[str, int]:
 
 
 def _codex_add(session: CodexSession, ts: float, kind: str, payload: dict[str, Any]) -> None:
-    record = {"timestamp": iso(ts), "type": kind, "payload": payload}
-    session.history.append(record)
-    session.lines.append(_dump(record))
+    session.lines.append(_dump({"timestamp": iso(ts), "type": kind, "payload": payload}))
 
 
 def write_codex(root: Path, session: CodexSession, archived: bool = False) -> Path:
@@ -333,7 +353,13 @@ def write_tree(
             if parent_c is not None:
                 at = max(at, parent_c.start + 86400)
             c_session = codex_session(
-                rng, expected, at, turns, parent=parent_c, big_bytes=big_bytes
+                rng,
+                expected,
+                at,
+                turns,
+                parent=parent_c,
+                big_bytes=big_bytes,
+                how=rng.choice(CODEX_FORKS),
             )
             path = write_codex(codex_root, c_session)
             codex_parents.append(c_session)
