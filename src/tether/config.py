@@ -7,6 +7,7 @@ is reported with the file, the key and what is wrong.
 """
 
 import os
+import socket
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -47,6 +48,15 @@ class ServerSettings:
     max_body_bytes: int = setting(
         2 * 1024 * 1024, "larger request bodies are refused (413) before they are read"
     )
+    host_name: str = setting("", "this daemon's name among a ledger's hosts; empty: hostname")
+    tls_cert: str = setting("", "PEM certificate: serve HTTPS (with tls_key)")
+    tls_key: str = setting("", "PEM private key of tls_cert")
+
+
+@dataclass(frozen=True)
+class TeamSettings:
+    heartbeat_s: float = setting(5.0, "a host writes its heartbeat this often")
+    host_timeout_s: float = setting(60.0, "a host silent this long is presumed dead by its peers")
 
 
 @dataclass(frozen=True)
@@ -84,6 +94,7 @@ class Config:
     engine: EngineSettings = EngineSettings()
     server: ServerSettings = ServerSettings()
     history: HistorySettings = HistorySettings()
+    team: TeamSettings = TeamSettings()
     providers: Mapping[str, DeclaredProvider] = field(default_factory=dict)
     agent_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     project_options: Mapping[str, Mapping[str, Mapping[str, object]]] = field(default_factory=dict)
@@ -100,6 +111,15 @@ class Config:
     def config_file(self) -> Path:
         return self.home / "config.toml"
 
+    @property
+    def host_name(self) -> str:
+        """This daemon's host name: ``[server] host_name`` or the machine's short hostname."""
+        name = self.server.host_name or socket.gethostname().split(".")[0]
+        try:
+            return validate_name(name, "host name")
+        except InvalidId as exc:
+            raise ConfigError(f"{exc}; set [server] host_name in {self.config_file}") from exc
+
     def options_for(self, agent: str, project: str | None) -> dict[str, object]:
         """Agent options: global ``[agents.X]`` overlaid by ``[projects.P.agents.X]``."""
         merged = dict(self.agent_options.get(agent, {}))
@@ -113,6 +133,7 @@ SECTIONS: dict[str, type] = {
     "engine": EngineSettings,
     "server": ServerSettings,
     "history": HistorySettings,
+    "team": TeamSettings,
 }
 
 
@@ -132,6 +153,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Config:
         name: _section(path, name, cls, raw.get(name, {}), environ)
         for name, cls in SECTIONS.items()
     }
+    _check_team(path, values["server"], values["team"])
     database = raw.get("database", {})
     url = environ.get("TETHER_DATABASE_URL") or _string(
         path, "database.url", database.get("url", "")
@@ -147,6 +169,16 @@ def load(environ: Mapping[str, str] = os.environ) -> Config:
         },
         **values,
     )
+
+
+def _check_team(path: Path, server: ServerSettings, team: TeamSettings) -> None:
+    if bool(server.tls_cert) != bool(server.tls_key):
+        raise ConfigError(f"{path}: server.tls_cert and server.tls_key go together; set both")
+    if team.heartbeat_s <= 0 or team.heartbeat_s * 2 > team.host_timeout_s:
+        raise ConfigError(
+            f"{path}: team.heartbeat_s={team.heartbeat_s:g} must be above 0 and at most half "
+            f"of team.host_timeout_s={team.host_timeout_s:g}, or live hosts look dead"
+        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

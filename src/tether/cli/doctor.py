@@ -1,20 +1,17 @@
 """``tether doctor``: is everything tether needs reachable and sound?"""
 
-import shutil
-import subprocess
 from dataclasses import dataclass
 
 import click
 
 from tether.agents.registry import BUILTIN_AGENTS
+from tether.agents.versions import probe
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
 from tether.errors import TetherError
 from tether.ledger import history
 from tether.ledger.db import redact
 from tether.ledger.migrate import current_revision, head_revision
-
-VERSION_TIMEOUT_S = 20
 
 
 @dataclass(frozen=True)
@@ -46,22 +43,10 @@ def _blobs(ctx: Context) -> Check:
 
 
 def _agent(ctx: Context, agent: str) -> Check:
-    command = str(ctx.config.options_for(agent, None).get("command", agent))
-    path = shutil.which(command)
-    if path is None:
-        return Check(f"agent {agent}", False, f"{command} not found on PATH")
-    try:
-        done = subprocess.run(
-            [path, "--version"],
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=VERSION_TIMEOUT_S,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return Check(f"agent {agent}", False, f"{path}: --version failed: {exc}")
-    version = (done.stdout or done.stderr).strip().splitlines()
-    return Check(f"agent {agent}", done.returncode == 0, f"{path} {version[0] if version else ''}")
+    found = probe(ctx.config, agent)
+    if found.problem is not None:
+        return Check(f"agent {agent}", False, found.problem)
+    return Check(f"agent {agent}", True, f"{found.path} {found.version}")
 
 
 def _history(ctx: Context) -> Check:

@@ -6,7 +6,7 @@ from typing import Any
 import click
 
 from tether import __version__
-from tether.cli import doctor, history, output, projects, serve, sessions, turns
+from tether.cli import doctor, history, output, projects, serve, sessions, team, turns
 from tether.cli.context import Context
 from tether.errors import TetherError
 
@@ -40,7 +40,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     ctx.obj = Context(verbose)
 
 
-for _module in (projects, sessions, turns, doctor, serve, history):
+for _module in (projects, sessions, turns, doctor, serve, history, team):
     _module.register(cli)
 
 

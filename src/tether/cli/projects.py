@@ -1,13 +1,16 @@
 """``tether project add|ls``."""
 
+from pathlib import Path
+
 import click
 
 from tether.agents.registry import check_agent
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx, resolve
 from tether.domain import serialize
-from tether.errors import InvalidInput
-from tether.ledger import projects
+from tether.domain.ids import validate_name
+from tether.errors import InvalidInput, NotFound
+from tether.ledger import hosts, projects
 
 
 @click.group("project")
@@ -20,6 +23,7 @@ def project() -> None:
 @click.option("--name", help="Project name (default: the directory name).")
 @click.option("--prefix", help="Session id prefix (default: derived from the name).")
 @click.option("--agent", help="Default agent for new sessions of this project.")
+@click.option("--host", help="Host holding the checkout; its turns run there (default: this one).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def add(
@@ -28,16 +32,24 @@ def add(
     name: str | None,
     prefix: str | None,
     agent: str | None,
+    host: str | None,
     as_json: bool,
 ) -> None:
-    """Track the directory PATH as a project."""
-    directory = resolve(path)
-    if not directory.is_dir():
+    """Track the directory PATH (on this host, or on --host) as a project."""
+    here = ctx.config.host_name
+    directory = resolve(path) if host in (None, here) else Path(path)
+    if host in (None, here) and not directory.is_dir():
         raise InvalidInput(f"{directory} is not a directory")
+    if not directory.is_absolute():
+        raise InvalidInput(f"{path} must be an absolute path on host {host}")
     if agent is not None:
         check_agent(ctx.config, agent)
     with ctx.ledger.db.write() as conn:
-        created = projects.add(conn, directory, name=name, prefix=prefix, default_agent=agent)
+        if host not in (None, here) and not hosts.exists(conn, validate_name(host, "host name")):
+            raise NotFound(f"no host named {host!r} has joined this ledger; see `tether hosts`")
+        created = projects.add(
+            conn, directory, name=name, prefix=prefix, default_agent=agent, host=host or here
+        )
     if as_json:
         output.emit_json(serialize.project(created))
     else:
@@ -59,8 +71,11 @@ def ls(ctx: Context, as_json: bool) -> None:
         return
     output.table(
         None,
-        ("name", "prefix", "default agent", "path"),
-        ((p["name"], p["prefix"], p["default_agent"] or "", p["path"]) for p in items),
+        ("name", "prefix", "default agent", "host", "path"),
+        (
+            (p["name"], p["prefix"], p["default_agent"] or "", p["host"] or "", p["path"])
+            for p in items
+        ),
     )
 
 

@@ -1,5 +1,7 @@
 """``tether ls`` and ``tether show``: read straight from the ledger."""
 
+from typing import Any
+
 import click
 
 from tether.cli import output
@@ -75,12 +77,13 @@ def show(ctx: Context, session_id: str, as_json: bool) -> None:
     )
     output.table(
         None,
-        ("turn", "state", "reason", "attempts", "accepted", "finished", "waiting for"),
+        ("turn", "by", "state", "reason", "attempts", "accepted", "finished", "waiting for"),
         (
             (
                 t["id"],
+                t["accepted_by"] or "",
                 t["state"],
-                t["reason"],
+                _reason(t),
                 t["attempts"],
                 output.when(t["phases"]["accepted"]),
                 output.when(t["phases"]["finished"]),
@@ -91,6 +94,13 @@ def show(ctx: Context, session_id: str, as_json: bool) -> None:
             for t in session["turns"]
         ),
     )
+
+
+def _reason(turn: dict[str, Any]) -> str:
+    reason = turn["reason"] or ""
+    if turn["cancelled_by"]:
+        return f"{reason} (cancel asked by {turn['cancelled_by']})".strip()
+    return reason
 
 
 def register(cli: click.Group) -> None:

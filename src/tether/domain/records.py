@@ -52,6 +52,7 @@ class Project:
     path: str
     default_agent: str | None
     created_at: float
+    host: str | None = None  # where its checkout lives; its turns run there
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,9 @@ class Turn:
     phases: Phases
     usage: Usage = field(default_factory=Usage)
     stalled_at: float | None = None  # the watchdog saw no progress for idle_timeout_s
+    accepted_by: str | None = None  # the person who sent it
+    cancelled_by: str | None = None  # the person who asked to cancel it
+    host: str | None = None  # the host that claimed it
 
 
 @dataclass(frozen=True, slots=True)

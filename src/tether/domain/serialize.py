@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tether.domain.records import Event, Phases, Project, Session, Turn
+from tether.domain.team import Host
 
 
 def iso(ts: float | None) -> str | None:
@@ -19,6 +20,7 @@ def project(p: Project) -> dict[str, Any]:
         "prefix": p.prefix,
         "path": p.path,
         "default_agent": p.default_agent,
+        "host": p.host,
         "created_at": iso(p.created_at),
     }
 
@@ -58,6 +60,9 @@ def turn(t: Turn) -> dict[str, Any]:
         "stalled_since": None if t.state.terminal else iso(t.stalled_at),
         "phases": phases(t.phases),
         "usage": asdict(t.usage),
+        "accepted_by": t.accepted_by,
+        "cancelled_by": t.cancelled_by,
+        "host": t.host,
     }
 
 
@@ -72,4 +77,16 @@ def event(e: Event) -> dict[str, Any]:
         "size": e.size,
         "blob": e.blob,
         "data": e.data,
+    }
+
+
+def host(h: Host) -> dict[str, Any]:
+    return {
+        "name": h.name,
+        "url": h.url,
+        "pid": h.pid,
+        "started_at": iso(h.started_at),
+        "heartbeat_at": iso(h.heartbeat_at),
+        "agents": dict(h.agents),
+        "load": h.load,
     }

@@ -45,8 +45,9 @@ def spawn(
     cwd: Path | None = None,
     agent: str | None = None,
     model: str | None = None,
+    by: str | None = None,
 ) -> Accepted:
-    """Create a session and its first turn in one transaction."""
+    """Create a session and its first turn in one transaction; ``by`` is who sent it."""
     _check_prompt(prompt)
     with ledger.db.write() as conn:
         if project is not None:
@@ -61,12 +62,17 @@ def spawn(
             owner = found
         chosen = check_agent(config, agent or owner.default_agent or config.defaults.agent)
         session = sessions.create(conn, owner, chosen, owner.path, model=model, title=prompt[:120])
-        turn, _ = turns.add(conn, session, prompt, model=model)
+        turn, _ = turns.add(conn, session, prompt, model=model, by=by)
     return Accepted(session, turn, True)
 
 
 def send(
-    config: Config, ledger: Ledger, session_id: str, prompt: str, key: str | None = None
+    config: Config,
+    ledger: Ledger,
+    session_id: str,
+    prompt: str,
+    key: str | None = None,
+    by: str | None = None,
 ) -> Accepted:
     """Queue a follow-up; refused up front when the session can never resume."""
     _check_prompt(prompt)
@@ -85,7 +91,7 @@ def send(
                 f"(its last turn {latest.id} ended {latest.state}); tether resumes by exact id "
                 "only, so start a new session"
             )
-        turn, created = turns.add(conn, session, prompt, key=key)
+        turn, created = turns.add(conn, session, prompt, key=key, by=by)
     return Accepted(session, turn, created)
 
 

@@ -36,7 +36,14 @@ def dispatch_one(ctx: EngineContext, turn: Turn) -> None:
     now = time.time()
     try:
         with ctx.ledger.db.write() as conn:
-            turns.transition(conn, turn.id, TurnState.DISPATCHED, dispatched_at=now, attempts=1)
+            turns.transition(
+                conn,
+                turn.id,
+                TurnState.DISPATCHED,
+                dispatched_at=now,
+                attempts=1,
+                host=ctx.config.host_name,
+            )
             if launch.native_id and session.native_id is None:
                 sessions.bind_native_id(conn, session, launch.native_id)
     except Conflict as exc:

@@ -21,6 +21,7 @@ def _record(row: Row[tuple[object, ...]]) -> Project:
         path=m["path"],
         default_agent=m["default_agent"],
         created_at=m["created_at"],
+        host=m["host"],
     )
 
 
@@ -30,6 +31,7 @@ def add(
     name: str | None = None,
     prefix: str | None = None,
     default_agent: str | None = None,
+    host: str | None = None,
 ) -> Project:
     name = validate_name(name or path.name, "project name")
     prefix = validate_prefix(prefix) if prefix else prefix_for(name)
@@ -43,6 +45,7 @@ def add(
                 prefix=prefix,
                 path=str(path),
                 default_agent=default_agent,
+                host=host,
                 created_at=time.time(),
             )
         )

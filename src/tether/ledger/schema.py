@@ -42,6 +42,7 @@ projects = Table(
     Column("default_agent", String(64)),
     Column("next_session", Integer, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
+    Column("host", String(255)),  # where its checkout lives: its turns run there
 )
 
 sessions = Table(
@@ -98,9 +99,13 @@ turns = Table(
     Column("stream_offset", BigInteger, nullable=False, server_default="0"),
     Column("stalled_at", Float),
     Column("outcome", String(16)),  # terminal state decided, applied when the process has exited
+    Column("accepted_by", String(64)),  # the person who sent it
+    Column("cancelled_by", String(64)),  # the person who asked to cancel it
+    Column("host", String(255)),  # the host that claimed it; only that host touches its run dir
     UniqueConstraint("session_id", "number"),
     UniqueConstraint("session_id", "idempotency_key"),
     Index(None, "state", "accepted_at"),
+    Index(None, "host", "state"),
 )
 
 # One lane per session, enforced by the database: at most one live turn each.
@@ -199,4 +204,40 @@ usage_entries = Table(
     UniqueConstraint("agent", "entry_key"),
     Index(None, "agent", "native_id"),
     Index(None, "day"),
+)
+
+# Team
+# People hold tokens (only a sha256 of each is stored) and a role; hosts are
+# the daemons serving one PostgreSQL ledger, alive as long as they heartbeat.
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=False),
+    Column("hash", String(64), nullable=False, unique=True),
+    Column("label", String(64)),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("name", String(255), primary_key=True),
+    Column("url", Text),
+    Column("pid", Integer),
+    Column("started_at", Float, nullable=False),
+    Column("heartbeat_at", Float, nullable=False),
+    Column("agents", Text, nullable=False, server_default="{}"),
+    Column("load", Integer, nullable=False, server_default="0"),
 )

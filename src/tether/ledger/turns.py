@@ -39,6 +39,9 @@ def _record(row: Row[tuple[object, ...]]) -> Turn:
         phases=Phases(**{p: m[f"{p}_at"] for p in TURN_PHASES}),
         usage=Usage(**{c: m[c] for c in _USAGE_COLUMNS}),
         stalled_at=m["stalled_at"],
+        accepted_by=m["accepted_by"],
+        cancelled_by=m["cancelled_by"],
+        host=m["host"],
     )
 
 
@@ -49,6 +52,7 @@ def add(
     key: str | None = None,
     kind: TurnKind = TurnKind.PROMPT,
     model: str | None = None,
+    by: str | None = None,
 ) -> tuple[Turn, bool]:
     """Queue a turn; with a key seen before, return that turn instead (``created`` False)."""
     if key is not None:
@@ -78,6 +82,7 @@ def add(
                 prompt=prompt,
                 idempotency_key=key,
                 model=model,
+                accepted_by=by,
                 state=TurnState.QUEUED.value,
                 accepted_at=time.time(),
             )
@@ -150,6 +155,15 @@ def update_fields(conn: Connection, turn_id: str, values: Mapping[str, object]) 
     )
 
 
+def record_cancel_request(conn: Connection, turn_id: str, by: str) -> None:
+    """Who asked to stop a turn that has not ended yet (the first asker is kept)."""
+    conn.execute(
+        update(turns)
+        .where(turns.c.id == turn_id, turns.c.finished_at.is_(None), turns.c.cancelled_by.is_(None))
+        .values(cancelled_by=by)
+    )
+
+
 LIVE_STATES = (TurnState.DISPATCHED.value, TurnState.RUNNING.value)
 
 
@@ -158,12 +172,12 @@ def live(conn: Connection) -> list[Turn]:
     return [_record(r) for r in rows]
 
 
-def count_live(conn: Connection) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).select_from(turns).where(turns.c.state.in_(LIVE_STATES))
-        ).scalar_one()
-    )
+def count_live(conn: Connection, host: str | None = None) -> int:
+    """Live turns, all of them or those one host claimed."""
+    query = select(func.count()).select_from(turns).where(turns.c.state.in_(LIVE_STATES))
+    if host is not None:
+        query = query.where(turns.c.host == host)
+    return int(conn.execute(query).scalar_one())
 
 
 def next_dispatchable(conn: Connection, limit: int) -> list[Turn]:

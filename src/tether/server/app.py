@@ -20,12 +20,14 @@ from tether.engine import accept
 from tether.engine.cancel import CancelOutcome
 from tether.engine.supervisor import Engine
 from tether.errors import Conflict, InvalidInput, NotFound, TetherError
-from tether.ledger import events, projects, sessions, turns
+from tether.ledger import events, hosts, projects, sessions, turns
 from tether.ledger.store import Ledger
+from tether.server.auth import COOKIE, People, person_of
 from tether.server.body import read_object
-from tether.server.security import Guard
+from tether.server.security import Guard, is_loopback
 
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
+SIGNIN_MAX_AGE_S = 30 * 24 * 3600
 _STATUS: dict[type[TetherError], int] = {InvalidInput: 400, NotFound: 404, Conflict: 409}
 Handler = Callable[[Request], Response]
 AsyncHandler = Callable[[Request], Awaitable[Response]]
@@ -67,10 +69,11 @@ def _accepted(accepted: accept.Accepted) -> dict[str, Any]:
 
 
 class Api:
-    def __init__(self, config: Config, ledger: Ledger, engine: Engine) -> None:
+    def __init__(self, config: Config, ledger: Ledger, engine: Engine, people: People) -> None:
         self.config = config
         self.ledger = ledger
         self.engine = engine
+        self.people = people
         self.pages = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
         )
@@ -133,6 +136,7 @@ class Api:
             cwd=Path(cwd) if cwd else None,
             agent=_field(body, "agent"),
             model=_field(body, "model"),
+            by=person_of(request.scope).name,
         )
         self.engine.poke()
         return JSONResponse(_accepted(accepted), status_code=201)
@@ -144,12 +148,16 @@ class Api:
             request.path_params["session_id"],
             _field(body, "message", required=True) or "",
             key=_field(body, "key"),
+            by=person_of(request.scope).name,
         )
         self.engine.poke()
         return JSONResponse(_accepted(accepted), status_code=201 if accepted.created else 200)
 
     def cancel_turn(self, request: Request, body: dict[str, Any]) -> Response:
-        result = self.engine.cancel(request.path_params["turn_id"])
+        turn_id = str(parse_turn_id(request.path_params["turn_id"]))
+        with self.ledger.db.write() as conn:
+            turns.record_cancel_request(conn, turn_id, person_of(request.scope).name)
+        result = self.engine.cancel(turn_id)
         status = 404 if result.outcome is CancelOutcome.NOT_FOUND else 200
         return JSONResponse(result.as_dict(), status_code=status)
 
@@ -167,6 +175,39 @@ class Api:
             raise InvalidInput("field 'exit_code' must be an integer")
         turn = self.engine.finish_attached(request.path_params["turn_id"], code)
         return JSONResponse(serialize.turn(turn))
+
+    def host_list(self, request: Request) -> Any:
+        with self.ledger.db.read() as conn:
+            return {"items": [serialize.host(h) for h in hosts.list_all(conn)]}
+
+    def me(self, request: Request) -> Any:
+        person = person_of(request.scope)
+        return {"name": person.name, "role": person.role.value}
+
+    def signin_page(self, request: Request) -> Response:
+        return HTMLResponse(self.pages.get_template("signin.html").render(version=__version__))
+
+    def sign_in(self, request: Request, body: dict[str, Any]) -> Response:
+        """Trade a token for an HttpOnly cookie, so the dashboard never holds it in script."""
+        token = _field(body, "token", required=True) or ""
+        person = self.people.identify(token) if token else None
+        if person is None:
+            return JSONResponse({"error": "unknown or revoked token"}, status_code=401)
+        response = JSONResponse({"name": person.name, "role": person.role.value})
+        response.set_cookie(
+            COOKIE,
+            token,
+            max_age=SIGNIN_MAX_AGE_S,
+            httponly=True,
+            samesite="strict",
+            secure=bool(self.config.server.tls_cert) or request.url.scheme == "https",
+        )
+        return response
+
+    def sign_out(self, request: Request, body: dict[str, Any]) -> Response:
+        response = JSONResponse({"signed_out": True})
+        response.delete_cookie(COOKIE, httponly=True, samesite="strict")
+        return response
 
     def index(self, request: Request) -> Response:
         with self.ledger.db.read() as conn:
@@ -217,9 +258,17 @@ def _field(body: dict[str, Any], name: str, required: bool = False) -> str | Non
 def create_app(
     config: Config, ledger: Ledger, engine: Engine, bind_host: str | None = None
 ) -> Guard:
-    api = Api(config, ledger, engine)
+    bind_host = bind_host or config.server.host
+    required = bool(config.server.token) or not is_loopback(bind_host)
+    signed = People(ledger, config.server.token, required)
+    api = Api(config, ledger, engine, signed)
     routes = [
         Route("/", _json(api.index)),
+        Route("/signin", _json(api.signin_page)),
+        Route("/api/signin", _post(api.sign_in), methods=["POST"]),
+        Route("/api/signout", _post(api.sign_out), methods=["POST"]),
+        Route("/api/me", _json(api.me)),
+        Route("/api/hosts", _json(api.host_list)),
         Route("/api/health", _json(api.health)),
         Route("/api/projects", _json(api.project_list)),
         Route("/api/sessions", _json(api.session_page), methods=["GET"]),
@@ -233,9 +282,7 @@ def create_app(
         Route("/api/turns/{turn_id}/cancel", _post(api.cancel_turn), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found})
-    return Guard(
-        app, bind_host or config.server.host, config.server.token, config.server.max_body_bytes
-    )
+    return Guard(app, bind_host, signed, config.server.max_body_bytes)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -23,9 +23,11 @@ from typing import IO
 import uvicorn
 
 from tether.config import Config
+from tether.engine.presence import Presence
 from tether.engine.supervisor import Engine
 from tether.errors import DaemonError
 from tether.history.indexer import run_indexer
+from tether.ledger import people
 from tether.ledger.store import open_ledger
 from tether.server.app import create_app
 from tether.server.security import check_bind
@@ -40,11 +42,12 @@ class DaemonInfo:
     port: int
     pid: int
     started_at: float
+    scheme: str = "http"
 
     @property
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return f"{self.scheme}://{host}:{self.port}"
 
 
 def _lock_is_held(home: Path) -> bool:
@@ -104,17 +107,25 @@ def _bind(host: str, port: int) -> socket.socket:
 def serve(config: Config, host: str | None = None, port: int | None = None) -> None:
     host = host or config.server.host
     port = config.server.port if port is None else port
-    check_bind(host, config.server.token)
     with _exclusive(config.home):
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
         )
         ledger = open_ledger(config)
+        try:
+            with ledger.db.read() as conn:
+                check_bind(host, config.server.token, people.has_live_tokens(conn))
+        except DaemonError:
+            ledger.close()
+            raise
         sock = _bind(host, port)
-        info = DaemonInfo(host, sock.getsockname()[1], os.getpid(), time.time())
+        scheme = "https" if config.server.tls_cert else "http"
+        info = DaemonInfo(host, sock.getsockname()[1], os.getpid(), time.time(), scheme)
         tmp = config.home / f".{INFO_FILE}.tmp"
         tmp.write_text(json.dumps(asdict(info)))
         os.replace(tmp, config.home / INFO_FILE)
+        presence = Presence(config, ledger, info.url)
+        presence.start()
         engine = Engine(config, ledger)
         engine.start()
         stop_indexing = threading.Event()
@@ -126,7 +137,15 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
                 daemon=True,
             ).start()
         app = create_app(config, ledger, engine, bind_host=host)
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False))
+        server = uvicorn.Server(
+            uvicorn.Config(
+                app,
+                log_level="warning",
+                access_log=False,
+                ssl_certfile=config.server.tls_cert or None,
+                ssl_keyfile=config.server.tls_key or None,
+            )
+        )
         try:
             with _exit_on_signals():
                 server.run(sockets=[sock])
@@ -135,6 +154,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         finally:
             stop_indexing.set()
             engine.stop()
+            presence.stop()
             ledger.close()
 
 

@@ -3,22 +3,25 @@
 Loopback only unless told otherwise; the Host header must name this server
 (DNS rebinding); an ``Origin`` must be this server's own origin — scheme,
 host and port — because any page on another localhost port is another site
-that must not create sessions and run agents; a bearer token is required
-whenever a token is configured, which ``serve`` insists on for any
+that must not create sessions and run agents; off loopback, or with a token
+configured, every request needs a person's token (see ``auth``) and their
+role must allow what they ask, which ``serve`` insists on for any
 non-loopback bind. Request bodies are capped: a declared length over the cap
 is refused before a byte is read, and a body without one is counted as it
 streams in and refused as soon as it passes the cap.
 """
 
-import hmac
 import ipaddress
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from starlette.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse, RedirectResponse
 
+from tether.domain.team import Person
 from tether.errors import DaemonError
+from tether.server.auth import PERSON_KEY, People, needed_role, supplied_token
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -26,7 +29,7 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 LOOPBACK_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
-OPEN_PATHS = frozenset({"/api/health"})
+OPEN_PATHS = frozenset({"/api/health", "/signin", "/api/signin", "/api/signout"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
@@ -40,11 +43,12 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def check_bind(host: str, token: str) -> None:
-    if not is_loopback(host) and not token:
+def check_bind(host: str, token: str, people_tokens: bool = False) -> None:
+    if not is_loopback(host) and not token and not people_tokens:
         raise DaemonError(
             f"refusing to serve on {host} without a token: set [server] token in config.toml "
-            "(or TETHER_SERVER_TOKEN) so that only you can reach your sessions"
+            "(or TETHER_SERVER_TOKEN), or give people tokens with `tether user add` and "
+            "`tether token create`, so that only they can reach your sessions"
         )
 
 
@@ -88,14 +92,18 @@ class _Exchange:
 
 
 class Guard:
-    """ASGI middleware enforcing Host, Origin, token and body-size rules."""
+    """ASGI middleware enforcing Host, Origin, token, role and body-size rules."""
 
     def __init__(
-        self, app: ASGIApp, bind_host: str, token: str, max_body_bytes: int = 2 * 1024 * 1024
+        self,
+        app: ASGIApp,
+        bind_host: str,
+        people: People,
+        max_body_bytes: int = 2 * 1024 * 1024,
     ) -> None:
         self.app = app
         self.allowed = set(LOOPBACK_NAMES) | {bind_host.lower().strip("[]")}
-        self.token = token
+        self.people = people
         self.max_body_bytes = max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -103,7 +111,13 @@ class Guard:
             await self.app(scope, receive, send)
             return
         problem = self._problem(scope)
+        if problem is None and scope["path"] not in OPEN_PATHS:
+            person, problem = await self._person(scope)
+            scope[PERSON_KEY] = person
         if problem is not None:
+            if problem[0] == 401 and not scope["path"].startswith("/api/"):
+                await RedirectResponse("/signin", status_code=303)(scope, receive, send)
+                return
             await _refuse(scope, receive, send, *problem)
             return
         exchange = _Exchange(receive, send, self.max_body_bytes)
@@ -128,8 +142,6 @@ class Guard:
             "same-site",
         ):
             return 403, "cross-site writes are refused"
-        if self.token and scope["path"] not in OPEN_PATHS and not self._authorized(headers):
-            return 401, "missing or wrong token: send 'Authorization: Bearer <token>'"
         return self._declared_length(headers.get("content-length"))
 
     def _own_origin(self, scope: Scope, origin: str) -> bool:
@@ -155,16 +167,21 @@ class Guard:
             return 400, "Content-Length must be a number of bytes"
         return self._too_large() if int(value) > self.max_body_bytes else None
 
-    def _authorized(self, headers: dict[str, str]) -> bool:
-        supplied = headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not supplied:
-            cookies = dict(
-                part.strip().split("=", 1)
-                for part in headers.get("cookie", "").split(";")
-                if "=" in part
-            )
-            supplied = cookies.get("tether_token", "")
-        return bool(supplied) and hmac.compare_digest(supplied, self.token)
+    async def _person(self, scope: Scope) -> tuple[Person | None, tuple[int, str] | None]:
+        """Who is asking (the owner on loopback without a token), and may they?"""
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        token = supplied_token(headers)
+        if not token:
+            if self.people.required:
+                return None, (401, "missing token: send 'Authorization: Bearer <token>'")
+            return self.people.owner, None
+        person = await run_in_threadpool(self.people.identify, token)
+        if person is None:
+            return None, (401, "unknown or revoked token")
+        needed = needed_role(scope["method"], scope["path"])
+        if not person.role.allows(needed):
+            return person, (403, f"{person.name} is a {person.role}; this needs {needed}")
+        return person, None
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, message: str) -> None:
