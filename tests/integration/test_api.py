@@ -10,7 +10,7 @@ import pytest
 from tether.config import Config, ServerSettings
 from tether.domain.records import EventKind
 from tether.engine.supervisor import Engine
-from tether.ledger import events, projects, sessions, turns
+from tether.ledger import events, history, projects, sessions, turns
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger
 from tether.server.app import create_app
@@ -93,6 +93,8 @@ async def test_session_detail_and_events(client: httpx.AsyncClient) -> None:
         ("/api/sessions?limit=-1", 400, "limit"),
         ("/api/sessions?limit=100000", 400, "limit"),
         ("/api/sessions?before=x1", 400, "cursor"),
+        ("/api/usage?by=bogus", 400, "grouped by one of"),
+        ("/api/usage?since=yesterday", 400, "not a day like"),
     ],
 )
 async def test_bad_requests(client: httpx.AsyncClient, path: str, status: int, needle: str) -> None:
@@ -139,3 +141,44 @@ async def test_index_page_shows_how_the_last_turn_ended(
         turns.transition(conn, "web-3.1", TurnState.FAILED, reason="agent exited with status 3")
     page = (await client.get("/")).text
     assert "web-3.1 failed" in page and "agent exited with status 3" in page
+
+
+def _entry(key: str, model: str, cost: float | None) -> dict[str, object]:
+    return {
+        "agent": "codex",
+        "entry_key": key,
+        "native_id": "thread-1",
+        "copied": 0,
+        "origin_ts": 1767225600.0,
+        "ts": 1767225600.0,
+        "day": "2026-01-01",
+        "turn_key": None,
+        "model": model,
+        "input_tokens": 100,
+        "cached_input_tokens": 20,
+        "cache_write_tokens": 0,
+        "output_tokens": 10,
+        "reasoning_tokens": 0,
+        "cost": cost,
+    }
+
+
+async def test_usage_reports_cost_and_unpriced_tokens(
+    client: httpx.AsyncClient, ledger: Ledger
+) -> None:
+    with ledger.db.write() as conn:
+        history.upsert_entries(
+            conn,
+            [_entry("a", "gpt-5.1", 0.25), _entry("b", "gpt-5.1", 0.5), _entry("c", "mock", None)],
+        )
+    by_model = (await client.get("/api/usage", params={"by": "model"})).json()
+    rows = {row["key"]: row for row in by_model["rows"]}
+    assert rows["gpt-5.1"]["cost"] == 0.75 and rows["gpt-5.1"]["unpriced_tokens"] == 0
+    assert rows["mock"]["cost"] is None and rows["mock"]["unpriced_tokens"] == 130
+    assert by_model["totals"]["cost"] == 0.75 and by_model["totals"]["unpriced_tokens"] == 130
+    assert by_model["unpriced_models"] == [{"model": "mock", "tokens": 130, "entries": 1}]
+    daily = (await client.get("/api/usage", params={"since": "2026-01-01"})).json()
+    assert daily["by"] == "daily" and daily["rows"][0]["key"] == "2026-01-01"
+    assert daily["rows"][0]["cost"] == 0.75 and daily["rows"][0]["unpriced_tokens"] == 130
+    later = (await client.get("/api/usage", params={"since": "2026-01-02"})).json()
+    assert later["rows"] == [] and later["totals"]["cost"] is None

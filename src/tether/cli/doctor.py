@@ -65,12 +65,33 @@ def _history(ctx: Context) -> Check:
     return Check("history", not errors, detail)
 
 
+def _prices(ctx: Context) -> Check:
+    """Models with usage but no known price: their tokens are in no cost."""
+    try:
+        with ctx.ledger.db.read() as conn:
+            unpriced = history.unpriced_models(conn)
+    except TetherError as exc:
+        return Check("prices", False, str(exc))
+    if not unpriced:
+        return Check("prices", True, "every model with usage has a price")
+    names = ", ".join(f"{m['model']} ({m['tokens']:,} tokens)" for m in unpriced)
+    return Check(
+        "prices", False, f"{len(unpriced)} unpriced: {names}; `tether prices update` may know them"
+    )
+
+
 @click.command("doctor")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def doctor(ctx: Context, as_json: bool) -> None:
     """Check the ledger, the blob store and the agent CLIs. Exit 1 if the ledger or blobs fail."""
-    checks = [_ledger(ctx), _blobs(ctx), _history(ctx), *(_agent(ctx, a) for a in BUILTIN_AGENTS)]
+    checks = [
+        _ledger(ctx),
+        _blobs(ctx),
+        _history(ctx),
+        _prices(ctx),
+        *(_agent(ctx, a) for a in BUILTIN_AGENTS),
+    ]
     if as_json:
         output.emit_json([{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks])
     else:

@@ -1,8 +1,8 @@
 """``tether index``, ``usage``, ``search``, ``adopt`` and ``prices update``."""
 
-import datetime
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
@@ -12,7 +12,6 @@ from tether.cli.context import Context, pass_ctx
 from tether.domain import serialize
 from tether.history.adopt import adopt as adopt_session
 from tether.history.indexer import Indexer
-from tether.history.reprice import update_prices
 from tether.ledger import history as ledger_history
 
 TOKEN_HEADERS = ("input", "cached", "cache write", "output", "reasoning")
@@ -60,11 +59,16 @@ def index(ctx: Context, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
-    """Tokens and cost from the ledger, by day, session, model, project or agent."""
-    if since is not None:
-        _check_day(since)
+    """Tokens and cost from the ledger, by day, session, model, project or agent.
+
+    Tokens of models without a known price are counted as unpriced: their
+    cost is shown as unpriced (JSON: "cost": null) and never as 0.
+    """
     with ctx.ledger.db.read() as conn:
         rows = ledger_history.usage_report(conn, by, since)
+        unpriced = (
+            ledger_history.unpriced_models(conn) if any(r["unpriced_tokens"] for r in rows) else []
+        )
     if as_json:
         output.emit_json(rows)
         return
@@ -72,19 +76,24 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
         None,
         (by, *TOKEN_HEADERS, "cost USD"),
         (
-            (r["key"], *(f"{r[c]:,}" for c in ledger_history.TOKEN_COLUMNS), f"{r['cost']:.4f}")
+            (r["key"], *(f"{r[c]:,}" for c in ledger_history.TOKEN_COLUMNS), _cost_cell(r))
             for r in rows
         ),
     )
+    if unpriced:
+        names = ", ".join(f"{m['model']} ({m['tokens']:,} tokens)" for m in unpriced[:5])
+        more = f" and {len(unpriced) - 5} more" if len(unpriced) > 5 else ""
+        output.console.print(
+            f"* includes tokens of models with no known price, not counted in the cost: "
+            f"{names}{more}. `tether prices update` fetches newer prices.",
+            highlight=False,
+        )
 
 
-def _check_day(value: str) -> None:
-    try:
-        datetime.date.fromisoformat(value)
-    except ValueError as exc:
-        raise click.BadParameter(
-            f"{value!r} is not a day like 2026-01-31", param_hint="--since"
-        ) from exc
+def _cost_cell(row: dict[str, Any]) -> str:
+    if row["cost"] is None:
+        return "unpriced*"
+    return f"{row['cost']:.4f}" + ("*" if row["unpriced_tokens"] else "")
 
 
 @click.command("search")
@@ -126,16 +135,30 @@ def adopt(ctx: Context, session_id: str, project: str | None, as_json: bool) -> 
 
 @click.group("prices")
 def prices() -> None:
-    """The model price table used for cost (LiteLLM's format)."""
+    """The model prices used for cost (genai-prices' data)."""
 
 
 @prices.command("update")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("file", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--url", help="Fetch the data file from this URL instead of genai-prices' own.")
 @pass_ctx
-def prices_update(ctx: Context, file: Path) -> None:
-    """Install FILE (LiteLLM's model_prices_and_context_window.json) and re-cost all usage."""
-    models, entries = update_prices(ctx.config, ctx.ledger, file)
-    output.console.print(f"{models} models priced; {entries} usage entries re-costed")
+def prices_update(ctx: Context, file: Path | None, url: str | None) -> None:
+    """Fetch genai-prices' newest data (or install FILE) and re-cost all usage."""
+    from tether.history import reprice
+
+    if file is not None and url is not None:
+        raise click.UsageError("give FILE or --url, not both")
+    if file is not None:
+        source, data = str(file), reprice.read_file(file)
+    else:
+        source = url or reprice.default_url()
+        data = reprice.fetch(source)
+    models, entries, unpriced = reprice.update_prices(ctx.config, ctx.ledger, data, source)
+    output.console.print(
+        f"{models} models priced; {entries} usage entries re-costed", highlight=False
+    )
+    if unpriced:
+        output.console.print(f"still unpriced: {', '.join(unpriced)}", highlight=False)
 
 
 def register(cli: click.Group) -> None:

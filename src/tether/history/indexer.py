@@ -23,6 +23,7 @@ from tether.history import attribution, opencode
 from tether.history.fold import Folded, fold
 from tether.history.pricing import PriceTable, load
 from tether.history.readers import READERS
+from tether.history.reprice import price_unpriced
 from tether.history.roots import Roots, log_files, roots
 from tether.history.scan import Job, JobResult, run_job, run_jobs, split
 from tether.history.sources import (
@@ -127,6 +128,7 @@ def _entry_row(agent: str, entry: Any, prices: PriceTable) -> dict[str, Any]:
         "reasoning_tokens": entry.reasoning_tokens,
         "cost": prices.cost(
             entry.model,
+            entry.timestamp,
             entry.input_tokens,
             entry.cached_input_tokens,
             entry.cache_write_tokens,
@@ -290,6 +292,8 @@ class Indexer:
         plans = self._plans(_found_files(self.roots, known, walk), known, report)
         self._read(plans, report, progress)
         self._read_opencode(known.get(str(self.roots.opencode_db)), report)
+        if report.entries:  # the prices are loaded by now: price what an older table could not
+            price_unpriced(self.ledger, self.prices)
         with self.ledger.db.write() as conn:
             report.sessions_created = attribution.attribute_all(conn, self.agent_roots())
         if self.config.history.import_transcripts:

@@ -1,121 +1,157 @@
-"""Cost from LiteLLM's model price table, shipped as package data.
+"""Cost from genai-prices, Pydantic's maintained price data, bundled in its package.
 
-The table maps a model name to per-token prices (``input_cost_per_token``,
-``output_cost_per_token``, ``cache_creation_input_token_cost``,
-``cache_read_input_token_cost``) and, for some models, higher prices for
-the tokens of a request beyond 200k (the ``*_above_200k_tokens`` fields).
-``tether prices update FILE`` replaces the table with a full LiteLLM JSON
-file; nothing is fetched from the network.
+genai-prices knows current and retired models by matching rules (every dated
+``claude-sonnet-4-…`` is Sonnet 4), prices by date, cache read and write
+prices, and long-context tiers. ``tether prices update`` fetches its newest
+data file into ``$TETHER_HOME/prices.json``, which then wins over the
+bundled one. A model it does not know is **unpriced**: its cost is ``None``,
+never 0, so reports can show the tokens nobody priced.
+
+genai-prices' own calculator takes about a millisecond per call; the rates
+of a model in a minute are resolved from it once and applied here in floats.
+The package is imported only when the first cost is asked for, so commands
+and passes that price nothing never pay for it.
 """
 
 import json
 from dataclasses import dataclass
-from functools import cache
+from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from tether.errors import InvalidInput
 
-BUNDLED = Path(__file__).parent / "data" / "model_prices.json"
-TIER_TOKENS = 200_000
-_PROVIDER_PREFIXES = ("anthropic/", "openai/", "gemini/", "google/", "vertex_ai/")
+PER = 1_000_000  # genai-prices gives USD per million tokens
+_KINDS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "output_mtok")
 
 
 @dataclass(frozen=True, slots=True)
-class Price:
-    input: float = 0.0
-    output: float = 0.0
-    cache_write: float = 0.0
-    cache_read: float = 0.0
-    input_above: float | None = None
-    output_above: float | None = None
-    cache_write_above: float | None = None
-    cache_read_above: float | None = None
+class Rate:
+    """USD per million tokens of one kind; above ``start`` input tokens the tier's price
+    applies to all of a request's tokens of that kind (the providers' "cliff")."""
+
+    base: float
+    tiers: tuple[tuple[int, float], ...] = ()
+
+    def at(self, request_input: int) -> float:
+        price = self.base
+        for start, tier_price in self.tiers:
+            if request_input > start:
+                price = tier_price
+        return price
 
 
-def _price(entry: dict[str, object]) -> Price | None:
-    def number(name: str) -> float | None:
-        value = entry.get(name)
-        return float(value) if isinstance(value, int | float) else None
+Rates = tuple[Rate, Rate, Rate, Rate]  # input, cache read, cache write, output
 
-    if number("input_cost_per_token") is None and number("output_cost_per_token") is None:
-        return None
-    return Price(
-        input=number("input_cost_per_token") or 0.0,
-        output=number("output_cost_per_token") or 0.0,
-        cache_write=number("cache_creation_input_token_cost") or 0.0,
-        cache_read=number("cache_read_input_token_cost") or 0.0,
-        input_above=number("input_cost_per_token_above_200k_tokens"),
-        output_above=number("output_cost_per_token_above_200k_tokens"),
-        cache_write_above=number("cache_creation_input_token_cost_above_200k_tokens"),
-        cache_read_above=number("cache_read_input_token_cost_above_200k_tokens"),
+
+def _rate(value: object, fallback: Rate | None) -> Rate:
+    if isinstance(value, Decimal):
+        return Rate(float(value))
+    base = getattr(value, "base", None)
+    if isinstance(base, Decimal):
+        tiers = tuple((int(t.start), float(t.price)) for t in getattr(value, "tiers", ()))
+        return Rate(float(base), tiers)
+    return fallback if fallback is not None else Rate(0.0)
+
+
+class PriceTable:
+    """Costs by model and day, from a genai-prices data snapshot loaded on first use."""
+
+    def __init__(self, data_file: Path | None = None) -> None:
+        self.data_file = data_file
+        self._snapshot: Any = None
+        self._models: dict[str, Any] = {}  # model name -> genai-prices ModelInfo, or None
+        self._rates: dict[tuple[str, int], Rates | None] = {}
+
+    def _model(self, model: str) -> Any:
+        if model not in self._models:
+            if self._snapshot is None:
+                self._snapshot = _snapshot(self.data_file)
+            try:
+                self._models[model] = self._snapshot.find_provider_model(model, None, None, None)[1]
+            except LookupError:
+                self._models[model] = None
+        return self._models[model]
+
+    def rates(self, model: str, ts: float) -> Rates | None:
+        """The model's rates in the minute of ``ts`` (prices change by date, and for some
+        providers by time of day); None if no price is known."""
+        key = (model, int(ts // 60))
+        if key not in self._rates:
+            info = self._model(model)
+            when = datetime.fromtimestamp(key[1] * 60, UTC)
+            self._rates[key] = None if info is None else _rates_of(info.get_prices(when))
+        return self._rates[key]
+
+    def priced(self, model: str) -> bool:
+        return self._model(model) is not None
+
+    def cost(
+        self, model: str, ts: float, input_tokens: int, cached: int, cache_write: int, output: int
+    ) -> float | None:
+        """USD for one request (input excludes cached and cache-write tokens); None: unpriced."""
+        rates = self.rates(model, ts)
+        if rates is None:
+            return None
+        request_input = input_tokens + cached + cache_write
+        counts = (input_tokens, cached, cache_write, output)
+        return sum(n * r.at(request_input) for n, r in zip(counts, rates, strict=True)) / PER
+
+
+def _rates_of(prices: Any) -> Rates:
+    values = [getattr(prices, kind, None) for kind in _KINDS]
+    base_input = _rate(values[0], None)
+    # Cached tokens are input tokens: without a price of their own they cost what input costs.
+    return (
+        base_input,
+        _rate(values[1], base_input),
+        _rate(values[2], base_input),
+        _rate(values[3], None),
     )
 
 
-def parse_table(raw: object, source: str) -> dict[str, Price]:
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"{source}: not a LiteLLM price table (expected a JSON object)")
-    table = {
-        name: price
-        for name, entry in raw.items()
-        if isinstance(entry, dict) and (price := _price(entry)) is not None
-    }
-    if not table:
-        raise InvalidInput(f"{source}: no model has input_cost_per_token/output_cost_per_token")
-    return table
+def _snapshot(data_file: Path | None) -> Any:
+    from genai_prices.data_snapshot import DataSnapshot, get_snapshot
+
+    if data_file is None:
+        return get_snapshot()
+    return DataSnapshot(parse_data(_read(data_file), str(data_file)), from_auto_update=False)
 
 
-def load_file(path: Path) -> dict[str, Price]:
+def _read(path: Path) -> Any:
     try:
-        raw = json.loads(path.read_bytes())
+        return json.loads(path.read_bytes())
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}") from exc
     except ValueError as exc:
         raise InvalidInput(f"{path}: not valid JSON: {exc}") from exc
-    return parse_table(raw, str(path))
 
 
-class PriceTable:
-    """Prices by model name, with the lookups LiteLLM users expect."""
+def parse_data(raw: object, source: str) -> list[Any]:
+    """genai-prices providers from its JSON data file; InvalidInput if it is not one."""
+    # The parser genai-prices' own updater (UpdatePrices.fetch) uses on this file.
+    from genai_prices.types import _providers_from_raw
+    from pydantic import ValidationError
 
-    def __init__(self, prices: dict[str, Price]) -> None:
-        self.prices = prices
-
-    @cache  # noqa: B019 - one table per process, few distinct models
-    def lookup(self, model: str) -> Price | None:
-        if model in self.prices:
-            return self.prices[model]
-        for prefix in _PROVIDER_PREFIXES:
-            if prefix + model in self.prices:
-                return self.prices[prefix + model]
-        bare = model.rsplit("/", 1)[-1]
-        return self.prices.get(bare)
-
-    def cost(
-        self, model: str, input_tokens: int, cached: int, cache_write: int, output: int
-    ) -> float:
-        """USD for one request; tokens beyond 200k of a kind use the tier price."""
-        price = self.lookup(model)
-        if price is None:
-            return 0.0
-        return (
-            _tiered(input_tokens, price.input, price.input_above)
-            + _tiered(output, price.output, price.output_above)
-            + _tiered(cache_write, price.cache_write, price.cache_write_above)
-            + _tiered(cached, price.cache_read, price.cache_read_above)
-        )
+    if not isinstance(raw, list) or not raw:
+        raise InvalidInput(f"{source}: not a genai-prices data file (expected a list of providers)")
+    try:
+        providers: list[Any] = _providers_from_raw(raw)
+    except (ValidationError, ValueError, TypeError) as exc:
+        first = str(exc).splitlines()[0]
+        raise InvalidInput(f"{source}: not a genai-prices data file: {first}") from exc
+    if not any(provider.models for provider in providers):
+        raise InvalidInput(f"{source}: no provider in it has a priced model")
+    return providers
 
 
-def _tiered(tokens: int, base: float, above: float | None) -> float:
-    if above is None or tokens <= TIER_TOKENS:
-        return tokens * base
-    return TIER_TOKENS * base + (tokens - TIER_TOKENS) * above
-
-
-def table_path(home: Path) -> Path:
-    """Where ``tether prices update`` keeps its copy; the bundled table otherwise."""
-    return home / "model_prices.json"
+def data_path(home: Path) -> Path:
+    """Where ``tether prices update`` keeps the data it fetched."""
+    return home / "prices.json"
 
 
 def load(home: Path) -> PriceTable:
-    override = table_path(home)
-    return PriceTable(load_file(override if override.exists() else BUNDLED))
+    """The updated data under ``home`` if there is one, else genai-prices' bundled data."""
+    fetched = data_path(home)
+    return PriceTable(fetched if fetched.exists() else None)

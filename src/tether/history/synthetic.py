@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-CLAUDE_MODELS = ("claude-sonnet-4-20250514", "claude-opus-4-1-20250805")
-CODEX_MODELS = ("gpt-5", "gpt-5-codex")
+CLAUDE_MODELS = ("claude-sonnet-4-5-20250929", "claude-opus-4-5-20251101")
+CODEX_MODELS = ("gpt-5.1", "gpt-5.1-codex", "gpt-5-codex")
 CODEX_FORKS = ("exec", "replay", "subagent")  # how a Codex child thread is written
 KINDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 

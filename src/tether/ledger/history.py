@@ -10,6 +10,7 @@ not depend on the order files are read in.
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
@@ -18,6 +19,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tether.domain.records import Origin, TurnKind
+from tether.errors import InvalidInput
 from tether.ledger.schema import (
     events,
     history_files,
@@ -294,50 +296,110 @@ def _group_key(by: str) -> Any:
     return func.coalesce(sessions.c.id, usage_entries.c.agent + ":" + usage_entries.c.native_id)
 
 
+def _tokens_of(c: Any) -> Any:
+    return c.input_tokens + c.cached_input_tokens + c.cache_write_tokens + c.output_tokens
+
+
 def usage_report(conn: Connection, by: str, since: str | None = None) -> list[dict[str, Any]]:
     """Token sums and cost grouped by day, session, model, project or agent.
 
     Days are UTC calendar days (``YYYY-MM-DD``); ``since`` is one of them.
+    ``cost`` sums the priced entries and is None when none of the group's
+    entries is priced; ``unpriced_tokens`` counts the tokens of entries whose
+    model has no known price.
     """
+    _check_usage_args(by, since)
+    c = usage_entries.c
     key = _group_key(by).label("key")
     source: Any = usage_entries
     if by in ("session", "project"):
         source = usage_entries.outerjoin(
             sessions,
-            and_(
-                sessions.c.agent == usage_entries.c.agent,
-                sessions.c.native_id == usage_entries.c.native_id,
-            ),
+            and_(sessions.c.agent == c.agent, sessions.c.native_id == c.native_id),
         ).outerjoin(projects, projects.c.id == sessions.c.project_id)
-    sums = [func.sum(usage_entries.c[c]).label(c) for c in TOKEN_COLUMNS]
+    sums = [func.sum(c[column]).label(column) for column in TOKEN_COLUMNS]
+    unpriced = func.sum(case((c.cost.is_(None), _tokens_of(c)), else_=0)).label("unpriced")
     query = (
-        select(key, *sums, func.sum(usage_entries.c.cost).label("cost"), func.count().label("n"))
+        select(key, *sums, func.sum(c.cost).label("cost"), unpriced, func.count().label("n"))
         .select_from(source)
         .group_by(key)
         .order_by(key)
     )
     if since is not None:
-        query = query.where(usage_entries.c.day >= since)
+        query = query.where(c.day >= since)
     return [
         {
             "key": r["key"],
-            **{c: int(r[c]) for c in TOKEN_COLUMNS},
-            "cost": float(r["cost"]),
+            **{column: int(r[column]) for column in TOKEN_COLUMNS},
+            "cost": None if r["cost"] is None else float(r["cost"]),
+            "unpriced_tokens": int(r["unpriced"]),
             "entries": r["n"],
         }
         for r in conn.execute(query).mappings()
     ]
 
 
-def entry_amounts(conn: Connection) -> list[tuple[int, str, int, int, int, int]]:
+def _check_usage_args(by: str, since: str | None) -> None:
+    if by not in USAGE_GROUPS:
+        raise InvalidInput(f"usage is grouped by one of {', '.join(USAGE_GROUPS)}, not {by[:40]!r}")
+    if since is None:
+        return
+    try:
+        date.fromisoformat(since)
+    except ValueError as exc:
+        raise InvalidInput(f"since: {since[:40]!r} is not a day like 2026-01-31") from exc
+
+
+def usage_totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The sum of report rows, with the same meaning of cost and unpriced tokens."""
+    costs = [r["cost"] for r in rows if r["cost"] is not None]
+    return {
+        **{column: sum(r[column] for r in rows) for column in TOKEN_COLUMNS},
+        "cost": sum(costs) if costs else None,
+        "unpriced_tokens": sum(r["unpriced_tokens"] for r in rows),
+        "entries": sum(r["entries"] for r in rows),
+    }
+
+
+def unpriced_models(conn: Connection) -> list[dict[str, Any]]:
+    """Models with usage but no known price, most tokens first."""
+    c = usage_entries.c
+    tokens = func.sum(_tokens_of(c)).label("tokens")
+    rows = conn.execute(
+        select(c.model, tokens, func.count().label("n"))
+        .where(c.cost.is_(None))
+        .group_by(c.model)
+        .order_by(tokens.desc(), c.model)
+    ).mappings()
+    return [{"model": r["model"], "tokens": int(r["tokens"]), "entries": r["n"]} for r in rows]
+
+
+def unpriced_amounts(conn: Connection) -> list[tuple[int, str, float, int, int, int, int]]:
+    """The entries still without a cost, for pricing them again."""
+    return _amounts(conn, usage_entries.c.cost.is_(None))
+
+
+def entry_amounts(conn: Connection) -> list[tuple[int, str, float, int, int, int, int]]:
+    return _amounts(conn, None)
+
+
+def _amounts(conn: Connection, where: Any) -> list[tuple[int, str, float, int, int, int, int]]:
     c = usage_entries.c
     query = select(
-        c.pk, c.model, c.input_tokens, c.cached_input_tokens, c.cache_write_tokens, c.output_tokens
+        c.pk,
+        c.model,
+        c.ts,
+        c.input_tokens,
+        c.cached_input_tokens,
+        c.cache_write_tokens,
+        c.output_tokens,
     )
+    if where is not None:
+        query = query.where(where)
     return [tuple(r) for r in conn.execute(query)]  # type: ignore[misc,unused-ignore]
 
 
-def set_costs(conn: Connection, costs: Sequence[tuple[int, float]]) -> None:
+def set_costs(conn: Connection, costs: Sequence[tuple[int, float | None]]) -> None:
     if costs:
         conn.execute(
             update(usage_entries).where(usage_entries.c.pk == bindparam("k")),

@@ -200,7 +200,7 @@ usage_entries = Table(
     Column("cache_write_tokens", BigInteger, nullable=False),
     Column("output_tokens", BigInteger, nullable=False),
     Column("reasoning_tokens", BigInteger, nullable=False),
-    Column("cost", Float, nullable=False),
+    Column("cost", Float),  # NULL: no known price for the model (unpriced)
     UniqueConstraint("agent", "entry_key"),
     Index(None, "agent", "native_id"),
     Index(None, "day"),

@@ -20,7 +20,7 @@ from tether.engine import accept
 from tether.engine.cancel import CancelOutcome
 from tether.engine.supervisor import Engine
 from tether.errors import Conflict, InvalidInput, NotFound, TetherError
-from tether.ledger import events, hosts, projects, sessions, turns
+from tether.ledger import events, history, hosts, projects, sessions, turns
 from tether.ledger.store import Ledger
 from tether.server.auth import COOKIE, People, person_of
 from tether.server.body import read_object
@@ -120,6 +120,19 @@ class Api:
                 limit=_int_param(request, "limit", 100),
             )
         return {"items": [serialize.event(e) for e in page.items], "next_cursor": page.next_cursor}
+
+    def usage(self, request: Request) -> Any:
+        """Usage report rows (see ``tether usage``), their totals and the unpriced models."""
+        by = request.query_params.get("by", "daily")
+        with self.ledger.db.read() as conn:
+            rows = history.usage_report(conn, by, request.query_params.get("since"))
+            unpriced = history.unpriced_models(conn)
+        return {
+            "by": by,
+            "rows": rows,
+            "totals": history.usage_totals(rows),
+            "unpriced_models": unpriced,
+        }
 
     def turn_detail(self, request: Request) -> Any:
         turn_id = str(parse_turn_id(request.path_params["turn_id"]))
@@ -278,6 +291,7 @@ def create_app(
         Route("/api/sessions/{session_id}/messages", _post(api.send_message), methods=["POST"]),
         Route("/api/sessions/{session_id}/attach", _post(api.attach), methods=["POST"]),
         Route("/api/turns/{turn_id}", _json(api.turn_detail)),
+        Route("/api/usage", _json(api.usage)),
         Route("/api/turns/{turn_id}/finish", _post(api.finish_attached), methods=["POST"]),
         Route("/api/turns/{turn_id}/cancel", _post(api.cancel_turn), methods=["POST"]),
     ]
