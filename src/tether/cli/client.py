@@ -1,23 +1,41 @@
-"""Talking to this home's daemon, starting it in the background when none runs."""
+"""Talking to this home's daemon, starting it in the background when none runs.
 
+Plain ``http.client``: a command answers at once, so the client costs no
+import beyond the standard library. Every write carries an idempotency key
+and is retried with that same key through a daemon restart (connection
+refused or dropped, daemon gone), with a bounded backoff: a retried spawn or
+send returns the turn the first attempt created, never a second one.
+"""
+
+import http.client
+import json
 import subprocess
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
-import httpx
-
-from tether.cli import output
-from tether.config import Config
 from tether.errors import Conflict, DaemonError, InvalidInput, NotFound, TetherError
-from tether.server.daemon import DaemonInfo, running
+from tether.server.address import DaemonInfo, running
+
+if TYPE_CHECKING:
+    from tether.config import Config
 
 START_TIMEOUT_S = 30.0
 REQUEST_TIMEOUT_S = 60.0
-_ERRORS: dict[int, type[TetherError]] = {400: InvalidInput, 404: NotFound, 409: Conflict}
+RETRY_FOR_S = 30.0  # a daemon restart takes a few seconds; give up after this
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 2.0
+_ERRORS: dict[int, type[TetherError]] = {
+    400: InvalidInput,
+    404: NotFound,
+    409: Conflict,
+    413: InvalidInput,
+}
+_UNREACHABLE = (OSError, http.client.HTTPException)
 
 
-def ensure_daemon(config: Config) -> DaemonInfo:
+def ensure_daemon(config: "Config") -> DaemonInfo:
     info = running(config.home)
     if info is not None:
         return info
@@ -35,7 +53,7 @@ def ensure_daemon(config: Config) -> DaemonInfo:
     while time.monotonic() < deadline:
         info = running(config.home)
         if info is not None:
-            output.errors.print(f"started the tether daemon at {info.url} (pid {info.pid})")
+            print(f"started the tether daemon at {info.url} (pid {info.pid})", file=sys.stderr)
             return info
         if proc.poll() is not None:
             tail = log_path.read_text(errors="replace").strip().splitlines()[-3:]
@@ -46,18 +64,69 @@ def ensure_daemon(config: Config) -> DaemonInfo:
 
 
 class Client:
-    def __init__(self, config: Config) -> None:
-        self.info = ensure_daemon(config)
-        headers = {"authorization": f"Bearer {config.server.token}"} if config.server.token else {}
-        self.http = httpx.Client(base_url=self.info.url, headers=headers, timeout=REQUEST_TIMEOUT_S)
+    """One command's conversation with the daemon; ``info`` None means none is running."""
 
-    def post(self, path: str, body: dict[str, Any], ok: tuple[int, ...] = ()) -> Any:
-        try:
-            response = self.http.post(path, json=body)
-        except httpx.HTTPError as exc:
-            raise DaemonError(f"cannot reach the daemon at {self.info.url}: {exc}") from exc
-        data = response.json()
-        if response.status_code >= 400 and response.status_code not in ok:
-            error = _ERRORS.get(response.status_code, TetherError)
-            raise error(data.get("error", f"HTTP {response.status_code}"))
+    def __init__(self, config: "Config", info: DaemonInfo | None = None) -> None:
+        self.config = config
+        self.info = info or ensure_daemon(config)
+        self.headers = {"accept": "application/json"}
+        if config.server.token:
+            self.headers["authorization"] = f"Bearer {config.server.token}"
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        target = f"{path}?{urlencode(query)}" if query else path
+        return self._retrying("GET", target, None, (), repeatable=True)
+
+    def post(
+        self, path: str, body: dict[str, Any], ok: tuple[int, ...] = (), repeatable: bool = False
+    ) -> Any:
+        """``repeatable``: the daemon answers a repeated request as the first (a key, a cancel),
+        so it is retried even when the first may have arrived; otherwise only a refused
+        connection, which the daemon never saw, is retried."""
+        return self._retrying("POST", path, json.dumps(body).encode(), ok, repeatable)
+
+    def _retrying(
+        self, method: str, target: str, body: bytes | None, ok: tuple[int, ...], repeatable: bool
+    ) -> Any:
+        deadline = time.monotonic() + RETRY_FOR_S
+        pause = RETRY_FIRST_S
+        while True:
+            try:
+                status, data = self._once(method, target, body)
+                break
+            except _UNREACHABLE as exc:
+                unseen = isinstance(exc, ConnectionRefusedError)
+                if not (repeatable or unseen) or time.monotonic() + pause > deadline:
+                    raise DaemonError(
+                        f"cannot reach the daemon at {self.info.url} (tried for "
+                        f"{RETRY_FOR_S:g}s): {exc}; see {self.config.home / 'daemon.log'}"
+                    ) from exc
+            time.sleep(pause)
+            pause = min(pause * 2, RETRY_MAX_S)
+            self.info = ensure_daemon(self.config)  # restarted: maybe on another port
+        if status >= 400 and status not in ok:
+            message = data.get("error") if isinstance(data, dict) else None
+            raise _ERRORS.get(status, TetherError)(message or f"HTTP {status}")
         return data
+
+    def _once(self, method: str, target: str, body: bytes | None) -> tuple[int, Any]:
+        https = self.info.scheme == "https"
+        kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        conn = kind(self.info.host, self.info.port, timeout=REQUEST_TIMEOUT_S)
+        headers = dict(self.headers)
+        if body is not None:
+            headers["content-type"] = "application/json"
+        try:
+            conn.request(method, target, body=body, headers=headers)
+            response = conn.getresponse()
+            raw = response.read()
+        finally:
+            conn.close()
+        try:
+            return response.status, json.loads(raw)
+        except ValueError as exc:
+            raise DaemonError(
+                f"the daemon at {self.info.url} answered {method} {target} with "
+                f"HTTP {response.status} and no JSON"
+            ) from exc

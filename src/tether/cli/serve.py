@@ -11,7 +11,7 @@ import click
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
 from tether.errors import DaemonError
-from tether.server import daemon
+from tether.server import address
 
 STOP_TIMEOUT_S = 30.0
 
@@ -26,6 +26,8 @@ def serve(ctx: Context, host: str | None, port: int | None) -> None:
     shown_host = host or config.server.host
     shown_port = config.server.port if port is None else port
     output.errors.print(f"tether serving {config.home} on http://{shown_host}:{shown_port}")
+    from tether.server import daemon  # uvicorn, the engine: only the daemon needs them
+
     daemon.serve(config, host=host, port=port)
 
 
@@ -39,7 +41,7 @@ def daemon_group() -> None:
 @pass_ctx
 def status(ctx: Context, as_json: bool) -> None:
     """Is a daemon serving this home? Exit 0 if so, 1 if not."""
-    info = daemon.running(ctx.config.home)
+    info = address.running(ctx.config.home)
     if as_json:
         output.emit_json(None if info is None else {**asdict(info), "url": info.url})
     elif info is None:
@@ -53,13 +55,13 @@ def status(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def stop(ctx: Context) -> None:
     """Stop the daemon; running turns go on in their runners and are picked up at next start."""
-    info = daemon.running(ctx.config.home)
+    info = address.running(ctx.config.home)
     if info is None:
         output.console.print("no daemon is running")
         return
     os.kill(info.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_S
-    while daemon.running(ctx.config.home) is not None:
+    while address.running(ctx.config.home) is not None:
         if time.monotonic() > deadline:
             raise DaemonError(f"daemon pid {info.pid} did not stop within {STOP_TIMEOUT_S:g}s")
         time.sleep(0.05)

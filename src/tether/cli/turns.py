@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import click
@@ -18,6 +19,10 @@ from tether.engine.procs import start_ticks
 from tether.ledger import events, sessions, turns
 
 WAIT_POLL_S = 0.2
+KEY_HELP = (
+    "Idempotency key: the same key returns the same turn (default: a fresh one, reused "
+    "when the CLI retries through a daemon restart)."
+)
 EXIT_TIMEOUT = 124
 
 
@@ -36,6 +41,7 @@ def _accepted(data: dict[str, object], as_json: bool, verb: str) -> None:
 @click.option("--project", help="Project of the new session (default: the one containing cwd).")
 @click.option("--agent", help="Agent of the new session (default: the project's).")
 @click.option("--model", help="Model to ask the agent for.")
+@click.option("--key", help=KEY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def spawn(
@@ -44,18 +50,19 @@ def spawn(
     project: str | None,
     agent: str | None,
     model: str | None,
+    key: str | None,
     as_json: bool,
 ) -> None:
     """Start a new session with PROMPT as its first message."""
     body = {"prompt": " ".join(prompt), "project": project, "agent": agent, "model": model}
-    body["cwd"] = str(Path.cwd())
-    _accepted(Client(ctx.config).post("/api/sessions", body), as_json, "queued")
+    body.update(cwd=str(Path.cwd()), key=key or uuid.uuid4().hex)
+    _accepted(Client(ctx.config).post("/api/sessions", body, repeatable=True), as_json, "queued")
 
 
 @click.command("send")
 @click.argument("session_id")
 @click.argument("message", nargs=-1, required=True)
-@click.option("--key", help="Idempotency key: the same key returns the same turn.")
+@click.option("--key", help=KEY_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def send(
@@ -63,9 +70,11 @@ def send(
 ) -> None:
     """Queue MESSAGE as the next turn of SESSION_ID."""
     session_id = str(parse_session_id(session_id))
-    body = {"message": " ".join(message), "key": key}
+    body = {"message": " ".join(message), "key": key or uuid.uuid4().hex}
     _accepted(
-        Client(ctx.config).post(f"/api/sessions/{session_id}/messages", body), as_json, "queued"
+        Client(ctx.config).post(f"/api/sessions/{session_id}/messages", body, repeatable=True),
+        as_json,
+        "queued",
     )
 
 
@@ -79,7 +88,7 @@ CANCEL_EXIT = {"cancelled": 0, "already_finished": 0, "not_found": 2, "could_not
 def cancel(ctx: Context, turn_id: str, as_json: bool) -> None:
     """Stop a turn: cancelled, already_finished, not_found or could_not_stop."""
     turn_id = str(parse_session_or_turn_id(turn_id))
-    result = Client(ctx.config).post(f"/api/turns/{turn_id}/cancel", {}, ok=(404,))
+    result = Client(ctx.config).post(f"/api/turns/{turn_id}/cancel", {}, ok=(404,), repeatable=True)
     if as_json:
         output.emit_json(result)
     else:

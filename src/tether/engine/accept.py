@@ -9,11 +9,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from tether.agents.provider import Launch, TurnRequest
 from tether.agents.registry import check_agent, provider_for
 from tether.config import Config
 from tether.domain.ids import parse_session_id, validate_name
-from tether.domain.records import Session, Turn, TurnKind
+from tether.domain.records import Project, Session, Turn, TurnKind
 from tether.domain.states import TurnState
 from tether.errors import Conflict, InvalidInput, ProviderError
 from tether.ledger import projects, sessions, turns
@@ -46,24 +48,53 @@ def spawn(
     agent: str | None = None,
     model: str | None = None,
     by: str | None = None,
+    key: str | None = None,
 ) -> Accepted:
-    """Create a session and its first turn in one transaction; ``by`` is who sent it."""
+    """Create a session and its first turn in one transaction; ``by`` is who sent it.
+
+    With a key seen before, return that spawn's session and first turn
+    instead: a client that lost the answer (a daemon restart) retries safely.
+    """
     _check_prompt(prompt)
-    with ledger.db.write() as conn:
-        if project is not None:
-            owner = projects.get(conn, validate_name(project, "project name"))
-        else:
-            found = projects.find_by_path(conn, cwd or Path.cwd())
-            if found is None:
-                raise InvalidInput(
-                    f"{cwd or Path.cwd()} is in no project; pass --project or run "
-                    "`tether project add PATH` first"
-                )
-            owner = found
-        chosen = check_agent(config, agent or owner.default_agent or config.defaults.agent)
-        session = sessions.create(conn, owner, chosen, owner.path, model=model, title=prompt[:120])
-        turn, _ = turns.add(conn, session, prompt, model=model, by=by)
-    return Accepted(session, turn, True)
+    if key is not None:
+        turns.check_key(key)
+    try:
+        with ledger.db.write() as conn:
+            earlier = _spawned(conn, key)
+            if earlier is not None:
+                return earlier
+            owner = _owner(conn, project, cwd)
+            chosen = check_agent(config, agent or owner.default_agent or config.defaults.agent)
+            session = sessions.create(
+                conn, owner, chosen, owner.path, model=model, title=prompt[:120], spawn_key=key
+            )
+            turn, _ = turns.add(conn, session, prompt, model=model, by=by)
+        return Accepted(session, turn, True)
+    except Conflict:
+        with ledger.db.read() as conn:  # a concurrent spawn with the same key won the race
+            earlier = _spawned(conn, key)
+        if earlier is None:
+            raise
+        return earlier
+
+
+def _spawned(conn: Connection, key: str | None) -> Accepted | None:
+    session = None if key is None else sessions.find_by_spawn_key(conn, key)
+    if session is None:
+        return None
+    return Accepted(session, turns.get(conn, f"{session.id}.1"), False)
+
+
+def _owner(conn: Connection, project: str | None, cwd: Path | None) -> Project:
+    if project is not None:
+        return projects.get(conn, validate_name(project, "project name"))
+    found = projects.find_by_path(conn, cwd or Path.cwd())
+    if found is None:
+        raise InvalidInput(
+            f"{cwd or Path.cwd()} is in no project; pass --project or run "
+            "`tether project add PATH` first"
+        )
+    return found
 
 
 def send(

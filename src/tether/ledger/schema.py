@@ -1,8 +1,8 @@
 """Tables of the ledger. Migrations under ``migrations/`` must build exactly this.
 
 Integrity lives in constraints, not Python loops: session numbers unique per
-project, ``(agent, native_id)`` unique when set, idempotency keys unique per
-session, event dedup keys unique per session.
+project, ``(agent, native_id)`` unique when set, spawn keys unique, idempotency keys
+unique per session, event dedup keys unique per session.
 """
 
 from sqlalchemy import (
@@ -62,8 +62,10 @@ sessions = Table(
     Column("next_turn", Integer, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("spawn_key", String(255)),  # idempotency key of the spawn that created it
     UniqueConstraint("project_id", "number"),
     UniqueConstraint("agent", "native_id"),
+    UniqueConstraint("spawn_key"),
     Index(None, "project_id", "pk"),
     Index(None, "state", "pk"),
 )

@@ -52,6 +52,7 @@ def create(
     native_id: str | None = None,
     model: str | None = None,
     title: str | None = None,
+    spawn_key: str | None = None,
 ) -> Session:
     """Allocate the next number of the project atomically and insert the session.
 
@@ -84,6 +85,7 @@ def create(
                 title=title,
                 created_at=now,
                 updated_at=now,
+                spawn_key=spawn_key,
             )
         )
     except IntegrityError as exc:
@@ -103,6 +105,11 @@ def find_by_native_id(conn: Connection, agent: str, native_id: str) -> Session |
     row = conn.execute(
         _select().where(and_(sessions.c.agent == agent, sessions.c.native_id == native_id))
     ).first()
+    return None if row is None else _record(row)
+
+
+def find_by_spawn_key(conn: Connection, key: str) -> Session | None:
+    row = conn.execute(_select().where(sessions.c.spawn_key == key)).first()
     return None if row is None else _record(row)
 
 

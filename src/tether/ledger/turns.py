@@ -45,6 +45,11 @@ def _record(row: Row[tuple[object, ...]]) -> Turn:
     )
 
 
+def check_key(key: str) -> None:
+    if not key or len(key) > MAX_KEY_LENGTH:
+        raise InvalidInput(f"an idempotency key must be 1-{MAX_KEY_LENGTH} characters")
+
+
 def add(
     conn: Connection,
     session: Session,
@@ -56,8 +61,7 @@ def add(
 ) -> tuple[Turn, bool]:
     """Queue a turn; with a key seen before, return that turn instead (``created`` False)."""
     if key is not None:
-        if not key or len(key) > MAX_KEY_LENGTH:
-            raise InvalidInput(f"an idempotency key must be 1-{MAX_KEY_LENGTH} characters")
+        check_key(key)
         existing = conn.execute(
             select(turns).where(turns.c.session_id == session.id, turns.c.idempotency_key == key)
         ).first()

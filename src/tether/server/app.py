@@ -150,9 +150,10 @@ class Api:
             agent=_field(body, "agent"),
             model=_field(body, "model"),
             by=person_of(request.scope).name,
+            key=_field(body, "key"),
         )
         self.engine.poke()
-        return JSONResponse(_accepted(accepted), status_code=201)
+        return JSONResponse(_accepted(accepted), status_code=201 if accepted.created else 200)
 
     def send_message(self, request: Request, body: dict[str, Any]) -> Response:
         accepted = accept.send(

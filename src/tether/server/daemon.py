@@ -1,9 +1,7 @@
 """The daemon process: one per ``$TETHER_HOME``, found through ``daemon.json``.
 
-An exclusive ``flock`` on ``daemon.lock`` is held for the daemon's lifetime:
-the kernel drops it when the process dies however it dies, so a stale
-``daemon.json`` is recognised by the lock being free, never by guessing from
-a pid.
+It holds an exclusive ``flock`` on ``daemon.lock`` for its lifetime (see
+address.py for how clients use it).
 """
 
 import fcntl
@@ -16,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
@@ -29,46 +27,9 @@ from tether.errors import DaemonError
 from tether.history.indexer import run_indexer
 from tether.ledger import people
 from tether.ledger.store import open_ledger
+from tether.server.address import INFO_FILE, LOCK_FILE, DaemonInfo, running
 from tether.server.app import create_app
 from tether.server.security import check_bind
-
-INFO_FILE = "daemon.json"
-LOCK_FILE = "daemon.lock"
-
-
-@dataclass(frozen=True)
-class DaemonInfo:
-    host: str
-    port: int
-    pid: int
-    started_at: float
-    scheme: str = "http"
-
-    @property
-    def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"{self.scheme}://{host}:{self.port}"
-
-
-def _lock_is_held(home: Path) -> bool:
-    try:
-        with (home / LOCK_FILE).open("a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            return False
-    except BlockingIOError:
-        return True
-    except FileNotFoundError:
-        return False
-
-
-def running(home: Path) -> DaemonInfo | None:
-    """The live daemon of this home, or None."""
-    try:
-        info = DaemonInfo(**json.loads((home / INFO_FILE).read_text()))
-    except (FileNotFoundError, ValueError, TypeError):
-        return None
-    return info if _lock_is_held(home) else None
 
 
 @contextmanager
