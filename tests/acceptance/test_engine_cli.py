@@ -144,9 +144,10 @@ def test_attach_holds_the_lane_and_resumes_the_exact_thread(home: Home, tmp_path
     assert home.run("wait", session, "--timeout", "60").returncode == 0
     native_id = home.json("show", session)["native_id"]
 
+    release = tmp_path / "detach"  # the attached agent lives until the test is done with it
     attach = subprocess.Popen(
         [*TETHER, "attach", session],
-        env={**home.env, "FAKE_AGENT_DELAY": "10"},
+        env={**home.env, "FAKE_AGENT_UNTIL": str(release)},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -157,13 +158,14 @@ def test_attach_holds_the_lane_and_resumes_the_exact_thread(home: Home, tmp_path
         assert time.monotonic() < deadline and attach.poll() is None, "attach never took the lane"
         time.sleep(0.1)
     queued = home.json("send", session, "while attached")["turn"]["id"]  # type: ignore[index]
-    time.sleep(1)
+    time.sleep(1)  # a chance for the engine to dispatch it wrongly; load only makes it longer
     turns = home.json("show", session)["turns"]
     assert [(t["kind"], t["state"]) for t in turns] == [  # type: ignore[union-attr]
         ("prompt", "completed"),
         ("attached", "running"),
         ("prompt", "queued"),
     ]
+    release.touch()
     _, err = attach.communicate(timeout=60)
     assert attach.returncode == 0, err
     assert f"resume {native_id}" in err

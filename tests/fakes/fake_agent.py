@@ -18,6 +18,8 @@ Words of the prompt starting with ``@`` choose a behaviour:
   @events=N     stream N short messages as fast as possible
   @ignore-term  ignore SIGTERM (only SIGKILL stops it)
 $FAKE_AGENT_DELAY seconds are slept before anything else (an interactive user).
+With $FAKE_AGENT_UNTIL set, a run waits after its first events until that file
+exists: a test holds the agent for exactly as long as it needs, never a guess.
 Every run appends "<thread> <prompt>" to $FAKE_AGENT_LOG when it is set, and
 the thread's cumulative usage is kept in $FAKE_AGENT_HOME (default: cwd).
 """
@@ -87,6 +89,9 @@ def main(argv: list[str]) -> int:
             handle.write(f"{thread} {prompt}\n")
     emit({"type": "thread.started", "thread_id": thread})
     emit({"type": "turn.started"})
+    if until := os.environ.get("FAKE_AGENT_UNTIL"):
+        while not os.path.exists(until):
+            time.sleep(0.05)
     if "@garbage" in modes:
         sys.stdout.write("this is not json\n[1, 2]\n")
     if "@sleep" in modes:

@@ -1,12 +1,15 @@
 """Dispatch: a queued turn whose lane is free gets its argv and a runner."""
 
+import os
 import time
 from pathlib import Path
 
 from tether.agents.provider import Launch, Provider, TurnRequest
 from tether.domain.records import Session, Turn
 from tether.domain.states import TurnState
+from tether.engine import ownership
 from tether.engine.context import Active, EngineContext
+from tether.engine.faults import RUNNER_STARTED, crash_point
 from tether.engine.rundir import write_json
 from tether.engine.spawn import start_runner
 from tether.errors import Conflict, TetherError
@@ -81,14 +84,25 @@ def launch_for(
 
 
 def spawn(ctx: EngineContext, active: Active, launch: Launch) -> None:
+    """Claim the attempt, then start its runner, which keeps the claim until it exits."""
     try:
-        proc, ticks = start_runner(active.run, launch)
+        owner = ownership.claim(active.run)
+    except OSError as exc:
+        ctx.finish(active, TurnState.FAILED, f"cannot claim {active.run.owner}: {exc.strerror}")
+        return
+    if owner is None:
+        return  # a runner a killed daemon started owns this attempt: supervise it, never a second
+    try:
+        proc, ticks = start_runner(active.run, launch, owner)
     except TetherError as exc:
         try:  # recorded like any start failure, so it is retried the same way
             write_json(active.run.exit, {"spawn_error": str(exc)})
         except OSError:
             ctx.finish(active, TurnState.FAILED, str(exc))
         return
+    finally:
+        os.close(owner)
+    crash_point(RUNNER_STARTED)
     active.proc = proc
     with ctx.ledger.db.write() as conn:
         turns.update_fields(conn, active.turn_id, {"runner_pid": proc.pid, "runner_ticks": ticks})

@@ -4,9 +4,9 @@ import logging
 import time
 
 from tether.domain.records import TurnKind
-from tether.engine import dispatch
+from tether.engine import dispatch, ownership
 from tether.engine.context import Active, EngineContext
-from tether.engine.rundir import read_json
+from tether.engine.rundir import RunDir, read_json
 from tether.ledger import sessions, turns
 
 log = logging.getLogger("tether.engine")
@@ -34,6 +34,19 @@ def recover(ctx: EngineContext) -> None:
             float(runner.get("started_at") or turn.phases.dispatched or time.time()),
         )
         ctx.active[turn.id] = active
-        if states[turn.id].runner_pid is None:
+        if _never_ran(run, states[turn.id].runner_pid):
             dispatch.respawn(ctx, active, "the daemon stopped before the runner started")
         log.info("reattached", extra={"action": "recover", "turn": turn.id})
+
+
+def _never_ran(run: RunDir, runner_pid: int | None) -> bool:
+    """No runner owns the attempt, and none ever began it: starting it cannot run it twice.
+
+    A held lock is a live runner (perhaps one the ledger never heard of); a
+    ``runner.json`` or an exit status means one began. A run dir from before
+    ownership locks has no lock file: there, only an unrecorded runner pid says so.
+    """
+    owned = ownership.held(run)
+    if owned or run.runner.exists() or run.exit.exists():
+        return False
+    return owned is False or runner_pid is None

@@ -17,6 +17,7 @@ EXIT = "exit.json"  # how the agent ended; absent while it runs
 STREAM = "stream"  # the agent's stdout, byte for byte
 STDERR_TAIL = "stderr.tail"  # the last STDERR_TAIL_BYTES of the agent's stderr
 STDERR_TAIL_BYTES = 64 * 1024
+OWNER = "owner.lock"  # flocked by the runner that owns the attempt (engine/ownership.py)
 
 
 def write_json(path: Path, value: dict[str, Any]) -> None:
@@ -57,6 +58,10 @@ class RunDir:
         return self.path / STREAM
 
     @property
+    def owner(self) -> Path:
+        return self.path / OWNER
+
+    @property
     def stderr_tail(self) -> Path:
         return self.path / STDERR_TAIL
 
@@ -70,7 +75,7 @@ class RunDir:
         """Move a failed attempt's files aside so the next attempt starts clean."""
         target = self.path / f"attempt-{attempt}"
         target.mkdir(exist_ok=True)
-        for name in (RUNNER, EXIT, STREAM, STDERR_TAIL):
+        for name in (RUNNER, EXIT, STREAM, STDERR_TAIL, OWNER):
             source = self.path / name
             if source.exists():
                 os.replace(source, target / name)

@@ -6,7 +6,10 @@ upgrade. It starts the agent in a process group of its own (stdin from
 the ``stream`` file, keeps a bounded stderr tail and, when the agent ends,
 writes ``exit.json``. SIGTERM asks it to stop the agent's whole group, with
 SIGKILL after a grace period; the runner itself always lives to record how
-the agent ended. Standard library only, so it starts fast.
+the agent ended. It inherits the attempt's locked ``owner.lock`` from the
+daemon and holds it until it exits (the agent does not inherit it): that lock,
+not a pid in the ledger, says the attempt has an owner (engine/ownership.py).
+Standard library only, so it starts fast.
 
 Usage: python -m tether.engine.runner RUN_DIR
 """

@@ -14,11 +14,14 @@ class SpawnError(TetherError):
     """The runner process itself could not be started."""
 
 
-def start_runner(run: RunDir, launch: Launch) -> tuple[subprocess.Popen[bytes], int | None]:
+def start_runner(
+    run: RunDir, launch: Launch, owner_fd: int
+) -> tuple[subprocess.Popen[bytes], int | None]:
     """Write the launch file and start the runner in a session of its own.
 
-    Returns the runner process (the daemon reaps it while it lives) and its
-    kernel start ticks, which identify it after a daemon restart.
+    The runner inherits ``owner_fd``, the attempt's locked ownership file, and
+    holds it until it exits. Returns the runner process (the daemon reaps it
+    while it lives) and its kernel start ticks.
     """
     try:
         run.path.mkdir(parents=True, exist_ok=True)
@@ -34,6 +37,7 @@ def start_runner(run: RunDir, launch: Launch) -> tuple[subprocess.Popen[bytes], 
                 stderr=log,
                 start_new_session=True,
                 close_fds=True,
+                pass_fds=(owner_fd,),
                 env=os.environ.copy(),
             )
     except OSError as exc:

@@ -14,7 +14,7 @@ import threading
 from tether.agents.provider import Launch
 from tether.config import Config
 from tether.domain.records import Turn
-from tether.engine import attached, dispatch, endings, progress, recovery, watchdog
+from tether.engine import attached, dispatch, endings, ownership, progress, recovery, watchdog
 from tether.engine.cancel import CancelResult, cancel
 from tether.engine.context import Active, EngineContext
 from tether.engine.procs import is_alive
@@ -110,7 +110,10 @@ class Engine:
     def _runner_alive(self, active: Active) -> bool:
         if active.proc is not None:
             return active.proc.poll() is None
-        with self.ctx.ledger.db.read() as conn:
+        owned = ownership.held(active.run)
+        if owned is not None:
+            return owned
+        with self.ctx.ledger.db.read() as conn:  # a runner started before ownership locks
             state = turns.run_state(conn, active.turn_id)
         return is_alive(state.runner_pid, state.runner_ticks)
 
