@@ -1,14 +1,14 @@
 """session spawn key: a retried spawn returns the session it created
 
 Revision ID: 0004b
-Revises: 0009
+Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0004b"
-down_revision = "0009"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
