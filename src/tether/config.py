@@ -77,6 +77,23 @@ class HistorySettings:
 
 
 @dataclass(frozen=True)
+class WorkspaceSettings:
+    huge_file_bytes: int = setting(
+        1024 * 1024, "a file's diff larger than this is marked huge and its patch not stored"
+    )
+    setup_timeout_s: float = setting(1800.0, "a project's setup command running longer fails")
+
+
+@dataclass(frozen=True)
+class ProjectWorkspace:
+    """``[projects.NAME]``: how sessions of that project get their git worktree."""
+
+    worktree: bool = False
+    setup: tuple[tuple[str, ...], ...] = ()
+    copy: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class DeclaredProvider:
     """A provider written in config.toml: argv templates and a stream format."""
 
@@ -95,9 +112,11 @@ class Config:
     server: ServerSettings = ServerSettings()
     history: HistorySettings = HistorySettings()
     team: TeamSettings = TeamSettings()
+    workspaces: WorkspaceSettings = WorkspaceSettings()
     providers: Mapping[str, DeclaredProvider] = field(default_factory=dict)
     agent_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     project_options: Mapping[str, Mapping[str, Mapping[str, object]]] = field(default_factory=dict)
+    project_workspaces: Mapping[str, ProjectWorkspace] = field(default_factory=dict)
 
     @property
     def blobs_dir(self) -> Path:
@@ -106,6 +125,13 @@ class Config:
     @property
     def runs_dir(self) -> Path:
         return self.home / "runs"
+
+    @property
+    def worktrees_dir(self) -> Path:
+        return self.home / "worktrees"
+
+    def workspace_for(self, project: str) -> ProjectWorkspace:
+        return self.project_workspaces.get(project, ProjectWorkspace())
 
     @property
     def config_file(self) -> Path:
@@ -134,6 +160,7 @@ SECTIONS: dict[str, type] = {
     "server": ServerSettings,
     "history": HistorySettings,
     "team": TeamSettings,
+    "workspaces": WorkspaceSettings,
 }
 
 
@@ -158,6 +185,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Config:
     url = environ.get("TETHER_DATABASE_URL") or _string(
         path, "database.url", database.get("url", "")
     )
+    project_tables = _tables(path, "projects", raw.get("projects", {}))
     return Config(
         home=home,
         database_url=url or f"sqlite:///{home / 'tether.db'}",
@@ -165,7 +193,10 @@ def load(environ: Mapping[str, str] = os.environ) -> Config:
         agent_options=_options(path, "agents", raw.get("agents", {})),
         project_options={
             name: _options(path, f"projects.{name}.agents", table.get("agents", {}))
-            for name, table in _tables(path, "projects", raw.get("projects", {})).items()
+            for name, table in project_tables.items()
+        },
+        project_workspaces={
+            name: _project_workspace(path, name, table) for name, table in project_tables.items()
         },
         **values,
     )
@@ -300,3 +331,34 @@ def _options(path: Path, key: str, raw: Any) -> dict[str, dict[str, object]]:
                     f"{path}: {key}.{agent}.{option} has an unsupported value {value!r}"
                 )
     return tables
+
+
+_PROJECT_KEYS = ("agents", "copy", "setup", "worktree")
+
+
+def _project_workspace(path: Path, name: str, table: dict[str, Any]) -> ProjectWorkspace:
+    for key in table:
+        if key not in _PROJECT_KEYS:
+            raise ConfigError(
+                f"{path}: unknown key projects.{name}.{key}; known: {', '.join(_PROJECT_KEYS)}"
+            )
+    worktree = table.get("worktree", False)
+    if not isinstance(worktree, bool):
+        raise ConfigError(f"{path}: projects.{name}.worktree must be true or false")
+    setup = table.get("setup", [])
+    if not isinstance(setup, list):
+        raise ConfigError(f"{path}: projects.{name}.setup must be a list of argv lists")
+    commands = tuple(
+        _argv(path, f"projects.{name}.setup[{i}]", command) for i, command in enumerate(setup)
+    )
+    copy = table.get("copy", [])
+    if not isinstance(copy, list) or not all(isinstance(c, str) for c in copy):
+        raise ConfigError(f"{path}: projects.{name}.copy must be a list of relative paths")
+    for entry in copy:
+        parts = Path(entry).parts
+        if not entry or Path(entry).is_absolute() or ".." in parts:
+            raise ConfigError(
+                f"{path}: projects.{name}.copy entry {entry!r} must be a path inside the "
+                "project (relative, no '..')"
+            )
+    return ProjectWorkspace(worktree, commands, tuple(copy))

@@ -56,3 +56,7 @@ class DaemonError(TetherError):
 
 class ProviderError(TetherError):
     """An agent provider is unknown, misconfigured or cannot run this operation."""
+
+
+class WorkspaceError(TetherError):
+    """A git operation on a project or a session's worktree failed or was refused."""

@@ -17,6 +17,7 @@ Words of the prompt starting with ``@`` choose a behaviour:
   @garbage      mix non-JSON lines into the stream
   @events=N     stream N short messages as fast as possible
   @ignore-term  ignore SIGTERM (only SIGKILL stops it)
+  @write=PATH   write the prompt to PATH (relative to the working directory), like an edit
 $FAKE_AGENT_DELAY seconds are slept before anything else (an interactive user).
 With $FAKE_AGENT_UNTIL set, a run waits after its first events until that file
 exists: a test holds the agent for exactly as long as it needs, never a guess.
@@ -94,6 +95,13 @@ def main(argv: list[str]) -> int:
             time.sleep(0.05)
     if "@garbage" in modes:
         sys.stdout.write("this is not json\n[1, 2]\n")
+    if "@write" in modes:
+        target = Path(modes["@write"])
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(prompt + "\n")
+        emit(
+            item("file_change", changes=[{"path": str(target), "kind": "add"}], status="completed")
+        )
     if "@sleep" in modes:
         time.sleep(float(modes["@sleep"] or 1))
     if "@crash" in modes:

@@ -110,3 +110,42 @@ def test_stream_formats_and_parsers_agree() -> None:
     from tether.config import STREAM_FORMATS
 
     assert set(STREAM_FORMATS) == set(STREAM_PARSERS)
+
+
+def test_project_workspace_settings(home: Path) -> None:
+    (home / "config.toml").write_text(
+        """
+[projects.web]
+worktree = true
+setup = [["npm", "ci"], ["make", "deps"]]
+copy = [".env", "config/local.toml"]
+
+[projects.web.agents.codex]
+sandbox = "workspace-write"
+"""
+    )
+    config = load()
+    web = config.workspace_for("web")
+    assert web.worktree is True
+    assert web.setup == (("npm", "ci"), ("make", "deps"))
+    assert web.copy == (".env", "config/local.toml")
+    assert config.workspace_for("other").worktree is False
+    assert config.options_for("codex", "web") == {"sandbox": "workspace-write"}
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('setup = "npm ci"', "list of argv lists"),
+        ('setup = [["npm ci", 3]]', "non-empty list of strings"),
+        ("setup = [[]]", "non-empty list of strings"),
+        ('copy = ["../secrets"]', "inside the project"),
+        ('copy = ["/etc/passwd"]', "inside the project"),
+        ('worktree = "yes"', "true or false"),
+        ("worktrees = true", "unknown key projects.web.worktrees"),
+    ],
+)
+def test_invalid_project_workspace_settings(home: Path, table: str, message: str) -> None:
+    (home / "config.toml").write_text(f"[projects.web]\n{table}\n")
+    with pytest.raises(ConfigError, match=message):
+        load()

@@ -6,7 +6,17 @@ from typing import Any
 import click
 
 from tether import __version__
-from tether.cli import doctor, history, output, projects, serve, sessions, team, turns
+from tether.cli import (
+    doctor,
+    history,
+    output,
+    projects,
+    serve,
+    sessions,
+    team,
+    turns,
+    workspaces,
+)
 from tether.cli.context import Context
 from tether.errors import TetherError
 
@@ -40,7 +50,7 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     ctx.obj = Context(verbose)
 
 
-for _module in (projects, sessions, turns, doctor, serve, history, team):
+for _module in (projects, sessions, turns, workspaces, doctor, serve, history, team):
     _module.register(cli)
 
 

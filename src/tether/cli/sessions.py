@@ -9,7 +9,7 @@ from tether.cli.context import Context, pass_ctx
 from tether.domain import serialize
 from tether.domain.ids import parse_session_id
 from tether.domain.states import SessionState
-from tether.ledger import sessions, turns
+from tether.ledger import diffs, sessions, turns, workspaces
 
 STATES = [s.value for s in SessionState]
 
@@ -67,14 +67,21 @@ def show(ctx: Context, session_id: str, as_json: bool) -> None:
     with ctx.ledger.db.read() as conn:
         session = serialize.session(sessions.get(conn, session_id))
         session["turns"] = [serialize.turn(t) for t in turns.for_session(conn, session_id)]
+        ws = workspaces.find(conn, session_id)
+        whole = diffs.latest_session(conn, session_id) if ws else None
+        session["worktree"] = serialize.workspace(ws) if ws else None
+        session["diff"] = serialize.diff_summary(whole) if whole else None
     if as_json:
         output.emit_json(session)
         return
     output.console.print(
         f"[bold]{session['id']}[/bold]  {session['agent']}  {session['state']}  "
         f"native id: {session['native_id'] or '(not captured yet)'}\n"
-        f"workspace: {session['workspace']}"
+        f"workspace: {session['workspace']}",
+        highlight=False,
     )
+    if ws is not None:
+        output.console.print(_worktree_line(session["worktree"], session["diff"]), highlight=False)
     output.table(
         None,
         ("turn", "by", "state", "reason", "attempts", "accepted", "finished", "waiting for"),
@@ -101,6 +108,19 @@ def _reason(turn: dict[str, Any]) -> str:
     if turn["cancelled_by"]:
         return f"{reason} (cancel asked by {turn['cancelled_by']})".strip()
     return reason
+
+
+def _worktree_line(ws: dict[str, Any], diff: dict[str, Any] | None) -> str:
+    parts = [f"branch {ws['branch']} from {ws['base_ref']} ({ws['state']})"]
+    if diff:
+        parts.append(f"{diff['files']} files +{diff['added']} -{diff['removed']}")
+    if ws["merged_into"]:
+        parts.append(f"merged into {ws['merged_into']}")
+    if ws["pr_url"]:
+        parts.append(f"pull request {ws['pr_url']}")
+    if ws["error"]:
+        parts.append(f"error: {ws['error']}")
+    return "worktree: " + "; ".join(parts)
 
 
 def register(cli: click.Group) -> None:

@@ -42,6 +42,13 @@ def _accepted(data: dict[str, object], as_json: bool, verb: str) -> None:
 @click.option("--agent", help="Agent of the new session (default: the project's).")
 @click.option("--model", help="Model to ask the agent for.")
 @click.option("--key", help=KEY_HELP)
+@click.option(
+    "--worktree/--no-worktree",
+    default=None,
+    help="Run in a git worktree of its own, on branch tether/<id> (default: the project's "
+    "worktree setting).",
+)
+@click.option("--base", help="Commit, tag or branch the worktree starts from (default: HEAD).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
 def spawn(
@@ -51,10 +58,19 @@ def spawn(
     agent: str | None,
     model: str | None,
     key: str | None,
+    worktree: bool | None,
+    base: str | None,
     as_json: bool,
 ) -> None:
     """Start a new session with PROMPT as its first message."""
-    body = {"prompt": " ".join(prompt), "project": project, "agent": agent, "model": model}
+    body: dict[str, object] = {
+        "prompt": " ".join(prompt),
+        "project": project,
+        "agent": agent,
+        "model": model,
+        "worktree": worktree,
+        "base": base,
+    }
     body.update(cwd=str(Path.cwd()), key=key or uuid.uuid4().hex)
     _accepted(Client(ctx.config).post("/api/sessions", body, repeatable=True), as_json, "queued")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from tether.domain.records import Event, Phases, Project, Session, Turn
 from tether.domain.team import Host
+from tether.domain.workspace import DiffFile, DiffSummary, Workspace
 
 
 def iso(ts: float | None) -> str | None:
@@ -89,4 +90,52 @@ def host(h: Host) -> dict[str, Any]:
         "heartbeat_at": iso(h.heartbeat_at),
         "agents": dict(h.agents),
         "load": h.load,
+    }
+
+
+def workspace(w: Workspace) -> dict[str, Any]:
+    return {
+        "path": w.path,
+        "branch": w.branch,
+        "base_ref": w.base_ref,
+        "base_commit": w.base_commit,
+        "state": w.state.value,
+        "checkpointed_turn": w.checkpointed,
+        "head_commit": w.head_commit,
+        "error": w.error,
+        "pr_url": w.pr_url,
+        "merged_into": w.merged_into,
+        "merged_commit": w.merged_commit,
+        "created_at": iso(w.created_at),
+        "removed_at": iso(w.removed_at),
+    }
+
+
+def diff_summary(d: DiffSummary) -> dict[str, Any]:
+    return {
+        "scope": d.scope.value,
+        "turn": d.turn_number,
+        "from_commit": d.from_commit,
+        "to_commit": d.to_commit,
+        "files": d.files,
+        "added": d.added,
+        "removed": d.removed,
+        "binary_files": d.binary_files,
+        "huge_files": d.huge_files,
+        "recorded_at": iso(d.created_at),
+    }
+
+
+def diff_file(f: DiffFile, patch: str | None = None) -> dict[str, Any]:
+    return {
+        "position": f.position,
+        "path": f.path,
+        "old_path": f.old_path,
+        "status": f.status,
+        "added": f.added,
+        "removed": f.removed,
+        "binary": f.binary,
+        "huge": f.huge,
+        "patch_bytes": f.patch_size,
+        "patch": patch,
     }

@@ -20,6 +20,8 @@ from tether.domain.states import TurnState
 from tether.errors import Conflict, InvalidInput, ProviderError
 from tether.ledger import projects, sessions, turns
 from tether.ledger.store import Ledger
+from tether.workspaces import plan as workspace_plan
+from tether.workspaces import worktree as workspace
 
 MAX_PROMPT_BYTES = 1024 * 1024
 
@@ -49,15 +51,19 @@ def spawn(
     model: str | None = None,
     by: str | None = None,
     key: str | None = None,
+    worktree: bool | None = None,
+    base: str | None = None,
 ) -> Accepted:
     """Create a session and its first turn in one transaction; ``by`` is who sent it.
 
     With a key seen before, return that spawn's session and first turn
     instead: a client that lost the answer (a daemon restart) retries safely.
+    ``worktree`` None means the project's ``worktree`` setting decides.
     """
     _check_prompt(prompt)
     if key is not None:
         turns.check_key(key)
+    plan = _worktree_plan(config, ledger, project, cwd, worktree, base)
     try:
         with ledger.db.write() as conn:
             earlier = _spawned(conn, key)
@@ -68,6 +74,8 @@ def spawn(
             session = sessions.create(
                 conn, owner, chosen, owner.path, model=model, title=prompt[:120], spawn_key=key
             )
+            if plan is not None:
+                session = workspace_plan.attach_plan(config, conn, session, plan)
             turn, _ = turns.add(conn, session, prompt, model=model, by=by)
         return Accepted(session, turn, True)
     except Conflict:
@@ -83,6 +91,24 @@ def _spawned(conn: Connection, key: str | None) -> Accepted | None:
     if session is None:
         return None
     return Accepted(session, turns.get(conn, f"{session.id}.1"), False)
+
+
+def _worktree_plan(
+    config: Config,
+    ledger: Ledger,
+    project: str | None,
+    cwd: Path | None,
+    worktree: bool | None,
+    base: str | None,
+) -> workspace.Plan | None:
+    """Check (with git, before any transaction) that the session can have its worktree."""
+    with ledger.db.read() as conn:
+        owner = _owner(conn, project, cwd)
+    if worktree is None:
+        worktree = config.workspace_for(owner.name).worktree
+    if base is not None and not worktree:
+        raise InvalidInput("--base chooses where a worktree starts; add --worktree")
+    return workspace.plan(owner, base) if worktree else None
 
 
 def _owner(conn: Connection, project: str | None, cwd: Path | None) -> Project:

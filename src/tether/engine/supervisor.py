@@ -21,6 +21,7 @@ from tether.engine.procs import is_alive
 from tether.engine.rundir import read_json
 from tether.ledger import turns
 from tether.ledger.store import Ledger
+from tether.workspaces.worker import WorkspaceWorker
 
 log = logging.getLogger("tether.engine")
 POLL_S = 0.1
@@ -32,6 +33,7 @@ class Engine:
         self.ctx = EngineContext(config, ledger)
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
+        self.workspaces = WorkspaceWorker(config, ledger)  # worktrees: prepare, checkpoint
 
     @property
     def config(self) -> Config:
@@ -55,11 +57,13 @@ class Engine:
         recovery.recover(self.ctx)
         self.thread = threading.Thread(target=self._loop, name="tether-engine", daemon=True)
         self.thread.start()
+        self.workspaces.start()
 
     def stop(self) -> None:
         """Stop supervising; runners go on and a later daemon reattaches to them."""
         self.stopping.set()
         self.ctx.wake.set()
+        self.workspaces.stop()
         if self.thread is not None:
             self.thread.join(timeout=10)
 

@@ -70,5 +70,14 @@ class BlobStore:
             raise BlobError(f"blob {sha256} is corrupt (its content no longer matches its hash)")
         return data
 
+    def read_range(self, sha256: str, offset: int, size: int) -> bytes:
+        """A slice of a big blob (one file of a stored diff) without reading the rest."""
+        try:
+            with self.path(sha256).open("rb") as handle:
+                handle.seek(offset)
+                return handle.read(size)
+        except FileNotFoundError as exc:
+            raise BlobError(f"blob {sha256} is missing from {self.root}") from exc
+
     def check_writable(self) -> None:
         self.put_chunks([b"tether doctor probe\n"])

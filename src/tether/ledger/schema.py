@@ -243,3 +243,64 @@ hosts = Table(
     Column("agents", Text, nullable=False, server_default="{}"),
     Column("load", Integer, nullable=False, server_default="0"),
 )
+
+# Workspaces
+# A session's git worktree and branch, the checkpoints recorded after its
+# turns, and the diffs between them: a summary row per diff, one row per
+# changed file (paged), the patch text in the blob store at each file's offset.
+
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("session_id", String(64), ForeignKey("sessions.id"), primary_key=True),
+    Column("repo", Text, nullable=False),  # the project's main checkout
+    Column("path", Text, nullable=False, unique=True),
+    Column("branch", String(255), nullable=False),
+    Column("base_ref", String(255), nullable=False),  # as given, or the branch HEAD was on
+    Column("base_commit", String(64), nullable=False),
+    Column("state", String(16), nullable=False),  # pending | created | ready | removed
+    Column("checkpointed", Integer, nullable=False, server_default="0"),  # last turn recorded
+    Column("head_commit", String(64)),  # the newest checkpoint
+    Column("error", Text),
+    Column("pr_url", Text),
+    Column("merged_into", String(255)),
+    Column("merged_commit", String(64)),
+    Column("created_at", Float, nullable=False),
+    Column("removed_at", Float),
+    Index(None, "state"),
+)
+
+diffs = Table(
+    "diffs",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("session_id", String(64), ForeignKey("sessions.id"), nullable=False),
+    Column("scope", String(8), nullable=False),  # turn | session
+    Column("turn_number", Integer, nullable=False),
+    Column("from_commit", String(64), nullable=False),
+    Column("to_commit", String(64), nullable=False),
+    Column("files", Integer, nullable=False),
+    Column("added", BigInteger, nullable=False),
+    Column("removed", BigInteger, nullable=False),
+    Column("binary_files", Integer, nullable=False),
+    Column("huge_files", Integer, nullable=False),
+    Column("patch_blob", String(64)),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("session_id", "scope", "turn_number"),
+)
+
+diff_files = Table(
+    "diff_files",
+    metadata,
+    Column("diff_id", BigInteger, ForeignKey("diffs.id"), primary_key=True),
+    Column("position", Integer, primary_key=True),
+    Column("path", Text, nullable=False),
+    Column("old_path", Text),
+    Column("status", String(2), nullable=False),
+    Column("added", BigInteger),  # None for a binary file
+    Column("removed", BigInteger),
+    Column("binary", Integer, nullable=False),
+    Column("huge", Integer, nullable=False),
+    Column("patch_offset", BigInteger),  # None when the patch was not stored (huge)
+    Column("patch_size", BigInteger),
+)

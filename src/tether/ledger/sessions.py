@@ -164,6 +164,23 @@ def bind_native_id(conn: Connection, session: Session, native_id: str) -> None:
         ) from exc
 
 
+def set_workspace(conn: Connection, session_id: str, workspace: str) -> Session:
+    """Point a new session at its own worktree (set once, in the spawn transaction)."""
+    conn.execute(update(sessions).where(sessions.c.id == session_id).values(workspace=workspace))
+    return get(conn, session_id)
+
+
+def archive(conn: Connection, session_id: str) -> None:
+    """Close a session for new turns; refused while it has queued or live turns."""
+    current = get(conn, session_id).state
+    check_session_transition(current, SessionState.ARCHIVED)
+    conn.execute(
+        update(sessions)
+        .where(sessions.c.id == session_id)
+        .values(state=SessionState.ARCHIVED.value, updated_at=time.time())
+    )
+
+
 def set_model(conn: Connection, session_id: str, model: str) -> None:
     conn.execute(update(sessions).where(sessions.c.id == session_id).values(model=model))
 

@@ -12,6 +12,7 @@ from tether.domain.records import TURN_PHASES, Phases, Session, Turn, TurnKind, 
 from tether.domain.states import TurnState, check_turn_transition
 from tether.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from tether.ledger import sessions as session_rows
+from tether.ledger import workspaces as workspace_rows
 from tether.ledger.schema import sessions, turns
 
 MAX_KEY_LENGTH = 255
@@ -176,6 +177,17 @@ def live(conn: Connection) -> list[Turn]:
     return [_record(r) for r in rows]
 
 
+def unfinished(conn: Connection, session_id: str) -> list[Turn]:
+    """A session's queued and live turns, oldest first."""
+    rows = conn.execute(
+        select(turns)
+        .where(turns.c.session_id == session_id)
+        .where(turns.c.state.in_([TurnState.QUEUED.value, *LIVE_STATES]))
+        .order_by(turns.c.number)
+    )
+    return [_record(r) for r in rows]
+
+
 def count_live(conn: Connection, host: str | None = None) -> int:
     """Live turns, all of them or those one host claimed."""
     query = select(func.count()).select_from(turns).where(turns.c.state.in_(LIVE_STATES))
@@ -205,6 +217,7 @@ def next_dispatchable(conn: Connection, limit: int) -> list[Turn]:
         .where(
             ~exists().where(busy.c.session_id == turns.c.session_id, busy.c.state.in_(LIVE_STATES))
         )
+        .where(~workspace_rows.blocks_dispatch(turns.c.session_id))
         .order_by(turns.c.accepted_at, turns.c.id)
         .limit(limit)
     )

@@ -1,6 +1,7 @@
 """The ASGI application: thin handlers over the ledger (invariant 4: reads never probe)."""
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -20,11 +21,12 @@ from tether.engine import accept
 from tether.engine.cancel import CancelOutcome
 from tether.engine.supervisor import Engine
 from tether.errors import Conflict, InvalidInput, NotFound, TetherError
-from tether.ledger import events, history, hosts, projects, sessions, turns
+from tether.ledger import diffs, events, history, hosts, projects, sessions, turns, workspaces
 from tether.ledger.store import Ledger
 from tether.server.auth import COOKIE, People, person_of
 from tether.server.body import read_object
 from tether.server.security import Guard, is_loopback
+from tether.workspaces import cleanup, landing, view
 
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 SIGNIN_MAX_AGE_S = 30 * 24 * 3600
@@ -107,7 +109,14 @@ class Api:
         with self.ledger.db.read() as conn:
             session = sessions.get(conn, session_id)
             session_turns = turns.for_session(conn, session_id)
-        return {**serialize.session(session), "turns": [serialize.turn(t) for t in session_turns]}
+            ws = workspaces.find(conn, session_id)
+            whole = diffs.latest_session(conn, session_id) if ws else None
+        return {
+            **serialize.session(session),
+            "turns": [serialize.turn(t) for t in session_turns],
+            "worktree": serialize.workspace(ws) if ws else None,
+            "diff": serialize.diff_summary(whole) if whole else None,
+        }
 
     def event_page(self, request: Request) -> Any:
         session_id = str(parse_session_id(request.path_params["session_id"]))
@@ -134,6 +143,44 @@ class Api:
             "unpriced_models": unpriced,
         }
 
+    def diff(self, request: Request) -> Any:
+        turn = request.query_params.get("turn")
+        return view.diff_page(
+            self.ledger,
+            request.path_params["session_id"],
+            turn=None if turn is None else _int_param(request, "turn", 0),
+            offset=_int_param(request, "offset", 0),
+            limit=_int_param(request, "limit", view.DEFAULT_FILES),
+            patches=request.query_params.get("patches", "1") != "0",
+        )
+
+    def merge(self, request: Request, body: dict[str, Any]) -> Response:
+        squash = _flag(body, "squash") or False
+        session_id = str(parse_session_id(request.path_params["session_id"]))
+        with self.engine.workspaces.exclusive(session_id):
+            landed = landing.merge(
+                self.config, self.ledger, session_id, squash, _field(body, "into")
+            )
+        return JSONResponse(asdict(landed))
+
+    def pull_request(self, request: Request, body: dict[str, Any]) -> Response:
+        draft = _flag(body, "draft") or False
+        session_id = str(parse_session_id(request.path_params["session_id"]))
+        with self.engine.workspaces.exclusive(session_id):
+            landed = landing.pull_request(self.config, self.ledger, session_id, draft)
+        return JSONResponse(asdict(landed))
+
+    def archive(self, request: Request, body: dict[str, Any]) -> Response:
+        force, delete_branch = _flag(body, "force") or False, _flag(body, "delete_branch") or False
+        session_id = str(parse_session_id(request.path_params["session_id"]))
+        with self.engine.workspaces.exclusive(session_id):
+            done = cleanup.archive(self.config, self.ledger, session_id, force, delete_branch)
+        return JSONResponse(asdict(done))
+
+    def gc(self, request: Request, body: dict[str, Any]) -> Response:
+        collected = cleanup.gc(self.config, self.ledger, self.engine.workspaces.exclusive)
+        return JSONResponse({**asdict(collected), "bytes_freed": collected.bytes_freed})
+
     def turn_detail(self, request: Request) -> Any:
         turn_id = str(parse_turn_id(request.path_params["turn_id"]))
         with self.ledger.db.read() as conn:
@@ -151,6 +198,8 @@ class Api:
             model=_field(body, "model"),
             by=person_of(request.scope).name,
             key=_field(body, "key"),
+            worktree=_flag(body, "worktree"),
+            base=_field(body, "base"),
         )
         self.engine.poke()
         return JSONResponse(_accepted(accepted), status_code=201 if accepted.created else 200)
@@ -269,6 +318,13 @@ def _field(body: dict[str, Any], name: str, required: bool = False) -> str | Non
     return value
 
 
+def _flag(body: dict[str, Any], name: str) -> bool | None:
+    value = body.get(name)
+    if value is not None and not isinstance(value, bool):
+        raise InvalidInput(f"field {name!r} must be true, false or null")
+    return value
+
+
 def create_app(
     config: Config, ledger: Ledger, engine: Engine, bind_host: str | None = None
 ) -> Guard:
@@ -289,8 +345,13 @@ def create_app(
         Route("/api/sessions", _post(api.create_session), methods=["POST"]),
         Route("/api/sessions/{session_id}", _json(api.session_detail)),
         Route("/api/sessions/{session_id}/events", _json(api.event_page)),
+        Route("/api/sessions/{session_id}/diff", _json(api.diff)),
         Route("/api/sessions/{session_id}/messages", _post(api.send_message), methods=["POST"]),
         Route("/api/sessions/{session_id}/attach", _post(api.attach), methods=["POST"]),
+        Route("/api/sessions/{session_id}/merge", _post(api.merge), methods=["POST"]),
+        Route("/api/sessions/{session_id}/pr", _post(api.pull_request), methods=["POST"]),
+        Route("/api/sessions/{session_id}/archive", _post(api.archive), methods=["POST"]),
+        Route("/api/workspaces/gc", _post(api.gc), methods=["POST"]),
         Route("/api/turns/{turn_id}", _json(api.turn_detail)),
         Route("/api/usage", _json(api.usage)),
         Route("/api/turns/{turn_id}/finish", _post(api.finish_attached), methods=["POST"]),
