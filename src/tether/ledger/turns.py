@@ -188,6 +188,16 @@ def unfinished(conn: Connection, session_id: str) -> list[Turn]:
     return [_record(r) for r in rows]
 
 
+def require_idle(conn: Connection, session_id: str, action: str) -> None:
+    """Refuse ``action`` (merging, archiving…) while the session has a queued or live turn."""
+    busy = unfinished(conn, session_id)
+    if busy:
+        raise Conflict(
+            f"session {session_id} has turn {busy[0].id} {busy[0].state}; wait for it "
+            f"(tether wait) or cancel it before {action}"
+        )
+
+
 def count_live(conn: Connection, host: str | None = None) -> int:
     """Live turns, all of them or those one host claimed."""
     query = select(func.count()).select_from(turns).where(turns.c.state.in_(LIVE_STATES))

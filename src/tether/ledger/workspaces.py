@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from tether.domain.states import TERMINAL_TURN_STATES, TurnState
 from tether.domain.workspace import Workspace, WorkspaceState
 from tether.errors import Conflict, NotFound
-from tether.ledger.schema import sessions, turns, workspaces
+from tether.ledger.schema import projects, sessions, turns, workspaces
 
 _TERMINAL = [s.value for s in TERMINAL_TURN_STATES]
 
@@ -66,8 +66,19 @@ def update_fields(conn: Connection, session_id: str, values: dict[str, Any]) -> 
     conn.execute(update(workspaces).where(workspaces.c.session_id == session_id).values(**values))
 
 
-def needing_preparation(conn: Connection) -> list[Workspace]:
-    """Worktrees not ready whose session has a queued turn waiting on them."""
+def _on_host(host: str) -> Any:
+    """SQL: the workspace's project is checked out on this host (or on any: no host set)."""
+    return (
+        select(projects.c.id)
+        .join(sessions, sessions.c.project_id == projects.c.id)
+        .where(sessions.c.id == workspaces.c.session_id)
+        .where(projects.c.host.is_(None) | (projects.c.host == host))
+        .exists()
+    )
+
+
+def needing_preparation(conn: Connection, host: str) -> list[Workspace]:
+    """Worktrees on this host not ready whose session has a queued turn waiting on them."""
     waiting = (
         select(turns.c.session_id)
         .where(turns.c.state == TurnState.QUEUED.value)
@@ -78,12 +89,13 @@ def needing_preparation(conn: Connection) -> list[Workspace]:
         select(workspaces)
         .where(workspaces.c.state.in_([WorkspaceState.PENDING.value, WorkspaceState.CREATED.value]))
         .where(waiting)
+        .where(_on_host(host))
     )
     return [_record(r) for r in rows]
 
 
-def needing_checkpoint(conn: Connection) -> list[tuple[Workspace, int]]:
-    """Live worktrees with ended turns not yet checkpointed, and the newest such turn."""
+def needing_checkpoint(conn: Connection, host: str) -> list[tuple[Workspace, int]]:
+    """Worktrees on this host with ended turns not yet checkpointed, and the newest such turn."""
     newest = (
         select(turns.c.number)
         .where(turns.c.session_id == workspaces.c.session_id)
@@ -97,6 +109,7 @@ def needing_checkpoint(conn: Connection) -> list[tuple[Workspace, int]]:
         select(workspaces, newest.label("upto"))
         .where(workspaces.c.state.in_([WorkspaceState.CREATED.value, WorkspaceState.READY.value]))
         .where(newest.is_not(None))
+        .where(_on_host(host))
     )
     return [(_record(r), int(r._mapping["upto"])) for r in rows]
 

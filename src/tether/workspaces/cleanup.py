@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tether.config import Config
 from tether.domain.records import EventKind
+from tether.domain.states import SessionState
 from tether.domain.workspace import Workspace, WorkspaceState
 from tether.errors import Conflict, TetherError
 from tether.ledger import events, sessions, turns, workspaces
@@ -36,12 +37,9 @@ def archive(
     with ledger.db.read() as conn:
         session = sessions.get(conn, session_id)
         ws = workspaces.find(conn, session_id)
-        busy = turns.unfinished(conn, session_id)
-    if busy:
-        raise Conflict(
-            f"session {session_id} has turn {busy[0].id} {busy[0].state}; wait for it or "
-            "cancel it before archiving"
-        )
+        turns.require_idle(conn, session_id, "archiving")
+    if session.state is SessionState.ARCHIVED:
+        raise Conflict(f"session {session_id} is archived already")
     removed = deleted = None
     if ws is not None and ws.state is not WorkspaceState.REMOVED:
         path = Path(ws.path)

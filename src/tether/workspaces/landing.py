@@ -118,12 +118,7 @@ def _ready(ledger: Ledger, session_id: str) -> tuple[Session, Workspace]:
     with ledger.db.read() as conn:
         session = sessions.get(conn, session_id)
         ws = workspaces.get(conn, session_id)
-        busy = turns.unfinished(conn, session_id)
-    if busy:
-        raise Conflict(
-            f"session {session_id} has turn {busy[0].id} {busy[0].state}; wait for it (tether "
-            "wait) or cancel it first"
-        )
+        turns.require_idle(conn, session_id, "landing its work")
     if ws.state not in (WorkspaceState.CREATED, WorkspaceState.READY):
         raise Conflict(f"the worktree of {session_id} is {ws.state}: there is nothing to land")
     return session, ws

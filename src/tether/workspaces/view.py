@@ -15,8 +15,8 @@ from tether.errors import InvalidInput
 from tether.ledger import diffs, sessions, workspaces
 from tether.ledger.store import Ledger
 
-PATCH_BUDGET_BYTES = 512 * 1024
-DEFAULT_FILES = 200
+PATCH_BUDGET_BYTES = 128 * 1024
+DEFAULT_FILES = 100
 
 
 def diff_page(

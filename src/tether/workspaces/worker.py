@@ -62,8 +62,8 @@ class WorkspaceWorker:
 
     def tick(self) -> None:
         with self.ledger.db.read() as conn:
-            pending = workspaces.needing_preparation(conn)
-            ended = workspaces.needing_checkpoint(conn)
+            pending = workspaces.needing_preparation(conn, self.config.host_name)
+            ended = workspaces.needing_checkpoint(conn, self.config.host_name)
         for ws in pending:
             self._submit(ws.session_id, partial(prepare.prepare, self.config, self.ledger, ws))
         for ws, upto in ended:
