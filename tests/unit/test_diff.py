@@ -3,6 +3,8 @@
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tether.ledger.blobs import BlobStore
 from tether.workspaces import diff
 
@@ -80,3 +82,31 @@ def test_no_change_stores_nothing(tmp_path: Path) -> None:
     (repo / "a.txt").write_text("a\n")
     head = commit_all(repo, "base")
     assert diff.compute(repo, head, head, BlobStore(tmp_path / "blobs"), 4096) == ([], None)
+
+
+@pytest.mark.parametrize("chunk", [11, 17, 64, 4096])  # at least len(FILE_MARK)
+def test_counts_match_git_numstat_whatever_the_read_size(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, chunk: int
+) -> None:
+    """Reads that split lines, marks and hunk headers anywhere still count exactly."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for i in range(12):
+        (repo / f"f{i}.txt").write_text(
+            "".join(f"{'+-@'[n % 3]}line {n} {'y' * i}\n" for n in range(30))
+        )
+    before = commit_all(repo, "base")
+    for i in range(12):
+        lines = [f"{'-+d'[n % 3]}iff --git {n} {'z' * (i * 7)}\n" for n in range(i * 3)]
+        (repo / f"f{i}.txt").write_text("".join(lines))
+    after = commit_all(repo, "change")
+    monkeypatch.setattr(diff, "READ_CHUNK", chunk)
+    rows, sha = diff.compute(repo, before, after, BlobStore(tmp_path / "blobs"), 1 << 20)
+    numstat = {}
+    for line in git(repo, "diff", "--numstat", before, after).splitlines():
+        added, removed, path = line.split("\t")
+        numstat[path] = (int(added), int(removed))
+    assert {r.path: (r.added, r.removed) for r in rows} == numstat
+    stored = BlobStore(tmp_path / "blobs").get(sha or "")
+    assert stored.decode() == git(repo, "diff", "-p", *diff.DIFF_OPTIONS, before, after)

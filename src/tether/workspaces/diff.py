@@ -1,7 +1,7 @@
 """Computing a stored diff between two commits: per-file rows and one patch blob.
 
 Two git calls: ``diff --raw -z`` (cheap: the list of changed files, in git's
-queue order) and ``diff -p`` streamed line by line; the i-th ``diff --git``
+queue order) and ``diff -p`` streamed in blocks; the i-th ``diff --git``
 section of the patch is the i-th raw entry. Added and removed lines are
 counted from the patch itself, so no third pass (``--numstat``) is needed. A
 file whose patch exceeds ``huge_bytes`` keeps its counts but not its text
@@ -21,7 +21,8 @@ from tether.errors import WorkspaceError
 from tether.ledger.blobs import BlobStore
 from tether.workspaces import git
 
-READ_CHUNK = 64 * 1024
+READ_CHUNK = 1024 * 1024  # more than len(FILE_MARK): a mark is never cut
+FILE_MARK = b"diff --git "
 DIFF_OPTIONS = ("-M", "--no-color", "--no-ext-diff", "--no-textconv", "--ignore-submodules=none")
 
 
@@ -43,7 +44,7 @@ class _Section:
     binary: bool = False
     huge: bool = False
     in_hunks: bool = False
-    pending: list[bytes] = field(default_factory=list)
+    pending: list[bytes] = field(default_factory=list)  # held until the file's patch ends
 
 
 def changes(repo: Path | str, before: str, after: str) -> list[Change]:
@@ -125,46 +126,80 @@ def _row(position: int, change: Change, section: _Section) -> DiffFile:
 def _stored(stream: IO[bytes], sections: list[_Section], huge: int) -> Iterator[bytes]:
     """Yield the bytes to store; record each file's counts and byte range in ``sections``.
 
-    A file's patch is held (at most ``huge`` bytes) until it ends, so a huge
-    one is dropped whole and leaves no partial text in the blob.
+    The patch is read in blocks of whole lines and scanned with bytes
+    methods (no Python work per line). A file's patch is held (at most
+    ``huge`` bytes) until it ends, so a huge one is dropped whole and leaves
+    no partial text in the blob.
     """
     written = 0
-    at_line_start = True
     current: _Section | None = None
+    carry = b""
+    mid_line = False  # the next block continues a line the previous one began
     while True:
-        piece = stream.readline(READ_CHUNK)
-        starts_line, at_line_start = at_line_start, piece.endswith(b"\n")
-        if not piece or (starts_line and piece.startswith(b"diff --git ")):
-            if current is not None and not current.huge:
-                current.start = written
-                written += current.size
-                yield b"".join(current.pending)
-                current.pending.clear()
-            if not piece:
-                return
-            current = _Section()
-            sections.append(current)
-        if current is None:
+        chunk = stream.read(READ_CHUNK)
+        data = carry + chunk
+        if not data:
+            break
+        end = data.rfind(b"\n") + 1 if chunk else len(data)
+        if end == 0 and len(data) <= READ_CHUNK:
+            carry = data
             continue
-        if starts_line:
-            _count(current, piece)
-        if current.huge:
-            continue
-        if current.size + len(piece) > huge:
-            current.huge, current.size = True, 0
-            current.pending.clear()
-            continue
-        current.size += len(piece)
-        current.pending.append(piece)
+        end = end or len(data)  # one overlong line: taken as it is, without waiting for its end
+        block, carry = data[:end], data[end:]
+        for starts_file, piece in _pieces(block, mid_line):
+            if starts_file:
+                if current is not None and not current.huge:
+                    current.start, written = written, written + current.size
+                    yield b"".join(current.pending)
+                current = _Section()
+                sections.append(current)
+            if current is not None:
+                _take(current, piece, starts_file or not mid_line, huge)
+        mid_line = not block.endswith(b"\n")
+    if current is not None and not current.huge:
+        current.start = written
+        yield b"".join(current.pending)
 
 
-def _count(section: _Section, line: bytes) -> None:
-    if section.in_hunks:
-        if line[:1] == b"+":
-            section.added += 1
-        elif line[:1] == b"-":
-            section.removed += 1
-    elif line.startswith(b"@@"):
-        section.in_hunks = True
-    elif line.startswith(b"Binary files "):
-        section.binary = True
+def _pieces(block: bytes, mid_line: bool) -> Iterator[tuple[bool, bytes]]:
+    """Split a block at the lines that start a file's section: (starts a file, bytes)."""
+    starts = [0] if not mid_line and block.startswith(FILE_MARK) else []
+    found = block.find(b"\n" + FILE_MARK)
+    while found >= 0:
+        starts.append(found + 1)
+        found = block.find(b"\n" + FILE_MARK, found + 1)
+    if not starts or starts[0] > 0:
+        yield False, block[: starts[0] if starts else len(block)]
+    for n, begin in enumerate(starts):
+        yield True, block[begin : starts[n + 1] if n + 1 < len(starts) else len(block)]
+
+
+def _take(section: _Section, piece: bytes, line_start: bool, huge: int) -> None:
+    _count(section, piece, line_start)
+    if section.huge:
+        return
+    if section.size + len(piece) > huge:
+        section.huge, section.size = True, 0
+        section.pending.clear()
+        return
+    section.size += len(piece)
+    section.pending.append(piece)
+
+
+def _count(section: _Section, piece: bytes, line_start: bool) -> None:
+    """Added and removed lines: those starting with + or - after the first hunk header."""
+    body = piece
+    if not section.in_hunks:
+        if line_start and piece.startswith(b"@@"):
+            hunk = 0
+        else:
+            found = piece.find(b"\n@@")
+            hunk = found + 1 if found >= 0 else -1
+        header = piece if hunk < 0 else piece[:hunk]
+        if (line_start and header.startswith(b"Binary files ")) or b"\nBinary files " in header:
+            section.binary = True
+        if hunk < 0:
+            return
+        section.in_hunks, body, line_start = True, piece[hunk:], True
+    section.added += body.count(b"\n+") + (line_start and body.startswith(b"+"))
+    section.removed += body.count(b"\n-") + (line_start and body.startswith(b"-"))

@@ -33,6 +33,8 @@ def prepare(config: Config, ledger: Ledger, ws: Workspace) -> None:
     settings = config.workspace_for(project.name)
     try:
         if ws.state is WorkspaceState.PENDING:
+            note = f"worktree: checking out {ws.branch} from {ws.base_ref} at {ws.path}"
+            _event(config, ledger, ws.session_id, turn_id, note, {"worktree": ws.path})
             worktree.create(ws)
             missing = worktree.copy_files(
                 Path(project.path), Path(session.workspace), settings.copy
@@ -42,6 +44,8 @@ def prepare(config: Config, ledger: Ledger, ws: Workspace) -> None:
                 _event(config, ledger, ws.session_id, turn_id, note, {"missing": missing})
             _set(ledger, ws.session_id, WorkspaceState.CREATED)
         for argv in settings.setup:
+            note = f"setup: running `{' '.join(argv)}`"  # the queued turn's wait, named
+            _event(config, ledger, ws.session_id, turn_id, note, {"setup": list(argv)})
             result = worktree.run_setup(
                 argv,
                 Path(session.workspace),
