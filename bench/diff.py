@@ -122,6 +122,7 @@ def main() -> None:
         finish_turn(ledger, accepted.turn.id)
         with ledger.db.read() as conn:
             ws = workspaces.get(conn, session_id)
+        git_says = git(worktree, "diff", "--stat").strip().splitlines()[-1].strip()
         baseline = timed(lambda: git(worktree, "diff", "--stat"))
         step = timed(lambda: recorder.record(config, ledger, ws, 1))
         baseline_after = timed(lambda: git(worktree, "diff", "--stat"))
@@ -136,6 +137,7 @@ def main() -> None:
             f"session: {summary.files} files, +{summary.added} -{summary.removed}, "
             f"{args.mb:g} MB in the tree"
         )
+        print(f"git diff --stat says: {git_says}")
         print(f"git diff --stat (direct, best of 2):      {git_s * 1000:9.0f} ms")
         print(
             f"checkpoint + diffs stored (worker step):  {step * 1000:9.0f} ms   "

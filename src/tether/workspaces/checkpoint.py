@@ -24,7 +24,10 @@ def record(ws: Workspace, turn_number: int, excluded: tuple[str, ...]) -> str:
     os.close(fd)
     try:
         if index.exists():
-            shutil.copyfile(index, scratch)
+            # copy2 keeps the index's mtime: git trusts an entry's stat data only when the
+            # file is older than the index, so a fresh mtime would hide same-size edits
+            # made in the second after checkout ("racy git").
+            shutil.copy2(index, scratch)
         else:
             os.unlink(scratch)
         env = {"GIT_INDEX_FILE": scratch}
