@@ -1,6 +1,7 @@
 """The CLI through Click's runner, against a real SQLite ledger."""
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -95,12 +96,33 @@ def test_bad_state_filter_is_a_usage_error(home: Path) -> None:
 
 
 def test_doctor(home: Path) -> None:
+    (home / "config.toml").write_text(
+        f'[defaults]\nagent = "py"\n\n[providers.py]\nnew = ["{sys.executable}", "{{prompt}}"]\n'
+    )
     code, out, _ = run("doctor", "--json")
     checks = {c["check"]: c for c in json.loads(out)}
-    assert code == 0
+    assert code == 0, out
     assert checks["ledger"]["ok"] and "migrated" in checks["ledger"]["detail"]
     assert checks["blob store"]["ok"]
+    assert checks["agent py"] == {**checks["agent py"], "ok": True, "required": True}
     assert {"agent codex", "agent claude", "agent gemini", "agent opencode"} <= set(checks)
+    # agents nobody uses may be missing: a warning, not a failure
+    assert all(c["ok"] or not c["required"] for c in checks.values())
+
+
+def test_doctor_fails_when_an_agent_in_use_cannot_run(home: Path, tmp_path: Path) -> None:
+    (home / "config.toml").write_text(
+        '[defaults]\nagent = "claude"\n\n[agents.codex]\ncommand = "/nonexistent/codex"\n'
+        '\n[agents.claude]\ncommand = "/nonexistent/claude"\n'
+    )
+    code, out, _ = run("doctor", "--json")
+    checks = {c["check"]: c for c in json.loads(out)}
+    assert code == 1
+    for agent in ("codex", "claude"):
+        check = checks[f"agent {agent}"]
+        assert not check["ok"] and check["required"] and "not found" in check["detail"]
+    code, out, _ = run("doctor")
+    assert code == 1 and "FAIL" in out
 
 
 def test_doctor_fails_when_blob_store_is_unwritable(home: Path) -> None:

@@ -7,13 +7,11 @@ refused or dropped, daemon gone), with a bounded backoff: a retried spawn or
 send returns the turn the first attempt created, never a second one.
 """
 
-import http.client
 import json
 import subprocess
 import sys
 import time
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
 
 from tether.errors import Conflict, DaemonError, InvalidInput, NotFound, TetherError
 from tether.server.address import DaemonInfo, running
@@ -32,7 +30,6 @@ _ERRORS: dict[int, type[TetherError]] = {
     409: Conflict,
     413: InvalidInput,
 }
-_UNREACHABLE = (OSError, http.client.HTTPException)
 
 
 def ensure_daemon(config: "Config") -> DaemonInfo:
@@ -73,10 +70,15 @@ class Client:
         if config.server.token:
             self.headers["authorization"] = f"Bearer {config.server.token}"
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+    def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        from urllib.parse import urlencode
+
         query = {k: v for k, v in (params or {}).items() if v is not None}
         target = f"{path}?{urlencode(query)}" if query else path
-        return self._retrying("GET", target, None, (), repeatable=True)
+        data = self._retrying("GET", target, None, (), repeatable=True)
+        if not isinstance(data, dict):
+            raise DaemonError(f"the daemon answered GET {target} with no JSON object")
+        return data
 
     def post(
         self, path: str, body: dict[str, Any], ok: tuple[int, ...] = (), repeatable: bool = False
@@ -89,13 +91,15 @@ class Client:
     def _retrying(
         self, method: str, target: str, body: bytes | None, ok: tuple[int, ...], repeatable: bool
     ) -> Any:
+        from http.client import HTTPException
+
         deadline = time.monotonic() + RETRY_FOR_S
         pause = RETRY_FIRST_S
         while True:
             try:
                 status, data = self._once(method, target, body)
                 break
-            except _UNREACHABLE as exc:
+            except (OSError, HTTPException) as exc:
                 unseen = isinstance(exc, ConnectionRefusedError)
                 if not (repeatable or unseen) or time.monotonic() + pause > deadline:
                     raise DaemonError(
@@ -111,6 +115,8 @@ class Client:
         return data
 
     def _once(self, method: str, target: str, body: bytes | None) -> tuple[int, Any]:
+        import http.client
+
         https = self.info.scheme == "https"
         kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
         conn = kind(self.info.host, self.info.port, timeout=REQUEST_TIMEOUT_S)

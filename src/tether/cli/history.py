@@ -5,14 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
 
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
-from tether.domain import serialize
-from tether.history.adopt import adopt as adopt_session
-from tether.history.indexer import Indexer
-from tether.ledger import history as ledger_history
+from tether.domain.records import USAGE_GROUPS
 
 TOKEN_HEADERS = ("input", "cached", "cache write", "output", "reasoning")
 
@@ -22,6 +18,10 @@ TOKEN_HEADERS = ("input", "cached", "cache write", "output", "reasoning")
 @pass_ctx
 def index(ctx: Context, as_json: bool) -> None:
     """Read new native-log bytes of every agent into the ledger, once, in the foreground."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+    from tether.history.indexer import Indexer
+
     indexer = Indexer(ctx.config, ctx.ledger)
     with Progress(
         *Progress.get_default_columns()[:-1],
@@ -52,9 +52,7 @@ def index(ctx: Context, as_json: bool) -> None:
 
 
 @click.command("usage")
-@click.argument(
-    "by", type=click.Choice(ledger_history.USAGE_GROUPS), default="daily", required=False
-)
+@click.argument("by", type=click.Choice(USAGE_GROUPS), default="daily", required=False)
 @click.option("--since", help="First UTC day to include, YYYY-MM-DD.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @pass_ctx
@@ -64,6 +62,8 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
     Tokens of models without a known price are counted as unpriced: their
     cost is shown as unpriced (JSON: "cost": null) and never as 0.
     """
+    from tether.ledger import history as ledger_history
+
     with ctx.ledger.db.read() as conn:
         rows = ledger_history.usage_report(conn, by, since)
         unpriced = (
@@ -103,6 +103,9 @@ def _cost_cell(row: dict[str, Any]) -> str:
 @pass_ctx
 def search(ctx: Context, query: str, limit: int, as_json: bool) -> None:
     """Full-text search over the prompts and messages of all sessions."""
+    from tether.domain import serialize
+    from tether.ledger import history as ledger_history
+
     with ctx.ledger.db.read() as conn:
         hits = ledger_history.search(conn, query, limit)
     for hit in hits:
@@ -124,6 +127,9 @@ def search(ctx: Context, query: str, limit: int, as_json: bool) -> None:
 @pass_ctx
 def adopt(ctx: Context, session_id: str, project: str | None, as_json: bool) -> None:
     """Make an external session a regular tether session that can be resumed."""
+    from tether.domain import serialize
+    from tether.history.adopt import adopt as adopt_session
+
     session = serialize.session(adopt_session(ctx.ledger, session_id, project))
     if as_json:
         output.emit_json(session)

@@ -4,13 +4,10 @@ from pathlib import Path
 
 import click
 
-from tether.agents.registry import check_agent
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx, resolve
-from tether.domain import serialize
 from tether.domain.ids import validate_name
 from tether.errors import InvalidInput, NotFound
-from tether.ledger import hosts, projects
 
 
 @click.group("project")
@@ -36,6 +33,10 @@ def add(
     as_json: bool,
 ) -> None:
     """Track the directory PATH (on this host, or on --host) as a project."""
+    from tether.agents.registry import check_agent
+    from tether.domain import serialize
+    from tether.ledger import hosts, projects
+
     here = ctx.config.host_name
     directory = resolve(path) if host in (None, here) else Path(path)
     if host in (None, here) and not directory.is_dir():
@@ -64,6 +65,9 @@ def add(
 @pass_ctx
 def ls(ctx: Context, as_json: bool) -> None:
     """List projects."""
+    from tether.domain import serialize
+    from tether.ledger import projects
+
     with ctx.ledger.db.read() as conn:
         items = [serialize.project(p) for p in projects.list_all(conn)]
     if as_json:

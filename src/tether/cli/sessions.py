@@ -1,4 +1,4 @@
-"""``tether ls`` and ``tether show``: read straight from the ledger."""
+"""``tether ls`` and ``tether show``: through the daemon's API when one runs (see reads.py)."""
 
 from typing import Any
 
@@ -6,12 +6,13 @@ import click
 
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
-from tether.domain import serialize
+from tether.cli.reads import Reader
 from tether.domain.ids import parse_session_id
 from tether.domain.states import SessionState
-from tether.ledger import diffs, sessions, turns, workspaces
+from tether.domain.text import shorten
 
 STATES = [s.value for s in SessionState]
+REASON_CHARS = 160  # at 80 columns a reason takes a few lines; --json has it whole
 
 
 @click.command("ls")
@@ -32,18 +33,12 @@ def ls(
     as_json: bool,
 ) -> None:
     """List sessions, newest first."""
-    with ctx.ledger.db.read() as conn:
-        page = sessions.list_page(
-            conn,
-            project=project,
-            state=SessionState(state) if state else None,
-            agent=agent,
-            before=before,
-            limit=limit,
-        )
-    items = [serialize.session(s) for s in page.items]
+    page = Reader(ctx).sessions(
+        project=project, state=state, agent=agent, before=before, limit=limit
+    )
+    items = page["items"]
     if as_json:
-        output.emit_json({"items": items, "next_cursor": page.next_cursor})
+        output.emit_json(page)
         return
     output.table(
         None,
@@ -53,8 +48,8 @@ def ls(
             for s in items
         ),
     )
-    if page.next_cursor:
-        output.console.print(f"more: tether ls --before {page.next_cursor}")
+    if page["next_cursor"]:
+        output.console.print(f"more: tether ls --before {page['next_cursor']}")
 
 
 @click.command("show")
@@ -64,50 +59,44 @@ def ls(
 def show(ctx: Context, session_id: str, as_json: bool) -> None:
     """Show a session with its turns, their states, reasons and phases."""
     session_id = str(parse_session_id(session_id))
-    with ctx.ledger.db.read() as conn:
-        session = serialize.session(sessions.get(conn, session_id))
-        session["turns"] = [serialize.turn(t) for t in turns.for_session(conn, session_id)]
-        ws = workspaces.find(conn, session_id)
-        whole = diffs.latest_session(conn, session_id) if ws else None
-        session["worktree"] = serialize.workspace(ws) if ws else None
-        session["diff"] = serialize.diff_summary(whole) if whole else None
+    session = Reader(ctx).session(session_id)
     if as_json:
         output.emit_json(session)
         return
-    output.console.print(
-        f"[bold]{session['id']}[/bold]  {session['agent']}  {session['state']}  "
-        f"native id: {session['native_id'] or '(not captured yet)'}\n"
+    lines = [
+        f"{session['id']}  {session['agent']}  {session['state']}  "
+        f"native id: {session['native_id'] or '(not captured yet)'}",
         f"workspace: {session['workspace']}",
-        highlight=False,
-    )
-    if ws is not None:
-        output.console.print(_worktree_line(session["worktree"], session["diff"]), highlight=False)
-    output.table(
-        None,
-        ("turn", "by", "state", "reason", "attempts", "accepted", "finished", "waiting for"),
-        (
-            (
-                t["id"],
-                t["accepted_by"] or "",
-                t["state"],
-                _reason(t),
-                t["attempts"],
-                output.when(t["phases"]["accepted"]),
-                output.when(t["phases"]["finished"]),
-                f"STALLED since {output.when(t['stalled_since'])}"
-                if t["stalled_since"]
-                else t["waiting_for"],
-            )
-            for t in session["turns"]
-        ),
-    )
+    ]
+    if session["worktree"] is not None:
+        lines.append(_worktree_line(session["worktree"], session["diff"]))
+    for turn in session["turns"]:
+        lines.extend(_turn_lines(turn))
+    output.console.print("\n".join(lines), markup=False, highlight=False)
+
+
+def _turn_lines(turn: dict[str, Any]) -> list[str]:
+    """One short block per turn: it reads at 80 columns, where a table squeezes the reason
+    into a column a few characters wide."""
+    phases = turn["phases"]
+    by = f"  by {turn['accepted_by']}" if turn["accepted_by"] else ""
+    head = f"{turn['id']}  {turn['state']}  attempts {turn['attempts']}{by}"
+    times = f"  accepted {output.when(phases['accepted'])}"
+    if phases["finished"]:
+        times += f"  finished {output.when(phases['finished'])}"
+    elif turn["stalled_since"]:
+        times += f"  STALLED since {output.when(turn['stalled_since'])}"
+    elif turn["waiting_for"]:
+        times += f"  waiting for {turn['waiting_for']}"
+    reason = _reason(turn)
+    return [head, times, *([f"  {reason}"] if reason else [])]
 
 
 def _reason(turn: dict[str, Any]) -> str:
     reason = turn["reason"] or ""
     if turn["cancelled_by"]:
-        return f"{reason} (cancel asked by {turn['cancelled_by']})".strip()
-    return reason
+        reason = f"{reason} (cancel asked by {turn['cancelled_by']})".strip()
+    return shorten(reason, REASON_CHARS)
 
 
 def _worktree_line(ws: dict[str, Any], diff: dict[str, Any] | None) -> str:

@@ -6,9 +6,7 @@ import click
 
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
-from tether.domain import serialize
 from tether.domain.team import Role, parse_role
-from tether.ledger import hosts, people
 
 ROLES = [r.value for r in Role]
 
@@ -24,6 +22,8 @@ def user() -> None:
 @pass_ctx
 def user_add(ctx: Context, name: str, role: str) -> None:
     """Add the person NAME; give them a token with `tether token create NAME`."""
+    from tether.ledger import people
+
     with ctx.ledger.db.write() as conn:
         person = people.add_user(conn, name, parse_role(role))
     output.console.print(f"added {person.role} [bold]{person.name}[/bold]")
@@ -35,6 +35,8 @@ def user_add(ctx: Context, name: str, role: str) -> None:
 @pass_ctx
 def user_role(ctx: Context, name: str, role: str) -> None:
     """Change the role of NAME."""
+    from tether.ledger import people
+
     with ctx.ledger.db.write() as conn:
         person = people.set_role(conn, name, parse_role(role))
     output.console.print(f"{person.name} is now a {person.role}")
@@ -45,6 +47,8 @@ def user_role(ctx: Context, name: str, role: str) -> None:
 @pass_ctx
 def user_ls(ctx: Context, as_json: bool) -> None:
     """List people and their roles."""
+    from tether.ledger import people
+
     with ctx.ledger.db.read() as conn:
         items = [{"name": p.name, "role": p.role.value} for p in people.list_users(conn)]
     if as_json:
@@ -65,6 +69,8 @@ def token() -> None:
 @pass_ctx
 def token_create(ctx: Context, name: str, label: str | None, as_json: bool) -> None:
     """A new token for the person NAME, printed once."""
+    from tether.ledger import people
+
     with ctx.ledger.db.write() as conn:
         token_id, secret = people.create_token(conn, name, label)
     if as_json:
@@ -82,6 +88,8 @@ def token_create(ctx: Context, name: str, label: str | None, as_json: bool) -> N
 @pass_ctx
 def token_revoke(ctx: Context, token_id: int) -> None:
     """Refuse the token TOKEN_ID from now on."""
+    from tether.ledger import people
+
     with ctx.ledger.db.write() as conn:
         revoked = people.revoke(conn, token_id)
     output.console.print(f"revoked token {revoked.id} of {revoked.user}")
@@ -92,6 +100,9 @@ def token_revoke(ctx: Context, token_id: int) -> None:
 @pass_ctx
 def token_ls(ctx: Context, as_json: bool) -> None:
     """List tokens (never their secrets)."""
+    from tether.domain import serialize
+    from tether.ledger import people
+
     with ctx.ledger.db.read() as conn:
         found = people.list_tokens(conn)
     if as_json:
@@ -129,6 +140,9 @@ def token_ls(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def hosts_cmd(ctx: Context, as_json: bool) -> None:
     """Daemons serving this ledger: last heartbeat, live turns, agents."""
+    from tether.domain import serialize
+    from tether.ledger import hosts
+
     timeout = ctx.config.team.host_timeout_s
     now = time.time()
     with ctx.ledger.db.read() as conn:

@@ -6,19 +6,20 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import click
 
 from tether.cli import output
 from tether.cli.client import Client
 from tether.cli.context import Context, pass_ctx
-from tether.domain import serialize
+from tether.cli.reads import Reader
 from tether.domain.ids import SessionId, parse_session_id, parse_session_or_turn_id
-from tether.domain.records import Turn
-from tether.engine.procs import start_ticks
-from tether.ledger import events, sessions, turns
+from tether.domain.states import TurnState
+from tether.domain.text import shorten
 
 WAIT_POLL_S = 0.2
+LOG_PREVIEW_CHARS = 160
 KEY_HELP = (
     "Idempotency key: the same key returns the same turn (default: a fresh one, reused "
     "when the CLI retries through a daemon restart)."
@@ -114,13 +115,11 @@ def cancel(ctx: Context, turn_id: str, as_json: bool) -> None:
     sys.exit(CANCEL_EXIT[result["outcome"]])
 
 
-def _target(ctx: Context, ident: str) -> Turn | None:
-    parsed = parse_session_or_turn_id(ident)
-    with ctx.ledger.db.read() as conn:
-        if isinstance(parsed, SessionId):
-            sessions.get(conn, ident)
-            return turns.latest(conn, ident)
-        return turns.get(conn, ident)
+def _target(reader: Reader, ident: str) -> dict[str, Any] | None:
+    if isinstance(parse_session_or_turn_id(ident), SessionId):
+        session_turns = reader.session(ident)["turns"]
+        return session_turns[-1] if session_turns else None
+    return reader.turn(ident)
 
 
 @click.command("wait")
@@ -131,25 +130,26 @@ def _target(ctx: Context, ident: str) -> Turn | None:
 def wait(ctx: Context, ident: str, timeout: float | None, as_json: bool) -> None:
     """Block until the turn (or the session's latest turn) ends: exit 0 if completed, else 1."""
     deadline = None if timeout is None else time.monotonic() + timeout
+    reader = Reader(ctx)
     while True:
-        turn = _target(ctx, ident)
-        if turn is None or turn.state.terminal:
+        turn = _target(reader, ident)
+        if turn is None or TurnState(turn["state"]).terminal:
             break
         if deadline is not None and time.monotonic() >= deadline:
             if as_json:
-                output.emit_json({**serialize.turn(turn), "timed_out_waiting": True})
+                output.emit_json({**turn, "timed_out_waiting": True})
             else:
-                output.errors.print(f"{turn.id} is still {turn.state} after {timeout:g}s")
+                output.errors.print(f"{turn['id']} is still {turn['state']} after {timeout:g}s")
             sys.exit(EXIT_TIMEOUT)
         time.sleep(WAIT_POLL_S)
     if turn is None:
         output.errors.print(f"session {ident} has no turns")
         sys.exit(1)
     if as_json:
-        output.emit_json(serialize.turn(turn))
+        output.emit_json(turn)
     else:
-        output.console.print(f"{turn.id} {turn.state}: {turn.reason or ''}")
-    sys.exit(0 if turn.state.value == "completed" else 1)
+        output.console.print(f"{turn['id']} {turn['state']}: {turn['reason'] or ''}")
+    sys.exit(0 if turn["state"] == TurnState.COMPLETED else 1)
 
 
 @click.command("log")
@@ -161,23 +161,20 @@ def wait(ctx: Context, ident: str, timeout: float | None, as_json: bool) -> None
 def log(ctx: Context, session_id: str, before: str | None, limit: int, as_json: bool) -> None:
     """A session's events, newest first, in pages."""
     session_id = str(parse_session_id(session_id))
-    with ctx.ledger.db.read() as conn:
-        sessions.get(conn, session_id)
-        page = events.page(conn, session_id, before=before, limit=limit)
-    items = [serialize.event(e) for e in page.items]
+    page = Reader(ctx).events(session_id, before, limit)
     if as_json:
-        output.emit_json({"items": items, "next_cursor": page.next_cursor})
+        output.emit_json(page)
         return
-    for item in reversed(items):
-        text = item["preview"].replace("\n", " ")
+    for item in reversed(page["items"]):
         output.console.print(
             f"{output.when(item['created_at'])} {item['turn_id'] or '':<12} "
-            f"{item['kind']:<11} {text[:160]}",
+            f"{item['kind']:<11} {shorten(item['preview'], LOG_PREVIEW_CHARS)}",
             highlight=False,
             markup=False,
+            soft_wrap=True,
         )
-    if page.next_cursor:
-        output.console.print(f"older: tether log {session_id} --before {page.next_cursor}")
+    if page["next_cursor"]:
+        output.console.print(f"older: tether log {session_id} --before {page['next_cursor']}")
 
 
 @click.command("attach")
@@ -185,6 +182,8 @@ def log(ctx: Context, session_id: str, before: str | None, limit: int, as_json: 
 @pass_ctx
 def attach(ctx: Context, session_id: str) -> None:
     """Open the agent's own UI on SESSION_ID's exact thread, holding its lane until you quit."""
+    from tether.engine.procs import start_ticks
+
     session_id = str(parse_session_id(session_id))
     client = Client(ctx.config)
     me = os.getpid()

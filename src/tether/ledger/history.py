@@ -18,7 +18,7 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tether.domain.records import Origin, TurnKind
+from tether.domain.records import USAGE_GROUPS, Origin, TurnKind
 from tether.errors import InvalidInput
 from tether.ledger.schema import (
     events,
@@ -279,9 +279,6 @@ def attached_windows(conn: Connection) -> dict[tuple[str, str], tuple[str, list[
             AttachWindow(turn_id, start, end)
         )
     return found
-
-
-USAGE_GROUPS = ("daily", "session", "model", "project", "agent")
 
 
 def _group_key(by: str) -> Any:

@@ -1,0 +1,72 @@
+"""What ``ls``, ``show``, ``log`` and ``wait`` read: the running daemon's API, else the ledger.
+
+Through the daemon a command imports only the standard library's HTTP client
+and answers in a few tens of milliseconds; opening the ledger itself costs
+SQLAlchemy and a migration check, so it is the path only when no daemon runs
+(a read never starts one). Both paths give the API's JSON shapes.
+"""
+
+from typing import Any
+
+from tether.cli.client import Client
+from tether.cli.context import Context
+from tether.server.address import running
+
+
+class Reader:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        info = running(ctx.config.home)
+        self.client = None if info is None else Client(ctx.config, info)
+
+    def sessions(self, **query: Any) -> dict[str, Any]:
+        if self.client is not None:
+            return self.client.get("/api/sessions", query)
+        from tether.domain import serialize
+        from tether.domain.states import SessionState
+        from tether.ledger import sessions
+
+        state = query.pop("state")
+        with self.ctx.ledger.db.read() as conn:
+            page = sessions.list_page(conn, state=SessionState(state) if state else None, **query)
+        return {
+            "items": [serialize.session(s) for s in page.items],
+            "next_cursor": page.next_cursor,
+        }
+
+    def session(self, session_id: str) -> dict[str, Any]:
+        """The session with its turns, its worktree and the worktree's whole diff."""
+        if self.client is not None:
+            return self.client.get(f"/api/sessions/{session_id}")
+        from tether.domain import serialize
+        from tether.ledger import diffs, sessions, turns, workspaces
+
+        with self.ctx.ledger.db.read() as conn:
+            session = serialize.session(sessions.get(conn, session_id))
+            session["turns"] = [serialize.turn(t) for t in turns.for_session(conn, session_id)]
+            ws = workspaces.find(conn, session_id)
+            whole = diffs.latest_session(conn, session_id) if ws else None
+        session["worktree"] = serialize.workspace(ws) if ws else None
+        session["diff"] = serialize.diff_summary(whole) if whole else None
+        return session
+
+    def events(self, session_id: str, before: str | None, limit: int) -> dict[str, Any]:
+        if self.client is not None:
+            query = {"before": before, "limit": limit}
+            return self.client.get(f"/api/sessions/{session_id}/events", query)
+        from tether.domain import serialize
+        from tether.ledger import events, sessions
+
+        with self.ctx.ledger.db.read() as conn:
+            sessions.get(conn, session_id)
+            page = events.page(conn, session_id, before=before, limit=limit)
+        return {"items": [serialize.event(e) for e in page.items], "next_cursor": page.next_cursor}
+
+    def turn(self, turn_id: str) -> dict[str, Any]:
+        if self.client is not None:
+            return self.client.get(f"/api/turns/{turn_id}")
+        from tether.domain import serialize
+        from tether.ledger import turns
+
+        with self.ctx.ledger.db.read() as conn:
+            return serialize.turn(turns.get(conn, turn_id))
