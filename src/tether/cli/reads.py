@@ -1,4 +1,4 @@
-"""What ``ls``, ``show``, ``log`` and ``wait`` read: the running daemon's API, else the ledger.
+"""What ``ls``, ``show``, ``log``, ``wait`` and ``diff`` read: the daemon's API, else the ledger.
 
 Through the daemon a command imports only the standard library's HTTP client
 and answers in a few tens of milliseconds; opening the ledger itself costs
@@ -61,6 +61,15 @@ class Reader:
             sessions.get(conn, session_id)
             page = events.page(conn, session_id, before=before, limit=limit)
         return {"items": [serialize.event(e) for e in page.items], "next_cursor": page.next_cursor}
+
+    def diff(self, session_id: str, turn: int | None, offset: int, patches: bool) -> dict[str, Any]:
+        """One page of the session's (or one turn's) stored diff."""
+        if self.client is not None:
+            query = {"turn": turn, "offset": offset, "patches": int(patches)}
+            return self.client.get(f"/api/sessions/{session_id}/diff", query)
+        from tether.workspaces.view import diff_page
+
+        return diff_page(self.ctx.ledger, session_id, turn=turn, offset=offset, patches=patches)
 
     def turn(self, turn_id: str) -> dict[str, Any]:
         if self.client is not None:

@@ -8,6 +8,7 @@ import click
 from tether.cli import output
 from tether.cli.client import Client
 from tether.cli.context import Context, pass_ctx
+from tether.cli.reads import Reader
 from tether.domain.ids import parse_session_id
 
 
@@ -22,9 +23,9 @@ def diff(
     ctx: Context, session_id: str, turn: int | None, stat: bool, as_json: bool, offset: int
 ) -> None:
     """What the session changed (since its base), or one turn's change, as recorded."""
-    from tether.workspaces.view import diff_page
-
-    page = diff_page(ctx.ledger, session_id, turn=turn, offset=offset, patches=not stat)
+    session_id = str(parse_session_id(session_id))
+    reader = Reader(ctx)
+    page = reader.diff(session_id, turn, offset, patches=not stat)
     if as_json:
         output.emit_json(page)
         return
@@ -35,9 +36,7 @@ def diff(
         _print_files(page["files"], stat)
         if page["next_offset"] is None:
             break
-        page = diff_page(
-            ctx.ledger, session_id, turn=turn, offset=page["next_offset"], patches=not stat
-        )
+        page = reader.diff(session_id, turn, page["next_offset"], patches=not stat)
     s = page["summary"]
     extra = "".join(
         f", {n} {what}"
