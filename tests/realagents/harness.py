@@ -651,7 +651,7 @@ def run_turn(
     prompt: str,
     *,
     resume_id: str | None = None,
-    timeout: float = 120,
+    timeout: float = 300,
     native_id: str | None = None,
 ) -> TurnResult:
     """Run one headless turn (new, or resume of ``resume_id``) and wait for it.
@@ -664,7 +664,7 @@ def run_turn(
     return run_argv(home, home.argv(prompt, resume_id=resume_id, native_id=native_id), timeout)
 
 
-def run_argv(home: AgentHome, argv: list[str], timeout: float = 120) -> TurnResult:
+def run_argv(home: AgentHome, argv: list[str], timeout: float = 300) -> TurnResult:
     """Run one headless invocation with exactly ``argv`` (e.g. a fork) in ``home``."""
     start = time.monotonic()
     timed_out = False

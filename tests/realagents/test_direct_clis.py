@@ -30,7 +30,7 @@ ALL = sorted(AGENTS)
 FAILURE_BOUND = {"codex": 30, "claude": 30, "gemini": 30, "opencode": 110}
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("agent", ALL)
 def test_pinned_version_installed(agent: str) -> None:
     spec = AGENTS[agent]
@@ -51,7 +51,7 @@ def _bins_of(package: str) -> list[str]:
     return [b for b, p in json.loads(LOCK_FILE.read_text())["bins"].items() if p == package]
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("agent", ALL)
 def test_new_turn_stream_carries_native_id(agent, make_home, model_server) -> None:
     home = make_home(agent)
@@ -66,7 +66,7 @@ def test_new_turn_stream_carries_native_id(agent, make_home, model_server) -> No
     assert main[-1]["protocol"] == home.spec.protocol
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("agent", ALL)
 def test_native_id_matches_native_log(agent, make_home) -> None:
     home = make_home(agent)
@@ -87,7 +87,7 @@ def test_native_id_matches_native_log(agent, make_home) -> None:
         assert "where is my log" in text
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("agent", ALL)
 def test_resume_by_id_continues_same_thread(agent, make_home, model_server) -> None:
     home = make_home(agent)
@@ -111,7 +111,7 @@ def test_resume_by_id_continues_same_thread(agent, make_home, model_server) -> N
     assert "ECHO[users=2 " in second.text, second.dump()
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("agent", ALL)
 def test_scripted_shell_tool_call_creates_file(agent, make_home, model_server) -> None:
     home = make_home(agent)
@@ -130,7 +130,7 @@ def test_scripted_shell_tool_call_creates_file(agent, make_home, model_server) -
     assert model_server.pending == 0
 
 
-@pytest.mark.timeout(200)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("agent", ALL)
 def test_server_closing_mid_stream_fails_in_bounded_time(
     agent, make_home, model_server, record_property
@@ -154,7 +154,7 @@ def test_server_closing_mid_stream_fails_in_bounded_time(
 UNKNOWN_ID = {"opencode": "ses_0000000000000000000000000000"}
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(600)
 @pytest.mark.parametrize("agent", ALL)
 def test_resume_of_unknown_id_is_refused(agent, make_home, model_server) -> None:
     home = make_home(agent)

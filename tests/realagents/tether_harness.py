@@ -51,8 +51,8 @@ __all__ = [
 #: the engine's pre-start retry exists for.
 ENGINE_DEFAULTS: dict[str, float] = {
     "max_parallel": 8,
-    "start_timeout_s": 60,
-    "idle_timeout_s": 60,
+    "start_timeout_s": 120,
+    "idle_timeout_s": 120,
     "abort_after_s": 30,
 }
 
@@ -146,7 +146,7 @@ class Rig:
         with self.ledger.db.read() as conn:
             return turns.get(conn, turn_id)
 
-    def wait(self, turn_id: str, timeout: float = 120) -> Turn:
+    def wait(self, turn_id: str, timeout: float = 400) -> Turn:
         deadline = time.monotonic() + timeout
         while True:
             turn = self.turn(turn_id)
