@@ -9,6 +9,7 @@ import click
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
 from tether.domain.records import USAGE_GROUPS
+from tether.domain.text import shorten
 
 TOKEN_HEADERS = ("input", "cached", "cache write", "output", "reasoning")
 
@@ -116,7 +117,7 @@ def search(ctx: Context, query: str, limit: int, as_json: bool) -> None:
     output.table(
         None,
         ("session", "when", "text"),
-        ((h["session_id"], output.when(h["created_at"]), h["preview"][:120]) for h in hits),
+        ((h["session_id"], output.when(h["created_at"]), shorten(h["preview"], 120)) for h in hits),
     )
 
 

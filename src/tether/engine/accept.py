@@ -17,6 +17,7 @@ from tether.config import Config
 from tether.domain.ids import parse_session_id, validate_name
 from tether.domain.records import Project, Session, Turn, TurnKind
 from tether.domain.states import TurnState
+from tether.domain.text import shorten
 from tether.errors import Conflict, InvalidInput, ProviderError
 from tether.ledger import projects, sessions, turns
 from tether.ledger.store import Ledger
@@ -24,6 +25,7 @@ from tether.workspaces import plan as workspace_plan
 from tether.workspaces import worktree as workspace
 
 MAX_PROMPT_BYTES = 1024 * 1024
+TITLE_CHARS = 120
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,13 @@ def spawn(
             owner = _owner(conn, project, cwd)
             chosen = check_agent(config, agent or owner.default_agent or config.defaults.agent)
             session = sessions.create(
-                conn, owner, chosen, owner.path, model=model, title=prompt[:120], spawn_key=key
+                conn,
+                owner,
+                chosen,
+                owner.path,
+                model=model,
+                title=shorten(prompt, TITLE_CHARS),
+                spawn_key=key,
             )
             if plan is not None:
                 session = workspace_plan.attach_plan(config, conn, session, plan)
