@@ -40,7 +40,7 @@ from tether.history.synthetic import Expected, codex_session, write_codex, write
 CCUSAGE_VERSION = "20.0.24"
 KINDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 CC_KINDS = ("inputTokens", "cacheReadTokens", "cacheCreationTokens", "outputTokens")
-BIG_LINE_BYTES = 3 * 1024 * 1024
+BIG_LINE_BYTES = 4 * 1024 * 1024
 
 CHILD = r"""
 import json, sys, time

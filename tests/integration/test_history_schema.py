@@ -1,13 +1,20 @@
 """Migrations build exactly ``schema.metadata``, apart from the full-text objects.
 
 Full-text search is dialect-specific (an FTS5 table with triggers on SQLite,
-a GIN index on PostgreSQL), so migration 0003 creates it outside metadata.
+a GIN index on PostgreSQL), so migration 0003 creates it outside metadata;
+big batches fill it in bulk.
 """
+
+from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
+from tether.domain.records import EventKind
+from tether.ledger import events, history, projects, sessions
+from tether.ledger.blobs import BlobStore
+from tether.ledger.events import NewEvent
 from tether.ledger.migrate import include_object
 from tether.ledger.schema import metadata
 from tether.ledger.store import Ledger
@@ -26,3 +33,31 @@ def test_full_text_objects_exist(ledger: Ledger) -> None:
             assert "events_fts" in inspector.get_table_names()
         else:
             assert "ix_events_fts" in {i["name"] for i in inspector.get_indexes("events")}
+
+
+def _messages(session_id: str, words: list[str], blobs: BlobStore) -> list[dict[str, object]]:
+    return [
+        events.row_for(
+            NewEvent(session_id, EventKind.MESSAGE, f"note {word}", dedup_key=word), blobs
+        )
+        for word in words
+    ]
+
+
+def test_a_big_batch_is_searchable_and_the_trigger_still_works_after_it(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    with ledger.db.write() as conn:
+        project = projects.add(conn, tmp_path, name="web")
+        session = sessions.create(conn, project, "codex", str(tmp_path)).id
+    words = [f"w{i:04d}x" for i in range(events.BULK_FTS_ROWS + 10)]
+    with ledger.db.write() as conn:
+        events.insert_rows(conn, _messages(session, words, ledger.blobs))  # bulk on SQLite
+        events.insert_rows(conn, _messages(session, words[:600], ledger.blobs))  # all known
+    with ledger.db.write() as conn:
+        events.insert_rows(conn, _messages(session, ["afterwards"], ledger.blobs))  # the trigger
+    with ledger.db.read() as conn:
+        for word in (words[0], words[-1], "afterwards"):
+            hits = history.search(conn, word)
+            assert [h["preview"] for h in hits] == [f"note {word}"], word
+        assert history.event_count(conn, [session]) == len(words) + 1

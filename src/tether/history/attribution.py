@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from tether.domain.records import Origin, Project
+from tether.domain.records import Project
 from tether.ledger import history as ledger_history
 from tether.ledger import projects, sessions
 from tether.ledger.schema import projects as projects_table
@@ -21,21 +21,16 @@ from tether.ledger.schema import projects as projects_table
 TITLE_CHARS = 200
 
 
-def _project_at(conn: Connection, path: str) -> Project | None:
-    name = conn.execute(
-        select(projects_table.c.name).where(projects_table.c.path == path)
-    ).scalar_one_or_none()
-    return None if name is None else projects.get(conn, name)
-
-
-def _catch_all(conn: Connection, agent: str, root: Path) -> Project:
+def _catch_all(conn: Connection, agent: str, root: Path, at: dict[str, str]) -> Project:
     name = f"external-{agent}"
     found = conn.execute(
         select(projects_table.c.name).where(projects_table.c.name == name)
     ).scalar_one_or_none()
     if found is not None:
         return projects.get(conn, name)
-    return _project_at(conn, str(root)) or projects.add(conn, root, name=name)
+    if str(root) in at:
+        return projects.get(conn, at[str(root)])
+    return projects.add(conn, root, name=name)
 
 
 def _title(text: str | None) -> str | None:
@@ -46,30 +41,57 @@ def _title(text: str | None) -> str | None:
 
 
 def attribute_all(conn: Connection, roots: dict[str, Path]) -> int:
-    """Attribute every native session not yet attributed; returns how many were created."""
+    """Attribute every native session not yet attributed; returns how many were created.
+
+    Set-based: one look-up of the sessions holding the native ids, one insert
+    of new external sessions per project and agent, one update of the links.
+    """
+    rows = ledger_history.unattributed(conn)
+    by_agent: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_agent.setdefault(row["agent"], []).append(row)
+    at = {
+        path: name
+        for name, path in conn.execute(select(projects_table.c.name, projects_table.c.path))
+    }
+    links: list[tuple[int, str]] = []
     created = 0
-    for row in ledger_history.unattributed(conn):
-        session = sessions.find_by_native_id(conn, row["agent"], row["native_id"])
-        if session is None:
-            session = _external(conn, row, roots)
-            created += 1
-        ledger_history.attribute(conn, row["pk"], session.id)
+    for agent, natives in by_agent.items():
+        held = sessions.ids_by_native(conn, agent, [r["native_id"] for r in natives])
+        homeless = [r for r in natives if r["native_id"] not in held]
+        for project, group in _by_project(conn, agent, homeless, roots, at).items():
+            ids = sessions.create_external(conn, project, agent, [_new(r) for r in group])
+            held.update(zip((r["native_id"] for r in group), ids, strict=True))
+        created += len(homeless)
+        links.extend((r["pk"], held[r["native_id"]]) for r in natives)
+    ledger_history.attribute_many(conn, links)
     return created
 
 
-def _external(conn: Connection, row: dict[str, Any], roots: dict[str, Path]) -> Any:
-    agent = row["agent"]
-    cwd = row["cwd"]
-    project = (_project_at(conn, cwd) if cwd else None) or _catch_all(
-        conn, agent, roots.get(agent, Path(f"/{agent}-history"))
-    )
-    return sessions.create(
-        conn,
-        project,
-        agent,
-        workspace=cwd or "",
-        origin=Origin.EXTERNAL,
-        native_id=row["native_id"],
-        model=row["model"],
-        title=_title(row["title"]),
-    )
+def _by_project(
+    conn: Connection,
+    agent: str,
+    rows: list[dict[str, Any]],
+    roots: dict[str, Path],
+    at: dict[str, str],
+) -> dict[Project, list[dict[str, Any]]]:
+    """The project registered at exactly a session's cwd, else the agent's catch-all."""
+    found: dict[str, Project] = {}
+    groups: dict[Project, list[dict[str, Any]]] = {}
+    for row in rows:
+        name = at.get(row["cwd"] or "")
+        key = name or f"external-{agent}"
+        if key not in found:
+            root = roots.get(agent, Path(f"/{agent}-history"))
+            found[key] = projects.get(conn, name) if name else _catch_all(conn, agent, root, at)
+        groups.setdefault(found[key], []).append(row)
+    return groups
+
+
+def _new(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "native_id": row["native_id"],
+        "workspace": row["cwd"] or "",
+        "model": row["model"],
+        "title": _title(row["title"]),
+    }

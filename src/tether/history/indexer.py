@@ -25,7 +25,7 @@ from tether.history.pricing import PriceTable, load
 from tether.history.readers import READERS
 from tether.history.reprice import price_unpriced
 from tether.history.roots import Roots, log_files, roots
-from tether.history.scan import Job, JobResult, run_job, run_jobs, split
+from tether.history.scan import Job, JobResult, each_result, run_jobs, split
 from tether.history.sources import (
     HEAD_BYTES,
     Change,
@@ -42,6 +42,7 @@ from tether.ledger.store import Ledger
 
 log = logging.getLogger(__name__)
 FLUSH_ENTRIES = 50_000
+EVENT_BATCH = 20_000  # transcript events per write transaction
 Progress = Callable[[int, int], None]  # bytes done, bytes to read
 
 
@@ -371,30 +372,38 @@ class Indexer:
 
         External sessions get every record. A tether session gets only the
         records of its attached turns (the agent's own UI, ``tether attach``):
-        the rest already came through tether's stream.
+        the rest already came through tether's stream. Files are read in
+        worker processes when there is a lot; events are written in batches,
+        each with its files' new offsets in the same transaction.
         """
         with self.ledger.db.read() as conn:
             files = ledger_history.load_files(conn)
             external = ledger_history.external_sessions(conn)
             attached = ledger_history.attached_windows(conn)
-        imported = 0
+        todo: list[tuple[ledger_history.FileRecord, str, list[Any] | None]] = []
         for record in files.values():
             key = (record.agent, record.native_id or "")
             if record.events_offset >= record.read_offset:
                 continue
             if key in external:
-                imported += self._import_file(record, external[key], None)
+                todo.append((record, external[key], None))
             elif key in attached:
-                imported += self._import_file(record, *attached[key])
-        return imported
+                todo.append((record, *attached[key]))
+        jobs = [self._transcript_job(record) for record, _, _ in todo]
+        imported = 0
+        batch = _EventBatch()
+        for index, result in each_result(jobs, {job.path: job.end or 0 for job in jobs}):
+            if result.error:
+                continue
+            record, session_id, windows = todo[index]
+            batch.add(self._event_rows(result, session_id, windows), session_id)
+            batch.offsets.append((record.path, min(result.stats.end, record.read_offset)))
+            if len(batch.rows) >= EVENT_BATCH:
+                imported += batch.write(self.ledger)
+        return imported + batch.write(self.ledger)
 
-    def _import_file(
-        self,
-        record: ledger_history.FileRecord,
-        session_id: str,
-        windows: list[ledger_history.AttachWindow] | None,
-    ) -> int:
-        job = Job(
+    def _transcript_job(self, record: ledger_history.FileRecord) -> Job:
+        return Job(
             record.agent,
             record.path,
             record.native_id,
@@ -403,11 +412,15 @@ class Indexer:
             transcript=True,
             max_line=self.config.history.max_line_bytes,
         )
-        result = run_job(job)
-        if result.error:
-            return 0
+
+    def _event_rows(
+        self,
+        result: JobResult,
+        session_id: str,
+        windows: list[ledger_history.AttachWindow] | None,
+    ) -> list[dict[str, object]]:
         items = [(item, _turn_of(item.timestamp, windows)) for item in result.transcript]
-        rows = [
+        return [
             ledger_events.row_for(
                 ledger_events.NewEvent(
                     session_id=session_id,
@@ -424,13 +437,31 @@ class Indexer:
             for item, turn_id in items
             if windows is None or turn_id is not None
         ]
-        with self.ledger.db.write() as conn:
-            before = ledger_history.event_count(conn, session_id)
-            ledger_events.insert_rows(conn, rows)  # its rowcount is -1 on psycopg executemany
-            inserted = ledger_history.event_count(conn, session_id) - before
-            ledger_history.set_events_offset(
-                conn, record.path, min(result.stats.end, record.read_offset)
-            )
+
+
+class _EventBatch:
+    """Transcript events of several files and those files' new events offsets."""
+
+    def __init__(self) -> None:
+        self.rows: list[dict[str, object]] = []
+        self.sessions: set[str] = set()
+        self.offsets: list[tuple[str, int]] = []
+
+    def add(self, rows: list[dict[str, object]], session_id: str) -> None:
+        self.rows.extend(rows)
+        self.sessions.add(session_id)
+
+    def write(self, ledger: Ledger) -> int:
+        """One transaction; returns the events inserted (those not stored before)."""
+        if not self.offsets:
+            return 0
+        sessions = sorted(self.sessions)
+        with ledger.db.write() as conn:
+            before = ledger_history.event_count(conn, sessions)
+            ledger_events.insert_rows(conn, self.rows)  # its rowcount is -1 on psycopg executemany
+            inserted = ledger_history.event_count(conn, sessions) - before
+            ledger_history.set_events_offsets(conn, self.offsets)
+        self.__init__()  # type: ignore[misc]
         return inserted
 
 

@@ -63,6 +63,7 @@ class PriceTable:
         self._snapshot: Any = None
         self._models: dict[str, Any] = {}  # model name -> genai-prices ModelInfo, or None
         self._rates: dict[tuple[str, int], Rates | None] = {}
+        self._by_price: dict[int, tuple[Any, Rates]] = {}  # keeps the price set, so ids stay unique
 
     def _model(self, model: str) -> Any:
         if model not in self._models:
@@ -80,9 +81,15 @@ class PriceTable:
         key = (model, int(ts // 60))
         if key not in self._rates:
             info = self._model(model)
-            when = datetime.fromtimestamp(key[1] * 60, UTC)
-            self._rates[key] = None if info is None else _rates_of(info.get_prices(when))
+            self._rates[key] = None if info is None else self._resolved(info, key[1] * 60)
         return self._rates[key]
+
+    def _resolved(self, info: Any, ts: float) -> Rates:
+        prices = info.get_prices(datetime.fromtimestamp(ts, UTC))
+        key = id(prices)
+        if key not in self._by_price:  # few distinct price sets: resolve each once
+            self._by_price[key] = (prices, _rates_of(prices))
+        return self._by_price[key][1]
 
     def priced(self, model: str) -> bool:
         return self._model(model) is not None

@@ -10,8 +10,9 @@ folded by the indexer.
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field, replace
+from itertools import islice
 from multiprocessing import get_context
 from multiprocessing.context import BaseContext
 from pathlib import Path
@@ -215,3 +216,25 @@ def run_jobs(jobs: list[Job], sizes: dict[str, int]) -> Iterator[JobResult]:
             while following in done:
                 yield done.pop(following)
                 following += 1
+
+
+def each_result(jobs: list[Job], sizes: dict[str, int]) -> Iterator[tuple[int, JobResult]]:
+    """(index, result) as each job finishes, for jobs whose results are independent.
+
+    At most two jobs per worker are in flight, so memory holds a few results,
+    never the whole tree's.
+    """
+    total = sum(_size(job, sizes) for job in jobs)
+    if total < POOL_THRESHOLD_BYTES or workers() == 1 or len(jobs) == 1:
+        yield from enumerate(map(run_job, jobs))
+        return
+    pending = iter(sorted(range(len(jobs)), key=lambda i: -_size(jobs[i], sizes)))
+    with ProcessPoolExecutor(workers(), mp_context=_context()) as pool:
+        running = {pool.submit(run_job, jobs[i]): i for i in islice(pending, 2 * workers())}
+        while running:
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                yield running.pop(future), future.result()
+                following = next(pending, None)
+                if following is not None:
+                    running[pool.submit(run_job, jobs[following])] = following

@@ -74,6 +74,18 @@ def _filler(rng: random.Random, size: int) -> str:
     return (word * (size // 64 + 1))[:size]
 
 
+def _tool_output_size(rng: random.Random, big_bytes: int, usual: int) -> int:
+    """Mostly small; one in 500 a big output (a log, a dump) of up to ``big_bytes``."""
+    if big_bytes and rng.random() < 0.002:
+        return rng.randint(big_bytes // 8, big_bytes)
+    return rng.randint(200, usual)
+
+
+def session_turns(rng: random.Random) -> int:
+    """Turns of a session: most are short, a few very long (median 9, mean about 15)."""
+    return max(1, min(500, round(rng.lognormvariate(2.2, 1.0))))
+
+
 @dataclass
 class ClaudeSession:
     native_id: str
@@ -156,7 +168,7 @@ def claude_session(
                 "output_tokens": usage["output_tokens"],
             },
         )
-        size = big_bytes if big_bytes and rng.random() < 0.05 else rng.randint(200, 20000)
+        size = _tool_output_size(rng, big_bytes, 10000)
         _claude_add(
             session,
             {
@@ -257,7 +269,7 @@ def codex_session(
         _codex_add(session, ts, "event_msg", {"type": "token_count", "info": None})
         for _ in range(rng.randint(1, 3)):
             ts += rng.uniform(1, 30)
-            size = big_bytes if big_bytes and rng.random() < 0.05 else rng.randint(200, 30000)
+            size = _tool_output_size(rng, big_bytes, 12000)
             _codex_add(
                 session,
                 ts,
@@ -329,7 +341,11 @@ def write_tree(
     big_bytes: int = 0,
     start: float = 1767225600.0,  # 2026-01-01T00:00:00Z
 ) -> Expected:
-    """Sessions over ~60 days until the tree holds ``target_bytes``; 1 in 10 is a fork."""
+    """Sessions over ~60 days until the tree holds ``target_bytes``; 1 in 10 is a fork.
+
+    Sized like a heavy user's history: about 2,500 sessions and 60,000 usage
+    entries per GB, most sessions small, a few long, rare lines of several MB.
+    """
     rng = random.Random(seed)
     expected = Expected()
     written = 0
@@ -337,7 +353,7 @@ def write_tree(
     codex_parents: list[CodexSession] = []
     while written < target_bytes:
         at = start + rng.uniform(0, 60 * 86400)
-        turns = rng.randint(5, 60)
+        turns = session_turns(rng)
         if rng.random() < 0.5:
             parent = rng.choice(claude_parents) if claude_parents and rng.random() < 0.1 else None
             session = claude_session(rng, expected, at, turns, parent=parent, big_bytes=big_bytes)

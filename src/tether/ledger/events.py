@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Row, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -22,6 +22,8 @@ from tether.ledger.cursor import Page, check_limit, parse_cursor
 from tether.ledger.schema import events
 
 MAX_DATA_BYTES = 4096
+BULK_FTS_ROWS = 500  # from this many rows on, SQLite's full-text index is filled in bulk
+_FTS_TRIGGER = "events_fts_insert"  # migration 0003
 PAGE_BUDGET_BYTES = 1024 * 1024  # characters of previews and data in one page
 
 
@@ -80,12 +82,38 @@ def row_for(
 
 
 def insert_rows(conn: Connection, rows: list[dict[str, object]]) -> int:
-    """Insert prepared rows, skipping any whose dedup key is already stored."""
+    """Insert prepared rows, skipping any whose dedup key is already stored.
+
+    On SQLite a big batch fills the full-text index in one statement after
+    the rows instead of through the per-row trigger, about five times faster
+    (bench/history.py); the trigger is dropped and recreated from its own
+    stored SQL inside the same write transaction, so no other writer ever
+    sees it missing.
+    """
     if not rows:
         return 0
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     stmt = dialect_insert(events).on_conflict_do_nothing(index_elements=["session_id", "dedup_key"])
-    return conn.execute(stmt, rows).rowcount or 0
+    if conn.dialect.name != "sqlite" or len(rows) < BULK_FTS_ROWS:
+        return conn.execute(stmt, rows).rowcount or 0
+    trigger = conn.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
+        {"n": _FTS_TRIGGER},
+    ).scalar_one_or_none()
+    if trigger is None:
+        return conn.execute(stmt, rows).rowcount or 0
+    last = conn.execute(text("SELECT coalesce(max(id), 0) FROM events")).scalar_one()
+    conn.execute(text(f"DROP TRIGGER {_FTS_TRIGGER}"))
+    inserted = conn.execute(stmt, rows).rowcount or 0
+    conn.execute(
+        text(
+            "INSERT INTO events_fts(rowid, preview) SELECT id, preview FROM events "
+            "WHERE id > :last AND kind = 'message'"
+        ),
+        {"last": last},
+    )
+    conn.execute(text(trigger))
+    return inserted
 
 
 def page(

@@ -93,10 +93,15 @@ def save_files(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     conn.execute(stmt.on_conflict_do_update(index_elements=["path"], set_=columns), list(rows))
 
 
-def set_events_offset(conn: Connection, path: str, offset: int) -> None:
-    conn.execute(
-        update(history_files).where(history_files.c.path == path).values(events_offset=offset)
-    )
+def set_events_offsets(conn: Connection, offsets: Sequence[tuple[str, int]]) -> None:
+    """How far each file's transcript was imported, by path."""
+    if offsets:
+        conn.execute(
+            update(history_files)
+            .where(history_files.c.path == bindparam("p"))
+            .values(events_offset=bindparam("o")),
+            [{"p": path, "o": offset} for path, offset in offsets],
+        )
 
 
 def delete_entries_of(conn: Connection, agent: str, native_id: str) -> None:
@@ -136,32 +141,56 @@ def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def merge_sessions(conn: Connection, agent: str, facts: Iterable[Mapping[str, Any]]) -> None:
-    """Insert native sessions or widen what is known of them.
+    """Insert native sessions or widen what is known of them, set-based.
 
     Each fact has ``native_id``, ``started_at``, ``ended_at``, ``cwd``,
-    ``title``, ``model`` and ``parent_native_id``; the earliest start, the
-    latest end and the first known cwd, title and parent are kept.
+    ``title``, ``model`` and ``parent_native_id`` (one fact per native id);
+    the earliest start, the latest end and the first known cwd, title and
+    parent are kept.
     """
-    for item in facts:
-        where = and_(
-            native_sessions.c.agent == agent, native_sessions.c.native_id == item["native_id"]
-        )
-        row = conn.execute(select(native_sessions).where(where)).mappings().first()
-        if row is None:
-            conn.execute(insert(native_sessions).values(agent=agent, **item))
-            continue
+    facts = list(facts)
+    known = _native_rows(conn, agent, [f["native_id"] for f in facts])
+    new = [dict(f, agent=agent) for f in facts if f["native_id"] not in known]
+    if new:
+        conn.execute(insert(native_sessions), new)
+    changes = [_widened(known[f["native_id"]], f) for f in facts if f["native_id"] in known]
+    if changes:
         conn.execute(
             update(native_sessions)
-            .where(native_sessions.c.pk == row["pk"])
-            .values(
-                started_at=_pick(min, row["started_at"], item["started_at"]),
-                ended_at=_pick(max, row["ended_at"], item["ended_at"]),
-                cwd=row["cwd"] or item["cwd"],
-                title=row["title"] or item["title"],
-                model=item["model"] or row["model"],
-                parent_native_id=row["parent_native_id"] or item["parent_native_id"],
-            )
+            .where(native_sessions.c.pk == bindparam("k"))
+            .values({c: bindparam(f"v_{c}") for c in _WIDENED}),
+            changes,
         )
+
+
+_WIDENED = ("started_at", "ended_at", "cwd", "title", "model", "parent_native_id")
+
+
+def _native_rows(
+    conn: Connection, agent: str, native_ids: Sequence[str]
+) -> dict[str, Mapping[str, Any]]:
+    found: dict[str, Mapping[str, Any]] = {}
+    for start in range(0, len(native_ids), 500):
+        rows = conn.execute(
+            select(native_sessions).where(
+                native_sessions.c.agent == agent,
+                native_sessions.c.native_id.in_(native_ids[start : start + 500]),
+            )
+        ).mappings()
+        found.update({row["native_id"]: row for row in rows})
+    return found
+
+
+def _widened(row: Mapping[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "k": row["pk"],
+        "v_started_at": _pick(min, row["started_at"], item["started_at"]),
+        "v_ended_at": _pick(max, row["ended_at"], item["ended_at"]),
+        "v_cwd": row["cwd"] or item["cwd"],
+        "v_title": row["title"] or item["title"],
+        "v_model": item["model"] or row["model"],
+        "v_parent_native_id": row["parent_native_id"] or item["parent_native_id"],
+    }
 
 
 def _pick(choose: Any, old: float | None, new: float | None) -> float | None:
@@ -192,10 +221,15 @@ def unattributed(conn: Connection) -> list[dict[str, Any]]:
     return [dict(r) for r in rows]
 
 
-def attribute(conn: Connection, pk: int, session_id: str) -> None:
-    conn.execute(
-        update(native_sessions).where(native_sessions.c.pk == pk).values(session_id=session_id)
-    )
+def attribute_many(conn: Connection, links: Sequence[tuple[int, str]]) -> None:
+    """Bind native sessions (by pk) to tether sessions, in one statement."""
+    if links:
+        conn.execute(
+            update(native_sessions)
+            .where(native_sessions.c.pk == bindparam("k"))
+            .values(session_id=bindparam("s")),
+            [{"k": pk, "s": session_id} for pk, session_id in links],
+        )
 
 
 def sessions_by_native(conn: Connection, agent: str) -> dict[str, str]:
@@ -454,9 +488,15 @@ def adopt_in_place(conn: Connection, session_id: str) -> None:
     )
 
 
-def event_count(conn: Connection, session_id: str) -> int:
-    return int(
-        conn.execute(
-            select(func.count()).select_from(events).where(events.c.session_id == session_id)
-        ).scalar_one()
-    )
+def event_count(conn: Connection, session_ids: Sequence[str]) -> int:
+    """Events stored for these sessions."""
+    total = 0
+    for start in range(0, len(session_ids), 500):
+        total += int(
+            conn.execute(
+                select(func.count())
+                .select_from(events)
+                .where(events.c.session_id.in_(session_ids[start : start + 500]))
+            ).scalar_one()
+        )
+    return total

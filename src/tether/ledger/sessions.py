@@ -1,6 +1,7 @@
 """Sessions: numbered per project, bound to one agent and at most one native thread."""
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Row, Select, and_, func, insert, select, update
@@ -91,6 +92,63 @@ def create(
     except IntegrityError as exc:
         raise Conflict(f"cannot create session {session_id}: {exc.orig}") from exc
     return get(conn, session_id)
+
+
+def create_external(
+    conn: Connection, project: Project, agent: str, natives: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    """External sessions of one project and agent, numbered in one counter update and
+    inserted in one statement; ``natives`` hold native_id, workspace, model and title.
+
+    Returns their ids, in the order of ``natives``.
+    """
+    if not natives:
+        return []
+    conn.execute(
+        update(projects)
+        .where(projects.c.id == project.id)
+        .values(next_session=projects.c.next_session + len(natives))
+    )
+    last = conn.execute(
+        select(projects.c.next_session).where(projects.c.id == project.id)
+    ).scalar_one()
+    now = time.time()
+    rows = [
+        {
+            "id": f"{project.prefix}-{number}",
+            "project_id": project.id,
+            "number": number,
+            "agent": agent,
+            "origin": Origin.EXTERNAL.value,
+            "state": SessionState.IDLE.value,
+            "workspace": item["workspace"],
+            "native_id": item["native_id"],
+            "model": item["model"],
+            "title": item["title"],
+            "created_at": now,
+            "updated_at": now,
+        }
+        for number, item in enumerate(natives, start=last - len(natives) + 1)
+    ]
+    try:
+        conn.execute(insert(sessions), rows)
+    except IntegrityError as exc:
+        raise Conflict(f"cannot create external sessions in {project.name}: {exc.orig}") from exc
+    return [str(row["id"]) for row in rows]
+
+
+def ids_by_native(conn: Connection, agent: str, native_ids: Sequence[str]) -> dict[str, str]:
+    """Native id -> session id, for the ones a session of ``agent`` holds."""
+    found: dict[str, str] = {}
+    for start in range(0, len(native_ids), 500):
+        rows = conn.execute(
+            select(sessions.c.native_id, sessions.c.id).where(
+                sessions.c.agent == agent,
+                sessions.c.native_id.in_(native_ids[start : start + 500]),
+            )
+        )
+        found.update({native: session for native, session in rows})
+    return found
 
 
 def get(conn: Connection, session_id: str) -> Session:
