@@ -1,8 +1,10 @@
 """``tether index``, ``usage``, ``search``, ``adopt`` and ``prices update``."""
 
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -10,6 +12,10 @@ from tether.cli import output
 from tether.cli.context import Context, pass_ctx
 from tether.domain.records import USAGE_GROUPS
 from tether.domain.text import shorten
+from tether.ledger.usage import TOKEN_COLUMNS
+
+if TYPE_CHECKING:
+    from tether.ledger.usage import Execute
 
 TOKEN_HEADERS = ("input", "cached", "cache write", "output", "reasoning")
 
@@ -63,12 +69,12 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
     Tokens of models without a known price are counted as unpriced: their
     cost is shown as unpriced (JSON: "cost": null) and never as 0.
     """
-    from tether.ledger import history as ledger_history
+    from tether.ledger import usage as usage_sql
 
-    with ctx.ledger.db.read() as conn:
-        rows = ledger_history.usage_report(conn, by, since)
+    with _reader(ctx) as execute:
+        rows = usage_sql.report(execute, by, since)
         unpriced = (
-            ledger_history.unpriced_models(conn) if any(r["unpriced_tokens"] for r in rows) else []
+            usage_sql.unpriced_models(execute) if any(r["unpriced_tokens"] for r in rows) else []
         )
     if as_json:
         output.emit_json(rows)
@@ -76,10 +82,7 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
     output.table(
         None,
         (by, *TOKEN_HEADERS, "cost USD"),
-        (
-            (r["key"], *(f"{r[c]:,}" for c in ledger_history.TOKEN_COLUMNS), _cost_cell(r))
-            for r in rows
-        ),
+        ((r["key"], *(f"{r[c]:,}" for c in TOKEN_COLUMNS), _cost_cell(r)) for r in rows),
     )
     if unpriced:
         names = ", ".join(f"{m['model']} ({m['tokens']:,} tokens)" for m in unpriced[:5])
@@ -89,6 +92,23 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
             f"{names}{more}. `tether prices update` fetches newer prices.",
             highlight=False,
         )
+
+
+@contextmanager
+def _reader(ctx: Context) -> "Iterator[Execute]":
+    """A stdlib read-only connection when the ledger allows it (no SQLAlchemy to load),
+    else the full ledger."""
+    from tether.ledger import light
+
+    conn = light.connect(ctx.config.database_url)
+    if conn is not None:
+        with closing(conn):
+            yield light.execute(conn)
+        return
+    from tether.ledger.history import executor
+
+    with ctx.ledger.db.read() as full:
+        yield executor(full)
 
 
 def _cost_cell(row: dict[str, Any]) -> str:

@@ -39,6 +39,7 @@ from tether.history.timestamps import day_of
 from tether.ledger import events as ledger_events
 from tether.ledger import history as ledger_history
 from tether.ledger.store import Ledger
+from tether.ledger.usage import TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
 FLUSH_ENTRIES = 50_000
@@ -143,14 +144,14 @@ def _rank(row: dict[str, Any]) -> tuple[int, float, str]:
 
 
 def _total(row: dict[str, Any]) -> int:
-    return sum(row[c] for c in ledger_history.TOKEN_COLUMNS[:4])
+    return sum(row[c] for c in TOKEN_COLUMNS[:4])
 
 
 def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     """The same rule as the ledger's upsert, applied within a batch first."""
     merged = dict(new) if _rank(new) < _rank(old) else dict(old)
     amounts = new if _total(new) > _total(old) else old
-    for column in (*ledger_history.TOKEN_COLUMNS, "model", "cost"):
+    for column in (*TOKEN_COLUMNS, "model", "cost"):
         merged[column] = amounts[column]
     return merged
 

@@ -10,7 +10,6 @@ not depend on the order files are read in.
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
@@ -18,25 +17,18 @@ from sqlalchemy import text as sql_text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from tether.domain.records import USAGE_GROUPS, Origin, TurnKind
-from tether.errors import InvalidInput
+from tether.domain.records import Origin, TurnKind
+from tether.ledger import usage
 from tether.ledger.schema import (
     events,
     history_files,
     native_sessions,
-    projects,
     sessions,
     turns,
     usage_entries,
 )
+from tether.ledger.usage import TOKEN_COLUMNS
 
-TOKEN_COLUMNS = (
-    "input_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-)
 UNKNOWN_ORIGIN_TS = 1e15  # sorts after any real start time
 
 
@@ -315,94 +307,19 @@ def attached_windows(conn: Connection) -> dict[tuple[str, str], tuple[str, list[
     return found
 
 
-def _group_key(by: str) -> Any:
-    if by == "daily":
-        return usage_entries.c.day
-    if by == "model":
-        return usage_entries.c.model
-    if by == "agent":
-        return usage_entries.c.agent
-    if by == "project":
-        return func.coalesce(projects.c.name, "(unattributed)")
-    return func.coalesce(sessions.c.id, usage_entries.c.agent + ":" + usage_entries.c.native_id)
-
-
-def _tokens_of(c: Any) -> Any:
-    return c.input_tokens + c.cached_input_tokens + c.cache_write_tokens + c.output_tokens
+def executor(conn: Connection) -> usage.Execute:
+    """Plain SQL of ``tether.ledger.usage`` on this connection."""
+    return lambda sql, params: conn.execute(sql_text(sql), params).all()
 
 
 def usage_report(conn: Connection, by: str, since: str | None = None) -> list[dict[str, Any]]:
-    """Token sums and cost grouped by day, session, model, project or agent.
-
-    Days are UTC calendar days (``YYYY-MM-DD``); ``since`` is one of them.
-    ``cost`` sums the priced entries and is None when none of the group's
-    entries is priced; ``unpriced_tokens`` counts the tokens of entries whose
-    model has no known price.
-    """
-    _check_usage_args(by, since)
-    c = usage_entries.c
-    key = _group_key(by).label("key")
-    source: Any = usage_entries
-    if by in ("session", "project"):
-        source = usage_entries.outerjoin(
-            sessions,
-            and_(sessions.c.agent == c.agent, sessions.c.native_id == c.native_id),
-        ).outerjoin(projects, projects.c.id == sessions.c.project_id)
-    sums = [func.sum(c[column]).label(column) for column in TOKEN_COLUMNS]
-    unpriced = func.sum(case((c.cost.is_(None), _tokens_of(c)), else_=0)).label("unpriced")
-    query = (
-        select(key, *sums, func.sum(c.cost).label("cost"), unpriced, func.count().label("n"))
-        .select_from(source)
-        .group_by(key)
-        .order_by(key)
-    )
-    if since is not None:
-        query = query.where(c.day >= since)
-    return [
-        {
-            "key": r["key"],
-            **{column: int(r[column]) for column in TOKEN_COLUMNS},
-            "cost": None if r["cost"] is None else float(r["cost"]),
-            "unpriced_tokens": int(r["unpriced"]),
-            "entries": r["n"],
-        }
-        for r in conn.execute(query).mappings()
-    ]
-
-
-def _check_usage_args(by: str, since: str | None) -> None:
-    if by not in USAGE_GROUPS:
-        raise InvalidInput(f"usage is grouped by one of {', '.join(USAGE_GROUPS)}, not {by[:40]!r}")
-    if since is None:
-        return
-    try:
-        date.fromisoformat(since)
-    except ValueError as exc:
-        raise InvalidInput(f"since: {since[:40]!r} is not a day like 2026-01-31") from exc
-
-
-def usage_totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """The sum of report rows, with the same meaning of cost and unpriced tokens."""
-    costs = [r["cost"] for r in rows if r["cost"] is not None]
-    return {
-        **{column: sum(r[column] for r in rows) for column in TOKEN_COLUMNS},
-        "cost": sum(costs) if costs else None,
-        "unpriced_tokens": sum(r["unpriced_tokens"] for r in rows),
-        "entries": sum(r["entries"] for r in rows),
-    }
+    """See ``tether.ledger.usage.report``."""
+    return usage.report(executor(conn), by, since)
 
 
 def unpriced_models(conn: Connection) -> list[dict[str, Any]]:
     """Models with usage but no known price, most tokens first."""
-    c = usage_entries.c
-    tokens = func.sum(_tokens_of(c)).label("tokens")
-    rows = conn.execute(
-        select(c.model, tokens, func.count().label("n"))
-        .where(c.cost.is_(None))
-        .group_by(c.model)
-        .order_by(tokens.desc(), c.model)
-    ).mappings()
-    return [{"model": r["model"], "tokens": int(r["tokens"]), "entries": r["n"]} for r in rows]
+    return usage.unpriced_models(executor(conn))
 
 
 def unpriced_amounts(conn: Connection) -> list[tuple[int, str, float, int, int, int, int]]:

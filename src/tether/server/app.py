@@ -21,7 +21,17 @@ from tether.engine import accept
 from tether.engine.cancel import CancelOutcome
 from tether.engine.supervisor import Engine
 from tether.errors import Conflict, InvalidInput, NotFound, TetherError
-from tether.ledger import diffs, events, history, hosts, projects, sessions, turns, workspaces
+from tether.ledger import (
+    diffs,
+    events,
+    history,
+    hosts,
+    projects,
+    sessions,
+    turns,
+    usage,
+    workspaces,
+)
 from tether.ledger.store import Ledger
 from tether.server.auth import COOKIE, People, person_of
 from tether.server.body import read_object
@@ -139,7 +149,7 @@ class Api:
         return {
             "by": by,
             "rows": rows,
-            "totals": history.usage_totals(rows),
+            "totals": usage.totals(rows),
             "unpriced_models": unpriced,
         }
 

@@ -1,0 +1,82 @@
+"""``tether usage`` reads a migrated SQLite ledger with the standard library alone,
+and gives exactly what the SQLAlchemy ledger gives."""
+
+import subprocess
+import sys
+from contextlib import closing
+
+import pytest
+
+from tether.config import Config
+from tether.ledger import history, light, migrate, usage
+from tether.ledger.store import Ledger
+
+
+def _entry(key: str, model: str, day: str, cost: float | None) -> dict[str, object]:
+    return {
+        "agent": "codex",
+        "entry_key": key,
+        "native_id": f"thread-{key}",
+        "copied": 0,
+        "origin_ts": 1767225600.0,
+        "ts": 1767225600.0,
+        "day": day,
+        "turn_key": None,
+        "model": model,
+        "input_tokens": 100,
+        "cached_input_tokens": 20,
+        "cache_write_tokens": 5,
+        "output_tokens": 10,
+        "reasoning_tokens": 3,
+        "cost": cost,
+    }
+
+
+def test_the_head_found_from_the_files_is_alembic_s() -> None:
+    assert light.head_revision() == migrate.head_revision()
+
+
+def test_light_reader_reports_what_the_ledger_reports(config: Config, ledger: Ledger) -> None:
+    if not ledger.db.is_sqlite:
+        assert light.connect(config.database_url) is None
+        return
+    entries = [
+        _entry("a", "gpt-5.1", "2026-01-01", 0.5),
+        _entry("b", "mock", "2026-01-01", None),
+        _entry("c", "gpt-5.1", "2026-01-02", 0.25),
+    ]
+    with ledger.db.write() as conn:
+        history.upsert_entries(conn, entries)
+    reader = light.connect(config.database_url)
+    assert reader is not None
+    with closing(reader), ledger.db.read() as conn:
+        for by in usage.USAGE_GROUPS:
+            for since in (None, "2026-01-02"):
+                expected = history.usage_report(conn, by, since)
+                assert usage.report(light.execute(reader), by, since) == expected, (by, since)
+        assert usage.unpriced_models(light.execute(reader)) == history.unpriced_models(conn)
+        with pytest.raises(Exception, match="readonly"):
+            reader.execute("DELETE FROM usage_entries")
+    daily = usage.report(light.execute(light.connect(config.database_url)), "daily")  # type: ignore[arg-type]
+    assert [(r["key"], r["cost"], r["unpriced_tokens"]) for r in daily] == [
+        ("2026-01-01", 0.5, 135),
+        ("2026-01-02", 0.25, 0),
+    ]
+
+
+def test_no_light_reader_for_a_missing_or_older_ledger(config: Config, ledger: Ledger) -> None:
+    assert light.connect("sqlite:////nonexistent/tether.db") is None
+    if not ledger.db.is_sqlite:
+        return
+    with ledger.db.write() as conn:
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0003'")
+    assert light.connect(config.database_url) is None
+
+
+def test_the_light_modules_import_no_sqlalchemy() -> None:
+    code = (
+        "import sys, tether.ledger.light, tether.ledger.usage; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'alembic')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
