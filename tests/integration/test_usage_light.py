@@ -1,9 +1,11 @@
 """``tether usage`` reads a migrated SQLite ledger with the standard library alone,
 and gives exactly what the SQLAlchemy ledger gives."""
 
+import os
 import subprocess
 import sys
 from contextlib import closing
+from pathlib import Path
 
 import pytest
 
@@ -80,3 +82,25 @@ def test_the_light_modules_import_no_sqlalchemy() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+
+
+def test_tether_usage_imports_neither_sqlalchemy_nor_alembic(
+    config: Config, ledger: Ledger, home: Path
+) -> None:
+    if not ledger.db.is_sqlite:
+        return
+    with ledger.db.write() as conn:
+        history.upsert_entries(conn, [_entry("a", "gpt-5.1", "2026-01-01", 0.5)])
+    env = {**os.environ, "TETHER_HOME": str(home), "TETHER_DATABASE_URL": config.database_url}
+    for args in (["usage", "--json"], ["usage", "model"]):
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "tether.cli.main", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "gpt-5.1" in done.stdout or "2026-01-01" in done.stdout
+        loaded = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()}
+        assert loaded.isdisjoint({"sqlalchemy", "alembic", "genai_prices"}), args
