@@ -27,10 +27,12 @@ def test_the_gate_holds_a_session_until_its_worktree_is_ready_and_recorded(
     with ledger.db.read() as conn:
         assert [t.session_id for t in turns.next_dispatchable(conn, 10)] == [plain.id]
         assert [w.session_id for w in workspaces.needing_preparation(conn, "here")] == [tree.id]
+        assert workspaces.busy(conn, tree.id) and not workspaces.busy(conn, plain.id)
     with ledger.db.write() as conn:
         workspaces.update_fields(conn, tree.id, {"state": WorkspaceState.READY.value})
     with ledger.db.read() as conn:
         assert {t.id for t in turns.next_dispatchable(conn, 10)} == {first.id, "web-1.1"}
+        assert not workspaces.busy(conn, tree.id)
     with ledger.db.write() as conn:
         turns.transition(conn, first.id, TurnState.DISPATCHED)
         turns.transition(conn, first.id, TurnState.RUNNING)
@@ -40,6 +42,7 @@ def test_the_gate_holds_a_session_until_its_worktree_is_ready_and_recorded(
         assert tree.id not in {t.session_id for t in turns.next_dispatchable(conn, 10)}
         due = workspaces.needing_checkpoint(conn, "here")
         assert [(w.session_id, upto) for w, upto in due] == [(tree.id, 1)]
+        assert workspaces.busy(conn, tree.id)  # attach waits for the checkpoint too
     with ledger.db.write() as conn:
         workspaces.update_fields(conn, tree.id, {"checkpointed": 1})
     with ledger.db.read() as conn:

@@ -19,7 +19,7 @@ from tether.domain.records import Project, Session, Turn, TurnKind
 from tether.domain.states import TurnState
 from tether.domain.text import shorten
 from tether.errors import Conflict, InvalidInput, ProviderError
-from tether.ledger import projects, sessions, turns
+from tether.ledger import projects, sessions, turns, workspaces
 from tether.ledger.store import Ledger
 from tether.workspaces import plan as workspace_plan
 from tether.workspaces import worktree as workspace
@@ -180,6 +180,11 @@ def attach(
         ]
         if busy:
             raise Conflict(f"session {session.id} is busy with turn {busy[0].id} ({busy[0].state})")
+        if workspaces.busy(conn, session.id):
+            raise Conflict(
+                f"the worktree of {session.id} is being prepared or checkpointed; attach again "
+                "in a moment"
+            )
         launch = provider_for(config, session.agent).interactive(
             TurnRequest(
                 session_id=session.id,

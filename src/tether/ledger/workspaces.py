@@ -154,3 +154,8 @@ def blocks_dispatch(session_id: Any) -> Any:
         .where((workspaces.c.state != WorkspaceState.READY.value) | unrecorded)
         .exists()
     )
+
+
+def busy(conn: Connection, session_id: str) -> bool:
+    """The worktree is being prepared or its last turn's checkpoint is not recorded yet."""
+    return bool(conn.execute(select(blocks_dispatch(session_id))).scalar())
