@@ -1,27 +1,43 @@
 """Entry point: global options and the one place where errors become exit codes."""
 
+import importlib
 import sys
 from typing import Any
 
 import click
 
 from tether import __version__
-from tether.cli import (
-    doctor,
-    history,
-    output,
-    projects,
-    serve,
-    sessions,
-    team,
-    turns,
-    workspaces,
-)
+from tether.cli import output
 from tether.cli.context import Context
 from tether.errors import TetherError
 
+# Which module of tether.cli registers each command: a command imports only its own module
+# (and that module imports what the command needs when it runs), so `tether --version` and
+# `tether ls` load none of the others. tests/unit/test_cli_commands.py keeps this complete.
+COMMANDS = {
+    "project": "projects",
+    "ls": "sessions",
+    "show": "sessions",
+    **dict.fromkeys(("spawn", "send", "cancel", "wait", "log", "attach"), "turns"),
+    **dict.fromkeys(("diff", "merge", "pr", "archive", "gc"), "workspaces"),
+    "doctor": "doctor",
+    "serve": "serve",
+    "daemon": "serve",
+    **dict.fromkeys(("index", "usage", "search", "adopt", "prices"), "history"),
+    **dict.fromkeys(("user", "token", "hosts"), "team"),
+}
+
 
 class TetherGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*COMMANDS, *self.commands})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module = COMMANDS.get(cmd_name)
+        if module is not None and cmd_name not in self.commands:
+            importlib.import_module(f"tether.cli.{module}").register(self)
+        return self.commands.get(cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -48,10 +64,6 @@ def cli(ctx: click.Context, verbose: bool) -> None:
     any config.toml setting, e.g. TETHER_SERVER_PORT=7800.
     """
     ctx.obj = Context(verbose)
-
-
-for _module in (projects, sessions, turns, workspaces, doctor, serve, history, team):
-    _module.register(cli)
 
 
 def main() -> None:
