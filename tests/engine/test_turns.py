@@ -158,11 +158,11 @@ def test_engine_survives_an_unexpected_error(
     real = turns.next_dispatchable
     failures = []
 
-    def flaky(conn: object, limit: int) -> list[object]:
+    def flaky(conn: object, limit: int, host: str | None = None) -> list[object]:
         if not failures:
             failures.append(1)
             raise RuntimeError("database hiccup")
-        return real(conn, limit)  # type: ignore[arg-type]
+        return real(conn, limit, host)  # type: ignore[arg-type]
 
     monkeypatch.setattr(turns, "next_dispatchable", flaky)
     turn = wait_for(engine, spawn(engine, "after a hiccup").turn.id)

@@ -197,7 +197,14 @@ def attach(
         )
         turn, _ = turns.add(conn, session, f"(attached: {launch.argv[0]})", kind=TurnKind.ATTACHED)
         now = time.time()
-        turns.transition(conn, turn.id, TurnState.DISPATCHED, dispatched_at=now, attempts=1)
+        turns.transition(
+            conn,
+            turn.id,
+            TurnState.DISPATCHED,
+            dispatched_at=now,
+            attempts=1,
+            host=config.host_name,
+        )
         turn = turns.transition(
             conn,
             turn.id,

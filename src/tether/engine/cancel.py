@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from tether.domain.ids import parse_turn_id
+from tether.domain.records import Turn
 from tether.domain.states import TurnState
-from tether.engine import watchdog
+from tether.engine import claims, watchdog
 from tether.engine.context import EngineContext
 from tether.errors import NotFound
 from tether.ledger import turns
@@ -57,14 +58,19 @@ def cancel(
         except NotFound:
             return CancelResult(CancelOutcome.NOT_FOUND, turn_id)
         active = ctx.active.get(turn_id)
-        if active is None:
+        if active is not None:
+            watchdog.decide(ctx, active, TurnState.CANCELLED, "cancelled by user")
+        elif claims.is_elsewhere(ctx, turn):
+            claims.ask_owner_to_stop(
+                ctx, turn, f"cancelled by user (through host {ctx.config.host_name})"
+            )
+        else:
             return CancelResult(
                 CancelOutcome.COULD_NOT_STOP,
                 turn_id,
                 turn.state,
-                "the turn is not supervised by this daemon (another host's, or mid-recovery)",
+                "the turn is not supervised by this daemon (mid-recovery)",
             )
-        watchdog.decide(ctx, active, TurnState.CANCELLED, "cancelled by user")
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         tick()
@@ -77,6 +83,12 @@ def cancel(
         CancelOutcome.COULD_NOT_STOP,
         turn_id,
         turn.state,
-        f"the agent's process group was signalled but had not exited after {wait_s:g}s; "
+        f"{_asked(ctx, turn)} but had not exited after {wait_s:g}s; "
         "the turn will end cancelled when it does",
     )
+
+
+def _asked(ctx: EngineContext, turn: Turn) -> str:
+    if claims.is_elsewhere(ctx, turn):
+        return f"host {turn.host}, which runs it, was asked to stop the agent"
+    return "the agent's process group was signalled"

@@ -7,7 +7,7 @@ from pathlib import Path
 from tether.agents.provider import Launch, Provider, TurnRequest
 from tether.domain.records import Session, Turn
 from tether.domain.states import TurnState
-from tether.engine import ownership
+from tether.engine import claims, ownership
 from tether.engine.context import Active, EngineContext
 from tether.engine.faults import RUNNER_STARTED, crash_point
 from tether.engine.rundir import write_json
@@ -17,15 +17,13 @@ from tether.ledger import sessions, turns
 
 
 def dispatch(ctx: EngineContext) -> None:
-    """Start the oldest queued turn of each free lane, up to ``max_parallel``."""
-    with ctx.ledger.db.read() as conn:
-        room = ctx.config.engine.max_parallel - turns.count_live(conn)
-        candidates = turns.next_dispatchable(conn, room) if room > 0 else []
-    for turn in candidates:
+    """Start the oldest queued turn of each free lane this host runs, up to ``max_parallel``."""
+    for turn in claims.claim(ctx):
         dispatch_one(ctx, turn)
 
 
 def dispatch_one(ctx: EngineContext, turn: Turn) -> None:
+    """Start a turn this host has claimed (it is ``dispatched`` already)."""
     with ctx.ledger.db.read() as conn:
         session = sessions.get(conn, turn.session_id)
         model = turns.run_state(conn, turn.id).model or session.model
@@ -36,23 +34,15 @@ def dispatch_one(ctx: EngineContext, turn: Turn) -> None:
         with ctx.ledger.db.write() as conn:
             turns.transition(conn, turn.id, TurnState.FAILED, reason=str(exc))
         return
-    now = time.time()
     try:
         with ctx.ledger.db.write() as conn:
-            turns.transition(
-                conn,
-                turn.id,
-                TurnState.DISPATCHED,
-                dispatched_at=now,
-                attempts=1,
-                host=ctx.config.host_name,
-            )
             if launch.native_id and session.native_id is None:
                 sessions.bind_native_id(conn, session, launch.native_id)
     except Conflict as exc:
         with ctx.ledger.db.write() as conn:
             turns.transition(conn, turn.id, TurnState.FAILED, reason=str(exc))
         return
+    now = time.time()
     active = Active(turn.id, session.id, provider.parser(), ctx.run_dir(turn.id), 1, now)
     ctx.active[turn.id] = active
     spawn(ctx, active, launch)

@@ -4,7 +4,7 @@ import logging
 import time
 
 from tether.domain.records import TurnKind
-from tether.engine import dispatch, ownership
+from tether.engine import claims, dispatch, ownership
 from tether.engine.context import Active, EngineContext
 from tether.engine.rundir import RunDir, read_json
 from tether.ledger import sessions, turns
@@ -14,7 +14,7 @@ log = logging.getLogger("tether.engine")
 
 def recover(ctx: EngineContext) -> None:
     with ctx.ledger.db.read() as conn:
-        live = turns.live(conn)
+        live = turns.live(conn, host=claims.own_host(ctx))
         states = {t.id: turns.run_state(conn, t.id) for t in live}
     for turn in live:
         if turn.kind is TurnKind.ATTACHED:

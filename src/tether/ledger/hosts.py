@@ -3,12 +3,14 @@
 import json
 import time
 
+import sqlalchemy as sa
 from sqlalchemy import Connection, Row, insert, select, update
 
 from tether.domain.ids import validate_name
 from tether.domain.team import Host
 from tether.errors import NotFound
-from tether.ledger.schema import hosts
+from tether.ledger.schema import hosts, turns
+from tether.ledger.turns import LIVE_STATES
 
 
 def _record(row: Row[tuple[object, ...]]) -> Host:
@@ -53,6 +55,15 @@ def set_agents(conn: Connection, name: str, agents: dict[str, str]) -> None:
     conn.execute(
         update(hosts).where(hosts.c.name == name).values(agents=json.dumps(agents, sort_keys=True))
     )
+
+
+def silent_with_live_turns(conn: Connection, cutoff: float, besides: str) -> list[Host]:
+    """Hosts other than ``besides``, silent since before ``cutoff``, that hold live turns."""
+    live = sa.exists().where(turns.c.host == hosts.c.name, turns.c.state.in_(LIVE_STATES))
+    rows = conn.execute(
+        select(hosts).where(hosts.c.heartbeat_at < cutoff, hosts.c.name != besides, live)
+    )
+    return [_record(r) for r in rows]
 
 
 def get(conn: Connection, name: str) -> Host:

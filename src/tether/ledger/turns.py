@@ -4,7 +4,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, exists, func, insert, select, update
+from sqlalchemy import Connection, Row, Select, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.ids import parse_turn_id
@@ -13,7 +13,7 @@ from tether.domain.states import TurnState, check_turn_transition
 from tether.errors import Conflict, IllegalTransition, InvalidInput, NotFound
 from tether.ledger import sessions as session_rows
 from tether.ledger import workspaces as workspace_rows
-from tether.ledger.schema import sessions, turns
+from tether.ledger.schema import hosts, projects, sessions, turns
 
 MAX_KEY_LENGTH = 255
 _USAGE_COLUMNS = (
@@ -172,9 +172,33 @@ def record_cancel_request(conn: Connection, turn_id: str, by: str) -> None:
 LIVE_STATES = (TurnState.DISPATCHED.value, TurnState.RUNNING.value)
 
 
-def live(conn: Connection) -> list[Turn]:
-    rows = conn.execute(select(turns).where(turns.c.state.in_(LIVE_STATES)))
-    return [_record(r) for r in rows]
+def live(conn: Connection, host: str | None = None) -> list[Turn]:
+    """Live turns, all of them or those one host claimed."""
+    query = select(turns).where(turns.c.state.in_(LIVE_STATES))
+    if host is not None:
+        query = query.where(turns.c.host == host)
+    return [_record(r) for r in conn.execute(query)]
+
+
+def interrupt_silent_host(conn: Connection, host: str, cutoff: float, reason: str) -> list[Turn]:
+    """End ``host``'s live turns as interrupted if its heartbeat is still older than ``cutoff``.
+
+    The host's row is locked first, so a heartbeat arriving now waits for
+    this decision and a peer sweeping at the same time finds nothing left.
+    The decided outcome is stored too: should the host come back, its own
+    watchdog sees it and stops the agent.
+    """
+    beat = conn.execute(
+        select(hosts.c.heartbeat_at).where(hosts.c.name == host).with_for_update()
+    ).scalar()
+    if beat is None or beat >= cutoff:
+        return []
+    ended = []
+    for turn in live(conn, host):
+        turns_row = update(turns).where(turns.c.id == turn.id, turns.c.outcome.is_(None))
+        conn.execute(turns_row.values(outcome=TurnState.INTERRUPTED.value))
+        ended.append(transition(conn, turn.id, TurnState.INTERRUPTED, reason=reason))
+    return ended
 
 
 def unfinished(conn: Connection, session_id: str) -> list[Turn]:
@@ -206,12 +230,37 @@ def count_live(conn: Connection, host: str | None = None) -> int:
     return int(conn.execute(query).scalar_one())
 
 
-def next_dispatchable(conn: Connection, limit: int) -> list[Turn]:
+def next_dispatchable(conn: Connection, limit: int, host: str | None = None) -> list[Turn]:
     """The oldest queued turn of each session whose lane is free, oldest first.
 
     The unique partial index on live turns backs this up: a second live turn
-    for a session cannot be written even if two dispatchers race.
+    for a session cannot be written even if two dispatchers race. With a
+    ``host``, only turns of projects on that host (or on none).
     """
+    return [_record(r) for r in conn.execute(_dispatchable(limit, host))]
+
+
+def claim(conn: Connection, host: str, limit: int, only_own: bool) -> list[Turn]:
+    """Take up to ``limit`` dispatchable turns for ``host``, marked dispatched by it.
+
+    On PostgreSQL the rows are locked ``FOR UPDATE SKIP LOCKED``: hosts
+    claiming at the same moment each get different turns, and a row a peer
+    has just claimed is re-checked (no longer queued) rather than taken
+    twice. On SQLite the write transaction already holds the only write lock.
+    ``only_own`` limits the turns to projects on ``host`` (or on none).
+    """
+    query = _dispatchable(limit, host if only_own else None).with_for_update(
+        skip_locked=True, of=turns
+    )
+    found = [_record(r) for r in conn.execute(query)]
+    now = time.time()
+    return [
+        transition(conn, t.id, TurnState.DISPATCHED, dispatched_at=now, attempts=1, host=host)
+        for t in found
+    ]
+
+
+def _dispatchable(limit: int, host: str | None) -> Select[tuple[object, ...]]:
     earlier = turns.alias("earlier")
     busy = turns.alias("busy")
     query = (
@@ -231,7 +280,14 @@ def next_dispatchable(conn: Connection, limit: int) -> list[Turn]:
         .order_by(turns.c.accepted_at, turns.c.id)
         .limit(limit)
     )
-    return [_record(r) for r in conn.execute(query)]
+    if host is not None:
+        placed = (
+            select(sessions.c.id)
+            .join(projects, projects.c.id == sessions.c.project_id)
+            .where(or_(projects.c.host == host, projects.c.host.is_(None)))
+        )
+        query = query.where(turns.c.session_id.in_(placed))
+    return query
 
 
 @dataclass(frozen=True, slots=True)
