@@ -1,0 +1,271 @@
+"""Several daemons on one PostgreSQL ledger: separate TETHER_HOMEs and ports, real processes.
+
+Each host runs the fake codex-speaking agent and logs every run to its own
+file, so "ran once, on the right host" is read from what actually ran.
+"""
+
+import itertools
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.engine.conftest import write_config
+from tests.support import daemon_env
+
+from tether.config import load
+from tether.domain.records import Turn
+from tether.domain.states import TurnState
+from tether.ledger import projects, sessions, turns
+from tether.ledger.store import Ledger, open_ledger
+
+TETHER = [sys.executable, "-m", "tether.cli.main"]
+TERMINAL = {s.value for s in TurnState if s.terminal}
+pytestmark = pytest.mark.postgres
+
+
+class Host:
+    """One daemon: its own home, port, work directory and agent log."""
+
+    def __init__(self, root: Path, name: str, url: str, timeout_s: float) -> None:
+        self.name = name
+        self.home = root / f"home-{name}"
+        self.work = root / f"work-{name}"
+        self.home.mkdir()
+        self.work.mkdir()
+        write_config(self.home, max_parallel=4, start_timeout_s=60)
+        self.agent_log = self.home / "agent.log"
+        self.env = daemon_env(
+            self.home,
+            TETHER_DATABASE_URL=url,
+            TETHER_SERVER_HOST_NAME=name,
+            TETHER_TEAM_HEARTBEAT_S="0.2",
+            TETHER_TEAM_HOST_TIMEOUT_S=str(timeout_s),
+            FAKE_AGENT_HOME=str(self.work),
+            FAKE_AGENT_LOG=str(self.agent_log),
+        )
+        self.proc: subprocess.Popen[str] | None = None
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*TETHER, *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def json(self, *args: str) -> dict[str, object]:
+        result = self.run(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+    def serve(self) -> None:
+        self.proc = subprocess.Popen(
+            [*TETHER, "serve"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=(self.home / "serve.log").open("a"),
+            text=True,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 60
+        while self.run("daemon", "status").returncode != 0:
+            assert time.monotonic() < deadline and self.proc.poll() is None, "serve did not start"
+            time.sleep(0.1)
+
+    @property
+    def url(self) -> str:
+        info = json.loads((self.home / "daemon.json").read_text())
+        return f"http://127.0.0.1:{info['port']}"
+
+    def api(self, method: str, path: str, body: dict[str, object] | None = None) -> Any:
+        response = httpx.request(method, f"{self.url}{path}", json=body, timeout=120)
+        assert response.status_code < 400, response.text
+        return response.json()
+
+    def turn(self, turn_id: str) -> dict[str, Any]:
+        return self.api("GET", f"/api/turns/{turn_id}")  # type: ignore[no-any-return]
+
+    def wait(self, turn_id: str, done: Callable[[dict[str, Any]], bool] | None = None) -> Any:
+        """Poll this host's API until the turn is done (terminal by default)."""
+        check = done or (lambda t: t["state"] in TERMINAL)
+        deadline = time.monotonic() + 240
+        while not check(turn := self.turn(turn_id)):
+            assert time.monotonic() < deadline, f"{turn_id} still {turn['state']}"
+            time.sleep(0.2)
+        return turn
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(timeout=60)
+            self.proc = None
+
+    def runs(self) -> list[str]:
+        return self.agent_log.read_text().splitlines() if self.agent_log.exists() else []
+
+
+@pytest.fixture
+def team_host(tmp_path: Path, pg_url: str) -> Iterator[Callable[..., Host]]:
+    """Make hosts on one PostgreSQL schema; all are stopped at the end."""
+    made: list[Host] = []
+
+    def make(name: str, timeout_s: float = 60.0) -> Host:
+        made.append(Host(tmp_path, name, pg_url, timeout_s))
+        return made[-1]
+
+    yield make
+    for host in made:
+        host.stop()
+
+
+def _ledger(pg_url: str, home: Path) -> Ledger:
+    return open_ledger(load({"TETHER_HOME": str(home), "TETHER_DATABASE_URL": pg_url}))
+
+
+def _web_on(a: Host, b: Host) -> None:
+    """From host a, a project whose checkout lives on host b."""
+    added = a.json(
+        "project", "add", str(b.work), "--name", "web", "--agent", "fake", "--host", b.name
+    )
+    assert added["host"] == b.name
+
+
+def _spawn(host: Host, prompt: str) -> tuple[str, str]:
+    made = host.api("POST", "/api/sessions", {"prompt": prompt, "project": "web"})
+    return made["session"]["id"], made["turn"]["id"]
+
+
+def _send(host: Host, session: str, message: str) -> str:
+    return str(
+        host.api("POST", f"/api/sessions/{session}/messages", {"message": message})["turn"]["id"]
+    )
+
+
+def test_a_message_sent_to_a_runs_on_b_and_a_sees_it(team_host: Callable[..., Host]) -> None:
+    a, b = team_host("a"), team_host("b")
+    a.serve()
+    b.serve()
+    _web_on(a, b)
+    listed = {h["name"]: h for h in a.api("GET", "/api/hosts")["items"]}
+    assert set(listed) == {"a", "b"}
+
+    spawned = a.json("spawn", "--project", "web", "hello from a")  # a's CLI, a's daemon
+    session, first = spawned["session"]["id"], spawned["turn"]["id"]  # type: ignore[index]
+    assert a.wait(first)["state"] == "completed"
+    second = _send(a, session, "and again")
+    assert a.wait(second)["state"] == "completed"
+    shown = a.api("GET", f"/api/sessions/{session}")["turns"]
+    assert [(t["host"], t["state"]) for t in shown] == [("b", "completed"), ("b", "completed")]
+    assert len(b.runs()) == 2 and a.runs() == [], "the turns did not run (only) on b"
+    assert b.runs()[1].startswith(b.runs()[0].split(" ")[0]), "the second turn did not resume"
+
+    page = a.api("GET", f"/api/sessions/{session}/events")
+    messages = [e["preview"] for e in page["items"] if e["kind"] == "message"]
+    assert messages == ["echo: and again", "echo: hello from a"]
+
+    slow = _send(a, session, "@sleep=60")
+    b.wait(slow, lambda t: t["state"] == "running")
+    cancelled = a.api("POST", f"/api/turns/{slow}/cancel", {})
+    assert cancelled["outcome"] == "cancelled", cancelled
+    assert a.turn(slow)["state"] == "cancelled"
+
+
+def _all_turns(ledger: Ledger) -> dict[str, tuple[str, list[Turn]]]:
+    with ledger.db.read() as conn:
+        return {
+            s.id: (s.project, turns.for_session(conn, s.id))
+            for s in sessions.list_page(conn, limit=50).items
+        }
+
+
+@pytest.mark.timeout(900)
+def test_200_turns_over_20_sessions_on_three_hosts_run_once_in_lane_order(
+    team_host: Callable[..., Host], pg_url: str
+) -> None:
+    hosts = [team_host(name) for name in ("a", "b", "c")]
+    ledger = _ledger(pg_url, hosts[0].home)
+    try:
+        with ledger.db.write() as conn:
+            made = [
+                projects.add(conn, h.work, name=f"p-{h.name}", default_agent="fake", host=h.name)
+                for h in hosts
+            ]
+            for i in range(20):
+                session = sessions.create(conn, made[i % 3], "fake", made[i % 3].path)
+                for n in range(10):
+                    turns.add(conn, session, f"{session.id} turn {n}")
+        for host in hosts:
+            host.serve()
+        deadline = time.monotonic() + 800
+        while not all(
+            t.state.terminal for _, listed in _all_turns(ledger).values() for t in listed
+        ):
+            assert time.monotonic() < deadline, "the 200 turns did not all end"
+            time.sleep(1)
+        everything = _all_turns(ledger)
+    finally:
+        ledger.close()
+    assert len(everything) == 20
+    for session_id, (project, session_turns) in everything.items():
+        assert [t.state for t in session_turns] == [TurnState.COMPLETED] * 10, session_id
+        assert {t.host for t in session_turns} == {project.removeprefix("p-")}
+        for earlier, later in itertools.pairwise(session_turns):
+            assert earlier.phases.finished is not None and later.phases.dispatched is not None
+            assert earlier.phases.finished <= later.phases.dispatched, f"{later.id} overlapped"
+    for host in hosts:
+        prompts = [line.split(" ", 1)[1] for line in host.runs()]
+        assert len(prompts) == len(set(prompts)), f"a turn ran twice on {host.name}"
+        assert all(p.startswith(f"p-{host.name}-") for p in prompts), f"{host.name} ran another's"
+    assert sum(len(h.runs()) for h in hosts) == 200
+
+
+def test_a_killed_host_s_turns_end_interrupted_on_a_peer(team_host: Callable[..., Host]) -> None:
+    a, b = team_host("a", timeout_s=3), team_host("b", timeout_s=3)
+    a.serve()
+    b.serve()
+    _web_on(a, b)
+    session, turn_id = _spawn(a, "@sleep=8")
+    queued = _send(a, session, "after b died")
+    a.wait(turn_id, lambda t: t["state"] == "running")
+    killed_at = time.time()
+    b.kill()
+    ended = a.wait(turn_id)
+    assert ended["state"] == "interrupted"
+    assert "host b stopped answering" in ended["reason"]
+    assert "interrupted by host a" in ended["reason"]
+    assert time.time() - killed_at >= 3
+    assert a.turn(queued)["state"] == "queued"  # it waits for b, where the checkout is
+    assert len(b.runs()) == 1 and a.runs() == [], "a turn of b ran elsewhere or twice"
+    b.serve()  # back: the queued message runs on b; the interrupted turn is not run again
+    assert a.wait(queued)["host"] == "b"
+    assert len(b.runs()) == 2 and a.runs() == []
+
+
+def test_a_host_restarted_before_the_timeout_reattaches(team_host: Callable[..., Host]) -> None:
+    a, b = team_host("a", timeout_s=120), team_host("b", timeout_s=120)
+    a.serve()
+    b.serve()
+    _web_on(a, b)
+    _, turn_id = _spawn(a, "@sleep=3 @slow")
+    a.wait(turn_id, lambda t: t["phases"]["first_event"] is not None)
+    b.kill()
+    b.serve()
+    done = a.wait(turn_id)
+    assert (done["state"], done["host"]) == ("completed", "b")
+    assert len(b.runs()) == 1 and a.runs() == []
