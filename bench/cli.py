@@ -5,7 +5,9 @@ start-up, measured in the same run, so the ratio holds on a busy machine too.
 One isolated home with a running daemon (a project, a few sessions; turns
 stay queued, ``[engine] max_parallel = 0``, so no agent runs), then each
 command is run ``--runs`` times, interleaved with the baseline, and the
-median of each is printed with the ratio and the time over the baseline.
+median of each is printed with the ratio and the time over the baseline,
+and the median CPU time (user + sys) of the process, which a busy machine
+inflates less than wall time.
 
     .venv/bin/python bench/cli.py             # 15 runs of each
     .venv/bin/python bench/cli.py --runs 30
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -37,13 +40,20 @@ COMMANDS: list[tuple[str, list[str]]] = [
 ]
 
 
-def _run(argv: list[str], env: dict[str, str]) -> float:
+def _run(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of one run."""
+    cpu_before = _children_cpu()
     started = time.perf_counter()
     done = subprocess.run(argv, env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed ({done.returncode}): {done.stderr.strip()}")
-    return elapsed
+    return elapsed, _children_cpu() - cpu_before
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _home(root: Path) -> dict[str, str]:
@@ -69,22 +79,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="tether-bench-cli-") as tmp:
         env = _home(Path(tmp))
         try:
-            baseline: list[float] = []
-            times: dict[str, list[float]] = {name: [] for name, _ in COMMANDS}
+            baseline: list[tuple[float, float]] = []
+            times: dict[str, list[tuple[float, float]]] = {name: [] for name, _ in COMMANDS}
             for _ in range(args.runs):
                 for name, argv in COMMANDS:
                     baseline.append(_run([sys.executable, "-c", "pass"], env))
                     times[name].append(_run([str(TETHER), *argv], env))
         finally:
             subprocess.run([str(TETHER), "daemon", "stop"], env=env, capture_output=True)
-    base = statistics.median(baseline)
-    print(f"python -c pass: {base * 1000:.0f} ms (median of {len(baseline)})")
-    print(f"{'command':<12} {'median ms':>10} {'x baseline':>11} {'over ms':>8}")
+    base, base_cpu = (statistics.median(x) for x in zip(*baseline, strict=True))
+    print(
+        f"python -c pass: {base * 1000:.0f} ms wall, {base_cpu * 1000:.0f} ms cpu "
+        f"(median of {len(baseline)})"
+    )
+    print(
+        f"{'command':<12} {'wall ms':>8} {'x base':>7} {'over ms':>8} {'cpu ms':>7} {'x base':>7}"
+    )
     for name, samples in times.items():
-        median = statistics.median(samples)
+        wall, cpu = (statistics.median(x) for x in zip(*samples, strict=True))
         print(
-            f"{name:<12} {median * 1000:>10.0f} {median / base:>11.1f} "
-            f"{(median - base) * 1000:>8.0f}"
+            f"{name:<12} {wall * 1000:>8.0f} {wall / base:>7.1f} {(wall - base) * 1000:>8.0f} "
+            f"{cpu * 1000:>7.0f} {cpu / base_cpu:>7.1f}"
         )
 
 
