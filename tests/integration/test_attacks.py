@@ -88,12 +88,28 @@ async def test_writes_from_another_origin_are_refused(
     assert _session_count(ledger) == before
 
 
-@pytest.mark.parametrize("origin", ["http://127.0.0.1:7700", "http://localhost:7700"])
+@pytest.mark.parametrize(
+    ("origin", "host"),
+    [
+        ("http://127.0.0.1:7700", "127.0.0.1:7700"),
+        ("http://localhost:7700", "localhost:7700"),
+        ("http://localhost:8080", "localhost:8080"),  # a forwarded port (docker -p 8080:7700)
+    ],
+)
 async def test_writes_from_the_servers_own_origin_pass(
-    client: httpx.AsyncClient, ledger: Ledger, origin: str
+    client: httpx.AsyncClient, ledger: Ledger, origin: str, host: str
 ) -> None:
-    response = await client.post("/api/sessions", json=SPAWN, headers={"origin": origin})
+    response = await client.post(
+        "/api/sessions", json=SPAWN, headers={"origin": origin, "host": host}
+    )
     assert response.status_code == 201, response.text
+
+
+async def test_another_port_is_refused_whatever_host_says(client: httpx.AsyncClient) -> None:
+    response = await client.post(
+        "/api/sessions", json=SPAWN, headers={"origin": "http://localhost:1", "host": "localhost"}
+    )
+    assert response.status_code == 403
 
 
 async def test_cross_site_fetch_metadata_refuses_writes_without_origin(

@@ -135,7 +135,7 @@ class Guard:
         if _hostname(headers.get("host", "")) not in self.allowed:
             return 421, "Host header does not name this tether server"
         origin = headers.get("origin")
-        if origin is not None and not self._own_origin(scope, origin):
+        if origin is not None and not self._own_origin(scope, origin, headers.get("host", "")):
             return 403, f"cross-origin requests are refused (Origin {origin[:100]!r})"
         if scope["method"] not in SAFE_METHODS and headers.get("sec-fetch-site") in (
             "cross-site",
@@ -144,19 +144,25 @@ class Guard:
             return 403, "cross-site writes are refused"
         return self._declared_length(headers.get("content-length"))
 
-    def _own_origin(self, scope: Scope, origin: str) -> bool:
-        """Scheme, host and port all equal this server's: another port is another site."""
+    def _own_origin(self, scope: Scope, origin: str, host: str) -> bool:
+        """Scheme, host and port all equal this server's: another port is another site.
+
+        The port is the one bound, or the one the browser asked for in Host (a
+        forwarded port, e.g. a container's): a page elsewhere has neither.
+        """
+        scheme = scope.get("scheme", "http")
         try:
             parts = urlsplit(origin)
             port = parts.port or DEFAULT_PORTS.get(parts.scheme)
+            asked = urlsplit(f"//{host}").port or DEFAULT_PORTS.get(scheme)
         except ValueError:
             return False
         server = scope.get("server")
-        own_port = server[1] if server else None
+        own_ports = {asked, server[1] if server else None}
         return (
-            parts.scheme == scope.get("scheme", "http")
+            parts.scheme == scheme
             and (parts.hostname or "") in self.allowed
-            and port == own_port
+            and port in own_ports
             and not parts.path.strip("/")
         )
 
