@@ -62,7 +62,7 @@ def test_index_lists_a_session_with_its_agent(served: Served, chromium: Chromium
 
     dom = chromium.dump_dom(served.url + "/")
 
-    assert '<table id="sessions">' in dom, f"no sessions table in the page:\n{dom[:2000]}"
+    assert 'id="sessions"' in dom, f"no sessions table in the page:\n{dom[:2000]}"
     assert f"<code>{session.id}</code>" in dom
     row = dom[dom.index(f"<code>{session.id}</code>") :]
     row = row[: row.index("</tr>")]

@@ -140,7 +140,9 @@ async def test_index_page_shows_how_the_last_turn_ended(
     with ledger.db.write() as conn:
         turns.transition(conn, "web-3.1", TurnState.FAILED, reason="agent exited with status 3")
     page = (await client.get("/")).text
-    assert "web-3.1 failed" in page and "agent exited with status 3" in page
+    needs_you = page[page.index('id="needs-you"') : page.index("</table>")]
+    assert "web-3.1" in needs_you and "state-failed" in needs_you
+    assert "agent exited with status 3" in needs_you
 
 
 def _entry(key: str, model: str, cost: float | None) -> dict[str, object]:

@@ -8,7 +8,7 @@ read.
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, Row, select, text
@@ -124,12 +124,29 @@ def page(
     if cursor is not None:
         query = query.where(events.c.id < cursor)
     rows = conn.execute(query.order_by(events.c.id.desc()).limit(check_limit(limit) + 1)).all()
-    items: list[Event] = []
-    spent = 0
-    for row in rows[:limit]:
-        spent += len(row._mapping["preview"]) + len(row._mapping["data"] or "")
-        if items and spent > PAGE_BUDGET_BYTES:
-            break  # a byte budget per response, whatever the limit (invariant 5)
-        items.append(_record(row))
+    items = _within_budget(rows[:limit])
     more = len(rows) > len(items)
     return Page(items, str(items[-1].id) if more and items else None)
+
+
+def _within_budget(rows: Iterable[Row[tuple[object, ...]]]) -> list[Event]:
+    """A byte budget per response, whatever the limit (invariant 5); at least one event."""
+    items: list[Event] = []
+    spent = 0
+    for row in rows:
+        spent += len(row._mapping["preview"]) + len(row._mapping["data"] or "")
+        if items and spent > PAGE_BUDGET_BYTES:
+            break
+        items.append(_record(row))
+    return items
+
+
+def after(conn: Connection, session_id: str, after_id: int, limit: int = 100) -> list[Event]:
+    """Events newer than ``after_id``, oldest first, within the same byte budget as pages."""
+    query = (
+        select(events)
+        .where(events.c.session_id == session_id, events.c.id > after_id)
+        .order_by(events.c.id)
+        .limit(check_limit(limit))
+    )
+    return _within_budget(conn.execute(query))

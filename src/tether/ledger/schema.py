@@ -304,3 +304,29 @@ diff_files = Table(
     Column("patch_offset", BigInteger),  # None when the patch was not stored (huge)
     Column("patch_size", BigInteger),
 )
+
+# Dashboard
+# ``changes`` is the ledger's own log of committed session and turn writes:
+# database triggers (migration 0006, outside this metadata) append one row per
+# insert, update or delete, whoever wrote it, so the live channel follows what
+# was committed by any process and a reconnecting page resumes from an id.
+# Events need no row here: their own increasing id is the cursor.
+
+changes = Table(
+    "changes",
+    metadata,
+    Column("id", BigId, primary_key=True),
+    Column("kind", String(16), nullable=False),  # session | turn
+    Column("subject", String(80), nullable=False),  # the session or turn id
+    Column("session_id", String(64), nullable=False),
+)
+
+# The newest turn of a session a person has looked at: finished turns after it
+# "need you" on the overview until the session page is opened.
+session_views = Table(
+    "session_views",
+    metadata,
+    Column("session_id", String(64), primary_key=True),
+    Column("seen_turn", Integer, nullable=False),
+    Column("seen_at", Float, nullable=False),
+)

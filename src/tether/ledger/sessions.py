@@ -22,7 +22,7 @@ from tether.ledger.schema import projects, sessions, turns
 _COLUMNS = (sessions, projects.c.name.label("project_name"))
 
 
-def _record(row: Row[tuple[object, ...]]) -> Session:
+def record(row: Row[tuple[object, ...]]) -> Session:
     m = row._mapping
     return Session(
         id=m["id"],
@@ -40,7 +40,7 @@ def _record(row: Row[tuple[object, ...]]) -> Session:
     )
 
 
-def _select() -> Select[Any]:
+def select_sessions() -> Select[Any]:
     return select(*_COLUMNS).join(projects, projects.c.id == sessions.c.project_id)
 
 
@@ -153,22 +153,22 @@ def ids_by_native(conn: Connection, agent: str, native_ids: Sequence[str]) -> di
 
 def get(conn: Connection, session_id: str) -> Session:
     parse_session_id(session_id)
-    row = conn.execute(_select().where(sessions.c.id == session_id)).first()
+    row = conn.execute(select_sessions().where(sessions.c.id == session_id)).first()
     if row is None:
         raise NotFound(f"no session {session_id}; see `tether ls`")
-    return _record(row)
+    return record(row)
 
 
 def find_by_native_id(conn: Connection, agent: str, native_id: str) -> Session | None:
     row = conn.execute(
-        _select().where(and_(sessions.c.agent == agent, sessions.c.native_id == native_id))
+        select_sessions().where(and_(sessions.c.agent == agent, sessions.c.native_id == native_id))
     ).first()
-    return None if row is None else _record(row)
+    return None if row is None else record(row)
 
 
 def find_by_spawn_key(conn: Connection, key: str) -> Session | None:
-    row = conn.execute(_select().where(sessions.c.spawn_key == key)).first()
-    return None if row is None else _record(row)
+    row = conn.execute(select_sessions().where(sessions.c.spawn_key == key)).first()
+    return None if row is None else record(row)
 
 
 def list_page(
@@ -180,7 +180,7 @@ def list_page(
     limit: int = 50,
 ) -> Page[Session]:
     """Newest first; ``before`` is the ``next_cursor`` of the previous page."""
-    query = _select().add_columns(sessions.c.pk.label("cursor_pk"))
+    query = select_sessions().add_columns(sessions.c.pk.label("cursor_pk"))
     if project is not None:
         # Filter on the id, not the joined name: PostgreSQL can then walk the
         # (project_id, pk) index instead of scanning every session backwards.
@@ -199,7 +199,7 @@ def list_page(
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = str(rows[-1]._mapping["cursor_pk"]) if more else None
-    return Page([_record(r) for r in rows], next_cursor)
+    return Page([record(r) for r in rows], next_cursor)
 
 
 def bind_native_id(conn: Connection, session: Session, native_id: str) -> None:

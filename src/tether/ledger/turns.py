@@ -25,7 +25,7 @@ _USAGE_COLUMNS = (
 )
 
 
-def _record(row: Row[tuple[object, ...]]) -> Turn:
+def record(row: Row[tuple[object, ...]]) -> Turn:
     m = row._mapping
     return Turn(
         id=m["id"],
@@ -67,7 +67,7 @@ def add(
             select(turns).where(turns.c.session_id == session.id, turns.c.idempotency_key == key)
         ).first()
         if existing is not None:
-            return _record(existing), False
+            return record(existing), False
     conn.execute(
         update(sessions)
         .where(sessions.c.id == session.id)
@@ -103,14 +103,14 @@ def get(conn: Connection, turn_id: str) -> Turn:
     row = conn.execute(select(turns).where(turns.c.id == turn_id)).first()
     if row is None:
         raise NotFound(f"no turn {turn_id}")
-    return _record(row)
+    return record(row)
 
 
 def for_session(conn: Connection, session_id: str) -> list[Turn]:
     rows = conn.execute(
         select(turns).where(turns.c.session_id == session_id).order_by(turns.c.number)
     )
-    return [_record(r) for r in rows]
+    return [record(r) for r in rows]
 
 
 def latest(conn: Connection, session_id: str) -> Turn | None:
@@ -120,7 +120,7 @@ def latest(conn: Connection, session_id: str) -> Turn | None:
         .order_by(turns.c.number.desc())
         .limit(1)
     ).first()
-    return None if row is None else _record(row)
+    return None if row is None else record(row)
 
 
 def transition(
@@ -177,7 +177,7 @@ def live(conn: Connection, host: str | None = None) -> list[Turn]:
     query = select(turns).where(turns.c.state.in_(LIVE_STATES))
     if host is not None:
         query = query.where(turns.c.host == host)
-    return [_record(r) for r in conn.execute(query)]
+    return [record(r) for r in conn.execute(query)]
 
 
 def interrupt_silent_host(conn: Connection, host: str, cutoff: float, reason: str) -> list[Turn]:
@@ -209,7 +209,7 @@ def unfinished(conn: Connection, session_id: str) -> list[Turn]:
         .where(turns.c.state.in_([TurnState.QUEUED.value, *LIVE_STATES]))
         .order_by(turns.c.number)
     )
-    return [_record(r) for r in rows]
+    return [record(r) for r in rows]
 
 
 def require_idle(conn: Connection, session_id: str, action: str) -> None:
@@ -237,7 +237,7 @@ def next_dispatchable(conn: Connection, limit: int, host: str | None = None) -> 
     for a session cannot be written even if two dispatchers race. With a
     ``host``, only turns of projects on that host (or on none).
     """
-    return [_record(r) for r in conn.execute(_dispatchable(limit, host))]
+    return [record(r) for r in conn.execute(_dispatchable(limit, host))]
 
 
 def claim(conn: Connection, host: str, limit: int, only_own: bool) -> list[Turn]:
@@ -252,7 +252,7 @@ def claim(conn: Connection, host: str, limit: int, only_own: bool) -> list[Turn]
     query = _dispatchable(limit, host if only_own else None).with_for_update(
         skip_locked=True, of=turns
     )
-    found = [_record(r) for r in conn.execute(query)]
+    found = [record(r) for r in conn.execute(query)]
     now = time.time()
     return [
         transition(conn, t.id, TurnState.DISPATCHED, dispatched_at=now, attempts=1, host=host)
@@ -324,4 +324,4 @@ def latest_of(conn: Connection, session_ids: list[str]) -> dict[str, Turn]:
             (turns.c.session_id == newest.c.session_id) & (turns.c.number == newest.c.number),
         )
     )
-    return {r._mapping["session_id"]: _record(r) for r in rows}
+    return {r._mapping["session_id"]: record(r) for r in rows}

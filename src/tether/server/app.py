@@ -1,6 +1,7 @@
 """The ASGI application: thin handlers over the ledger (invariant 4: reads never probe)."""
 
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,14 @@ from tether.ledger import (
     workspaces,
 )
 from tether.ledger.store import Ledger
+from tether.server import pages
+from tether.server.assets import Assets
 from tether.server.auth import COOKIE, People, person_of
 from tether.server.body import read_object
+from tether.server.bus import buses_for
+from tether.server.feed import Feed
 from tether.server.security import Guard, is_loopback
+from tether.server.stream import Stream
 from tether.workspaces import cleanup, landing, view
 
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
@@ -282,16 +288,6 @@ class Api:
         response.delete_cookie(COOKIE, httponly=True, samesite="strict")
         return response
 
-    def index(self, request: Request) -> Response:
-        with self.ledger.db.read() as conn:
-            page = sessions.list_page(conn, limit=100)
-            project_list = projects.list_all(conn)
-            latest = turns.latest_of(conn, [s.id for s in page.items])
-        html = self.pages.get_template("index.html").render(
-            sessions=page.items, latest=latest, projects=project_list, version=__version__
-        )
-        return HTMLResponse(html)
-
 
 def _error(exc: TetherError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=_status_for(exc))
@@ -342,8 +338,11 @@ def create_app(
     required = bool(config.server.token) or not is_loopback(bind_host)
     signed = People(ledger, config.server.token, required)
     api = Api(config, ledger, engine, signed)
+    assets = Assets()
+    feed = Feed(ledger, buses_for(ledger.db.engine, ledger.db.url))
     routes = [
-        Route("/", _json(api.index)),
+        *pages.routes(pages.Pages(config, ledger, engine, assets), assets),
+        Route("/api/stream", Stream(feed).serve),
         Route("/signin", _json(api.signin_page)),
         Route("/api/signin", _post(api.sign_in), methods=["POST"]),
         Route("/api/signout", _post(api.sign_out), methods=["POST"]),
@@ -367,8 +366,20 @@ def create_app(
         Route("/api/turns/{turn_id}/finish", _post(api.finish_attached), methods=["POST"]),
         Route("/api/turns/{turn_id}/cancel", _post(api.cancel_turn), methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: _not_found})
+    app = Starlette(routes=routes, exception_handlers={404: _not_found}, lifespan=_lifespan(feed))
     return Guard(app, bind_host, signed, config.server.max_body_bytes)
+
+
+def _lifespan(feed: Feed) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        feed.start()
+        try:
+            yield
+        finally:
+            feed.stop()
+
+    return lifespan
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

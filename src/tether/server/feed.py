@@ -1,0 +1,245 @@
+"""One reader of the change feed per daemon, fanned out to every live-channel subscriber.
+
+The feed thread wakes on a bus nudge (or a slow tick), reads what the ledger
+committed after its cursor, encodes each change once as an SSE message and
+hands the batch to the event loop, which appends it to a ring of recent
+messages and to each subscriber's queue. A subscriber that resumes from a
+position still in the ring replays from memory; an older one replays from the
+ledger; one older than the kept change log is told to reset.
+"""
+
+import asyncio
+import json
+import logging
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection
+
+from tether.domain import serialize
+from tether.errors import NotFound, TetherError
+from tether.ledger import changes, sessions, turns
+from tether.ledger.changes import Cursor
+from tether.ledger.store import Ledger
+from tether.server.bus import Bus
+
+log = logging.getLogger(__name__)
+BATCH = 500  # rows of each kind read per pass
+RING = 20_000  # recent messages kept in memory for resumes
+QUEUE = 20_000  # messages a subscriber may fall behind before it is dropped (and resumes)
+REPLAY_LIMIT = 5_000  # a longer gap is answered with a reset: the page re-reads
+PREVIEW_CHARS = 500  # of an event's preview, in the stream (the page fetches the rest)
+TICK_S = 0.25  # fallback read when no nudge came (another process on the same SQLite file)
+KEEP_CHANGES = 200_000
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    cursor: Cursor
+    kind: str  # message | reset
+    data: str
+
+    def encode(self) -> bytes:
+        return f"id: {self.cursor}\nevent: {self.kind}\ndata: {self.data}\n\n".encode()
+
+
+@dataclass(eq=False)
+class Subscriber:
+    queue: asyncio.Queue[Message | None] = field(
+        default_factory=lambda: asyncio.Queue(maxsize=QUEUE)
+    )
+    dropped: bool = False  # fell QUEUE messages behind: ends, and the browser resumes
+
+
+def _session_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
+    try:
+        s = sessions.get(conn, change.subject)
+    except NotFound:
+        return {"type": "session", "session": {"id": change.subject, "deleted": True}}
+    data = serialize.session(s)
+    data["title"] = (s.title or "")[:200]
+    return {"type": "session", "session": data}
+
+
+def _turn_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
+    try:
+        t = turns.get(conn, change.subject)
+    except NotFound:
+        return {"type": "turn", "turn": {"id": change.subject, "session_id": change.session_id}}
+    data = serialize.turn(t)
+    data["prompt"] = t.prompt[:200]
+    return {"type": "turn", "turn": data}
+
+
+def read_after(conn: Connection, after: Cursor, upto: Cursor | None = None) -> list[Message]:
+    """Messages for what was committed after ``after`` (up to ``upto``), oldest first.
+
+    Several writes of one session or turn in a batch become one message, its
+    latest state, at the position of its last write.
+    """
+    found = [c for c in changes.changes_after(conn, after.change, BATCH) if _within(c.id, upto, 0)]
+    latest = {(c.kind, c.subject): c for c in found}
+    out: list[Message] = []
+    for change in found:
+        if latest[(change.kind, change.subject)] is not change:
+            continue
+        payload = (
+            _session_payload(conn, change)
+            if change.kind == "session"
+            else _turn_payload(conn, change)
+        )
+        out.append(Message(Cursor(change.id, after.event), "message", json.dumps(payload)))
+    last_change = found[-1].id if found else after.change
+    notes = changes.events_after(conn, after.event, BATCH, PREVIEW_CHARS)
+    for note in notes:
+        if not _within(note.id, upto, 1):
+            break
+        payload = {
+            "type": "event",
+            "event": {
+                "id": note.id,
+                "session_id": note.session_id,
+                "turn_id": note.turn_id,
+                "kind": note.kind,
+                "preview": note.preview,
+            },
+        }
+        out.append(Message(Cursor(last_change, note.id), "message", json.dumps(payload)))
+    return out
+
+
+def _within(value: int, upto: Cursor | None, part: int) -> bool:
+    return upto is None or value <= (upto.change, upto.event)[part]
+
+
+def reset(cursor: Cursor) -> Message:
+    return Message(cursor, "reset", "{}")
+
+
+class Feed:
+    def __init__(self, ledger: Ledger, buses: list[Bus]) -> None:
+        self.ledger = ledger
+        self.buses = buses
+        self.nudged = threading.Event()
+        self.stopping = threading.Event()
+        self.ring: deque[Message] = deque(maxlen=RING)
+        self.subscribers: set[Subscriber] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread: threading.Thread | None = None
+        self.cursor = Cursor(0, 0)
+
+    # Lifecycle (the event loop's own thread)
+
+    def start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        with self.ledger.db.read() as conn:
+            self.cursor = changes.head(conn)
+        for bus in self.buses:
+            bus.start(self.nudged.set)
+        self.thread = threading.Thread(target=self._run, name="tether-feed", daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.nudged.set()
+        for bus in self.buses:
+            bus.stop()
+        if self.thread is not None:
+            self.thread.join(timeout=5)
+        for subscriber in self.subscribers:
+            _offer(subscriber, None)
+
+    # The feed thread
+
+    def _run(self) -> None:
+        passes = 0
+        while not self.stopping.is_set():
+            self.nudged.wait(TICK_S)
+            self.nudged.clear()
+            try:
+                while self._read_once():
+                    pass
+                passes += 1
+                if passes % 600 == 0:
+                    with self.ledger.db.write() as conn:
+                        changes.prune(conn, KEEP_CHANGES)
+            except TetherError as exc:
+                log.warning("action=feed_read_failed error=%s", exc)
+                self.stopping.wait(TICK_S)
+
+    def _read_once(self) -> bool:
+        """Read one batch; True when there may be more right away."""
+        with self.ledger.db.read() as conn:
+            batch = read_after(conn, self.cursor)
+        if not batch:
+            return False
+        self.cursor = _end_of(batch)
+        assert self.loop is not None
+        self.loop.call_soon_threadsafe(self._fanout, batch)
+        return len(batch) >= BATCH
+
+    # Subscribers (the event loop's thread)
+
+    def _fanout(self, batch: list[Message]) -> None:
+        self.ring.extend(batch)
+        for subscriber in list(self.subscribers):
+            for message in batch:
+                if not _offer(subscriber, message):
+                    subscriber.dropped = True
+                    self.subscribers.discard(subscriber)
+                    break
+
+    def subscribe(self, after: Cursor | None) -> tuple[Subscriber, list[Message] | None, Cursor]:
+        """A new subscriber, what it missed from memory (None: read the ledger), and the
+        position the feed has delivered up to (replay from the ledger stops there)."""
+        subscriber = Subscriber()
+        self.subscribers.add(subscriber)
+        position = self.ring[-1].cursor if self.ring else self.cursor
+        if after is None or after == position:
+            return subscriber, [], position
+        if self.ring and _precedes_or_is(self.ring[0].cursor, after):
+            return subscriber, [m for m in self.ring if _after(m.cursor, after)], position
+        return subscriber, None, position
+
+    def unsubscribe(self, subscriber: Subscriber) -> None:
+        self.subscribers.discard(subscriber)
+
+    def replay(self, after: Cursor, upto: Cursor) -> list[Message]:
+        """What a subscriber missed before the ring began, from the ledger (thread pool)."""
+        with self.ledger.db.read() as conn:
+            if after.change > upto.change or after.event > upto.event:
+                return [reset(upto)]  # a position this ledger never gave out
+            oldest = changes.oldest_change(conn)
+            if oldest and after.change < oldest - 1:
+                return [reset(upto)]  # pruned from the change log
+            out: list[Message] = []
+            cursor = after
+            while len(out) <= REPLAY_LIMIT:
+                batch = read_after(conn, cursor, upto)
+                if not batch:
+                    return out
+                out.extend(batch)
+                cursor = _end_of(batch)
+        return [reset(upto)]
+
+
+def _end_of(batch: list[Message]) -> Cursor:
+    return Cursor(max(m.cursor.change for m in batch), max(m.cursor.event for m in batch))
+
+
+def _after(cursor: Cursor, position: Cursor) -> bool:
+    return cursor.change > position.change or cursor.event > position.event
+
+
+def _precedes_or_is(cursor: Cursor, position: Cursor) -> bool:
+    return cursor.change <= position.change and cursor.event <= position.event
+
+
+def _offer(subscriber: Subscriber, message: Message | None) -> bool:
+    try:
+        subscriber.queue.put_nowait(message)
+    except asyncio.QueueFull:
+        return False
+    return True

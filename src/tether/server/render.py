@@ -1,0 +1,94 @@
+"""Jinja environment of the dashboard: autoescaped templates and the filters they use."""
+
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from tether.domain.records import Turn
+from tether.server.assets import Assets
+
+TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
+
+
+def age(ts: float | None, now: float | None = None) -> str:
+    """'42s', '3m', '5h', '2d': how long ago, short enough for a table cell."""
+    if ts is None:
+        return ""
+    return span(max((now or time.time()) - ts, 0.0))
+
+
+def span(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = max(seconds, 0.0)  # clocks of two hosts may disagree by a little
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds:.0f}s"
+
+
+def stamp(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def count(n: int | None) -> str:
+    """Token counts as 1.2k / 3.4M."""
+    if not n:
+        return "0"
+    for unit, size in (("M", 1_000_000), ("k", 1_000)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+def money(cost: float | None) -> str:
+    """Unpriced is never shown as $0 (a price missing is not a price of zero)."""
+    if cost is None:
+        return "unpriced"
+    return f"${cost:,.2f}" if cost >= 0.01 or cost == 0 else f"${cost:.4f}"
+
+
+def phases(turn: Turn) -> list[dict[str, object]]:
+    """Each reached phase with the time spent until the next one (invariant 7: every wait named)."""
+    reached = [(name, ts) for name, ts in turn.phases.as_dict().items() if ts is not None]
+    now = time.time()
+    steps: list[dict[str, object]] = []
+    for index, (name, ts) in enumerate(reached):
+        following = reached[index + 1][1] if index + 1 < len(reached) else None
+        live = following is None and not turn.state.terminal
+        spent = following - ts if following is not None else (now - ts if live else None)
+        steps.append({"name": name.replace("_", " "), "at": ts, "spent": spent, "live": live})
+    return steps
+
+
+def status(turn: Turn) -> str:
+    """Beside a turn's state, what it is waiting for or how it ended, in words."""
+    if turn.state.terminal:
+        ended = f"{age(turn.phases.finished)} ago"
+        quiet = turn.state.value == "completed" or not turn.reason
+        return ended if quiet else f"{ended}: {turn.reason}"
+    if turn.stalled_at is not None:
+        return f"stalled {age(turn.stalled_at)}: {turn.reason or 'no progress from the agent'}"
+    reached = [ts for ts in turn.phases.as_dict().values() if ts is not None]
+    waiting = (turn.phases.waiting_for() or "finished").replace("_", " ")
+    return f"waiting for {waiting}, {age(max(reached))}" if reached else f"waiting for {waiting}"
+
+
+def environment(assets: Assets) -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(
+        age=age, span=span, stamp=stamp, count=count, money=money, phases=phases, status=status
+    )
+    env.globals["asset"] = assets.url
+    return env
