@@ -1,14 +1,14 @@
 """dashboard: the change log behind the live channel, and what a person has seen
 
 Revision ID: 0006
-Revises: 0004b
+Revises: 0008
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0006"
-down_revision = "0004b"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
