@@ -1,21 +1,24 @@
 """History indexing against ccusage on the same generated trees, in one run.
 
-Generates realistic Claude Code and Codex trees (streamed duplicates, forks,
-subagents, multi-MB lines) under /tmp, then per tree: tether cold index
-(usage; transcripts timed apart), tether warm rescan, a usage report from
-the ledger, and ccusage (pinned, from the npm registry) ``daily`` and
-``session`` with ``--offline --json``. Prints MB/s, peak RSS (the process
-tree, pool workers included) and the ratios; checks token totals and daily
-figures against ccusage and the generator's ground truth, and lists the
-per-session differences with their reason. Trees are deleted afterwards.
+Generates Claude Code and Codex trees shaped like a heavy user's (thousands
+of mostly small sessions per GB, streamed duplicates, forks and sub-agents
+as the CLIs write them, rare lines of several MB) under /tmp, then times
+whole processes side by side on a warm page cache: ``tether index`` cold
+(with transcripts unless --no-transcripts) and as a warm rescan, ``tether
+usage daily --json``, and ccusage (pinned, from the npm registry) ``daily``
+and ``session`` with ``--offline --json``; prints seconds, MB/s, peak RSS
+(the process tree, pool workers included) and the ratios. Then compares
+tokens per agent and per day with ccusage and the generator's ground truth,
+cost per model and per day with ccusage, and lists the sessions where
+ccusage differs from the truth. Trees are deleted afterwards.
 
     .venv/bin/python bench/history.py                  # 200 MB and 1 GB trees
     .venv/bin/python bench/history.py --sizes 50 --keep
     .venv/bin/python bench/history.py --sizes 1000 --single   # one 1 GB rollout
 
-Targets: cold index of 1 GB at least as fast as ccusage's daily report;
-report on unchanged data >= 20x faster than ccusage; warm rescan of 1 GB
-< 0.3 s; peak RSS < 200 MB.
+Targets (issue 13): cold index with transcripts at least as fast as
+ccusage's daily report; warm rescan under 0.3 s per GB; ``tether usage`` at
+least 10x faster than ccusage; peak RSS under 250 MB.
 """
 
 from __future__ import annotations
@@ -41,37 +44,6 @@ CCUSAGE_VERSION = "20.0.24"
 KINDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 CC_KINDS = ("inputTokens", "cacheReadTokens", "cacheCreationTokens", "outputTokens")
 BIG_LINE_BYTES = 4 * 1024 * 1024
-
-CHILD = r"""
-import json, sys, time
-from tether.config import load
-from tether.ledger.store import open_ledger
-from tether.history.indexer import Indexer
-from tether.ledger import history as h
-mode = sys.argv[1]
-config = load()
-ledger = open_ledger(config)
-indexer = Indexer(config, ledger)
-out = {}
-if mode == "transcripts":
-    t = time.perf_counter(); out["events"] = indexer.import_transcripts()
-    out["seconds"] = time.perf_counter() - t
-else:
-    t = time.perf_counter(); report = indexer.run_once(); out["seconds"] = time.perf_counter() - t
-    out["bytes_read"] = report.bytes_read; out["entries"] = report.entries
-    out["errors"] = report.errors[:5]; out["bad"] = report.bad_lines
-if mode == "warm":
-    best = {}
-    for by in ("daily", "session"):
-        for _ in range(5):
-            t = time.perf_counter()
-            with ledger.db.read() as conn:
-                rows = h.usage_report(conn, by)
-            best[by] = min(best.get(by, 1e9), time.perf_counter() - t)
-        out[by] = rows
-    out["report_seconds"] = best
-print(json.dumps(out))
-"""
 
 
 @dataclass
@@ -150,19 +122,52 @@ def _cc_daily(data: dict[str, Any]) -> dict[str, Counter[str]]:
     }
 
 
-def _tether_daily(rows: list[dict[str, Any]]) -> dict[str, Counter[str]]:
-    return {r["key"]: Counter({k: r[k] for k in KINDS}) for r in rows}
+def _cc_models(data: dict[str, Any]) -> dict[str, Counter[str]]:
+    """Tokens and cost per model, summed over ccusage's daily model breakdowns."""
+    models: dict[str, Counter[str]] = {}
+    for row in data["daily"]:
+        for item in row.get("modelBreakdowns", []):
+            counter = models.setdefault(item["modelName"], Counter())
+            counter.update({k: item[c] for k, c in zip(KINDS, CC_KINDS, strict=True)})
+            counter["cost_micro"] += round(item["cost"] * 1e6)
+    return models
+
+
+def _rows(rows: list[dict[str, Any]]) -> dict[str, Counter[str]]:
+    """tether's --json report rows, keyed, with the cost in micro-dollars (None: unpriced)."""
+    out = {}
+    for r in rows:
+        counter = Counter({k: r[k] for k in KINDS})
+        counter["cost_micro"] = round((r["cost"] or 0) * 1e6)
+        counter["unpriced_tokens"] = r["unpriced_tokens"]
+        out[r["key"]] = counter
+    return out
+
+
+def _tokens(days: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    return {k: Counter({kind: c[kind] for kind in KINDS}) for k, c in days.items()}
+
+
+def _agent_of(model: str) -> str:
+    return "claude" if model.startswith("claude") else "codex"
+
+
+def _by_agent(models: dict[str, Counter[str]]) -> dict[str, Counter[str]]:
+    agents: dict[str, Counter[str]] = {}
+    for model, counter in models.items():
+        agents.setdefault(_agent_of(model), Counter()).update(counter)
+    return agents
+
+
+def _truth_agents(expected: Expected) -> dict[str, Counter[str]]:
+    agents: dict[str, Counter[str]] = {}
+    for (agent, _), counter in expected.sessions.items():
+        agents.setdefault(agent, Counter()).update({k: counter[k] for k in KINDS})
+    return agents
 
 
 def _truth_daily(expected: Expected) -> dict[str, Counter[str]]:
     return {d: Counter({k: c[k] for k in KINDS}) for d, c in expected.days.items()}
-
-
-def _sum(days: dict[str, Counter[str]]) -> Counter[str]:
-    total: Counter[str] = Counter()
-    for counter in days.values():
-        total.update(counter)
-    return total
 
 
 def _cc_sessions(data: dict[str, Any]) -> dict[str, int]:
@@ -197,6 +202,11 @@ def _single_file(base: Path, size_mb: int) -> Expected:
     return expected
 
 
+def _median(argv: list[str], env: dict[str, str], times: int = 3) -> Run:
+    runs = sorted((run(argv, env) for _ in range(times)), key=lambda r: r.seconds)
+    return runs[len(runs) // 2]
+
+
 def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: bool) -> None:
     started = time.perf_counter()
     if single:
@@ -210,8 +220,12 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
             big_bytes=BIG_LINE_BYTES,
         )
     mb = expected.bytes / 1e6
+    files = sum(1 for _ in base.rglob("*.jsonl"))
     shape = "one file" if single else "tree"
-    print(f"\n== {shape} {mb:.0f} MB (generated in {time.perf_counter() - started:.1f} s) ==")
+    print(
+        f"\n== {shape} {mb:.0f} MB: {files} files, {len(expected.sessions)} sessions "
+        f"(generated in {time.perf_counter() - started:.1f} s) =="
+    )
     env = {
         **os.environ,
         "HOME": str(base),
@@ -219,66 +233,98 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
         "CODEX_HOME": str(base / "codex"),
         "XDG_DATA_HOME": str(base / "data"),
         "TETHER_HOME": str(base / "tether"),
-        "TETHER_HISTORY_IMPORT_TRANSCRIPTS": "0",
+        "TETHER_HISTORY_IMPORT_TRANSCRIPTS": "1" if transcripts else "0",
         "TZ": "UTC",
     }
     env.pop("TETHER_DATABASE_URL", None)
     subprocess.run(["sync"], check=False)
-    cold = run([sys.executable, "-c", CHILD, "cold"], env)
+    cc_argv = [str(ccusage), "daily", "--offline", "--json", "--timezone", "UTC"]
+    run(cc_argv, env)  # warms the page cache for both
+    tether = [sys.executable, "-m", "tether.cli.main"]
+    cold = run([*tether, "index", "--json"], env)
     cold_out = json.loads(cold.stdout)
-    warm = run([sys.executable, "-c", CHILD, "warm"], env)
-    warm_out = json.loads(warm.stdout)
-    cc = run([str(ccusage), "daily", "--offline", "--json", "--timezone", "UTC"], env)
+    warm = run([*tether, "index", "--json"], env)
+    report = _median([*tether, "usage", "daily", "--json"], env)
+    by_model = run([*tether, "usage", "model", "--json"], env)
+    cc = _median(cc_argv, env)
     cc_session = run([str(ccusage), "session", "--offline", "--json", "--timezone", "UTC"], env)
-    cc_daily = _cc_daily(json.loads(cc.stdout))
 
-    report_s = warm_out["report_seconds"]["daily"]
-    print(f"{'':28}{'seconds':>10}{'MB/s':>10}{'peak RSS MB':>13}")
-    rows = [
-        ("tether cold index (usage)", cold_out["seconds"], cold.peak_rss_mb),
-        ("tether process, cold", cold.seconds, cold.peak_rss_mb),
-        ("tether warm rescan", warm_out["seconds"], warm.peak_rss_mb),
-        ("tether daily report (ledger)", report_s, None),
-        ("ccusage daily", cc.seconds, cc.peak_rss_mb),
-        ("ccusage session", cc_session.seconds, cc_session.peak_rss_mb),
-    ]
-    for name, seconds, rss in rows:
-        rss_text = f"{rss:13.0f}" if rss is not None else f"{'':13}"
-        print(f"{name:28}{seconds:10.3f}{mb / seconds:10.0f}{rss_text}")
-    if transcripts:
-        env_t = dict(env, TETHER_HISTORY_IMPORT_TRANSCRIPTS="1")
-        imported = run([sys.executable, "-c", CHILD, "transcripts"], env_t)
-        out = json.loads(imported.stdout)
+    what = "with transcripts" if transcripts else "usage only"
+    print(
+        f"{cold_out['entries']} usage entries, {cold_out['events']} transcript events, "
+        f"{cold_out['sessions_created']} external sessions"
+    )
+    print(f"{'whole processes':34}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}")
+    for name, measured in (
+        (f"tether index, cold ({what})", cold),
+        ("tether index, warm rescan", warm),
+        ("tether usage daily --json (median)", report),
+        ("ccusage daily --json (median)", cc),
+        ("ccusage session --json", cc_session),
+    ):
         print(
-            f"{'tether transcript import':28}{out['seconds']:10.3f}{mb / out['seconds']:10.0f}"
-            f"{imported.peak_rss_mb:13.0f}   ({out['events']} events)"
+            f"{name:34}{measured.seconds:9.3f}{mb / measured.seconds:9.0f}"
+            f"{measured.peak_rss_mb:13.0f}"
         )
     print(
-        f"ratios: ccusage daily / tether cold index = {cc.seconds / cold_out['seconds']:.2f}x; "
-        f"ccusage daily / tether report = {cc.seconds / report_s:.0f}x; "
-        f"warm rescan {warm_out['seconds'] * 1000:.0f} ms"
+        f"ratios: ccusage daily / tether cold index = {cc.seconds / cold.seconds:.2f}x; "
+        f"ccusage daily / tether usage = {cc.seconds / report.seconds:.1f}x; "
+        f"warm rescan {warm.seconds / (mb / 1000):.2f} s per GB"
     )
-    tether_daily = _tether_daily(warm_out["daily"])
-    truth = _truth_daily(expected)
-    same_totals = (_sum(tether_daily) == _sum(cc_daily), _sum(tether_daily) == _sum(truth))
-    print(
-        f"totals equal: tether=ccusage {same_totals[0]}, tether=truth {same_totals[1]}; "
-        f"daily equal: tether=ccusage {tether_daily == cc_daily}, "
-        f"tether=truth {tether_daily == truth}"
+    _compare(
+        expected, json.loads(report.stdout), json.loads(by_model.stdout), json.loads(cc.stdout)
     )
-    tether_cost = sum(r["cost"] for r in warm_out["daily"])
-    cc_cost = json.loads(cc.stdout)["totals"]["totalCost"]
-    print(f"cost: tether {tether_cost:.2f} USD, ccusage {cc_cost:.2f} USD")
-    if _sum(tether_daily) != _sum(cc_daily):
-        print(f"  tether  {dict(_sum(tether_daily))}\n  ccusage {dict(_sum(cc_daily))}")
-    _compare_sessions(warm_out["session"], json.loads(cc_session.stdout), expected, base)
+    _compare_sessions(json.loads(cc_session.stdout), expected)
 
 
-def _compare_sessions(
-    tether_rows: list[dict[str, Any]], cc: dict[str, Any], expected: Expected, base: Path
+def _compare(
+    expected: Expected,
+    daily: list[dict[str, Any]],
+    models: list[dict[str, Any]],
+    cc: dict[str, Any],
 ) -> None:
-    """Per-session totals: tether vs ground truth, and where ccusage differs."""
-    del base
+    """Tokens per agent and per day against the truth and ccusage; cost per model and day."""
+    t_days, cc_days, truth_days = _rows(daily), _cc_daily(cc), _truth_daily(expected)
+    t_models, cc_models = _rows(models), _cc_models(cc)
+    t_agents, cc_agents = _tokens(_by_agent(t_models)), _tokens(_by_agent(cc_models))
+    truth_agents = _truth_agents(expected)
+    print(
+        f"tokens per day: tether=truth {_tokens(t_days) == truth_days}, "
+        f"ccusage=truth {cc_days == truth_days}; per agent: tether=truth "
+        f"{t_agents == truth_agents}, ccusage=truth {cc_agents == truth_agents}"
+    )
+    for agent in sorted(truth_agents):
+        truth = truth_agents[agent]
+        for name, found in (("tether", t_agents), ("ccusage", cc_agents)):
+            if found.get(agent) != truth:
+                diff = {k: found.get(agent, Counter())[k] - truth[k] for k in KINDS}
+                print(f"  {agent}: {name} - truth = {diff}")
+    print(f"{'cost per model':28}{'tether USD':>12}{'ccusage USD':>13}{'diff':>8}  unpriced tokens")
+    for model in sorted(set(t_models) | set(cc_models)):
+        ours, theirs = t_models.get(model, Counter()), cc_models.get(model, Counter())
+        diff = (ours["cost_micro"] - theirs["cost_micro"]) / max(theirs["cost_micro"], 1)
+        print(
+            f"  {model:26}{ours['cost_micro'] / 1e6:12.2f}{theirs['cost_micro'] / 1e6:13.2f}"
+            f"{diff:8.1%}  {ours['unpriced_tokens']}"
+        )
+    cc_day_cost = {row["period"]: round(row["totalCost"] * 1e6) for row in cc["daily"]}
+    off = {
+        day: (c["cost_micro"], cc_day_cost.get(day, 0))
+        for day, c in t_days.items()
+        if abs(c["cost_micro"] - cc_day_cost.get(day, 0)) > max(cc_day_cost.get(day, 0), 1) * 1e-3
+    }
+    total_t = sum(c["cost_micro"] for c in t_days.values()) / 1e6
+    total_cc = sum(cc_day_cost.values()) / 1e6
+    print(
+        f"cost per day: {len(t_days) - len(off)} of {len(t_days)} days within 0.1% of ccusage; "
+        f"total tether {total_t:.2f} USD, ccusage {total_cc:.2f} USD"
+    )
+    for day, (ours_micro, theirs_micro) in sorted(off.items())[:5]:
+        print(f"  {day}: tether {ours_micro / 1e6:.4f}, ccusage {theirs_micro / 1e6:.4f}")
+
+
+def _compare_sessions(cc: dict[str, Any], expected: Expected) -> None:
+    """Per-session totals: where ccusage differs from the ground truth."""
     truth = {native: sum(c[k] for k in KINDS) for (_, native), c in expected.sessions.items()}
     cc_sessions = _cc_sessions(cc)
     differing = {
@@ -287,8 +333,8 @@ def _compare_sessions(
         if cc_sessions.get(native, 0) != total
     }
     print(
-        f"sessions: {len(truth)} in the tree, {len(tether_rows)} in tether's report, "
-        f"{len(cc_sessions)} in ccusage's; ccusage differs from the truth on {len(differing)}"
+        f"sessions: {len(truth)} in the tree, {len(cc_sessions)} in ccusage's report, "
+        f"which differs from the truth on {len(differing)}"
     )
     for native, (total, theirs) in sorted(differing.items())[:8]:
         print(f"  {native}: truth {total}, ccusage {theirs}")
@@ -299,13 +345,15 @@ def main() -> None:
     parser.add_argument("--sizes", default="200,1000", help="tree sizes in MB, comma-separated")
     parser.add_argument("--ccusage-prefix", default="/tmp/ccusage-cache", type=Path)
     parser.add_argument("--keep", action="store_true", help="keep the generated trees")
-    parser.add_argument("--transcripts", action="store_true", help="also time transcript import")
+    parser.add_argument(
+        "--no-transcripts", action="store_true", help="index usage only (no transcripts)"
+    )
     parser.add_argument("--single", action="store_true", help="one Codex file instead of a tree")
     args = parser.parse_args()
     ccusage = install_ccusage(args.ccusage_prefix)
     print(f"ccusage {CCUSAGE_VERSION}: {ccusage}; cpus: {os.cpu_count()}")
     for size in (int(s) for s in args.sizes.split(",")):
-        bench_tree(size, ccusage, args.keep, args.transcripts, args.single)
+        bench_tree(size, ccusage, args.keep, not args.no_transcripts, args.single)
 
 
 if __name__ == "__main__":
