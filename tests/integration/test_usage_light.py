@@ -104,3 +104,15 @@ def test_tether_usage_imports_neither_sqlalchemy_nor_alembic(
         assert "gpt-5.1" in done.stdout or "2026-01-01" in done.stdout
         loaded = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()}
         assert loaded.isdisjoint({"sqlalchemy", "alembic", "genai_prices"}), args
+
+
+def test_opening_a_migrated_ledger_does_not_load_alembic(config: Config, ledger: Ledger) -> None:
+    code = (
+        "import sys; from tether.config import load; from tether.ledger.store import open_ledger; "
+        "open_ledger(load()).close(); print('alembic' in sys.modules)"
+    )
+    env = {**os.environ, "TETHER_DATABASE_URL": config.database_url}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr[-2000:]
