@@ -43,7 +43,8 @@ from tether.ledger.usage import TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
 FLUSH_ENTRIES = 50_000
-EVENT_BATCH = 20_000  # transcript events per write transaction
+EVENT_BATCH = 20_000  # transcript events per write transaction, at most …
+EVENT_BATCH_BYTES = 32 * 1024 * 1024  # … and at most this many bytes of previews
 Progress = Callable[[int, int], None]  # bytes done, bytes to read
 
 
@@ -399,7 +400,7 @@ class Indexer:
             record, session_id, windows = todo[index]
             batch.add(self._event_rows(result, session_id, windows), session_id)
             batch.offsets.append((record.path, min(result.stats.end, record.read_offset)))
-            if len(batch.rows) >= EVENT_BATCH:
+            if len(batch.rows) >= EVENT_BATCH or batch.bytes >= EVENT_BATCH_BYTES:
                 imported += batch.write(self.ledger)
         return imported + batch.write(self.ledger)
 
@@ -445,11 +446,13 @@ class _EventBatch:
 
     def __init__(self) -> None:
         self.rows: list[dict[str, object]] = []
+        self.bytes = 0
         self.sessions: set[str] = set()
         self.offsets: list[tuple[str, int]] = []
 
     def add(self, rows: list[dict[str, object]], session_id: str) -> None:
         self.rows.extend(rows)
+        self.bytes += sum(len(str(row["preview"])) for row in rows)
         self.sessions.add(session_id)
 
     def write(self, ledger: Ledger) -> int:
