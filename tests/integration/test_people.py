@@ -136,7 +136,13 @@ async def test_dashboard_signs_in_with_a_cookie(
     cookie = good.headers["set-cookie"]
     assert good.json() == {"name": "vera", "role": "viewer"}
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "tether_token=" in cookie
-    assert (await open_api.get("/")).status_code == 200  # the client now sends the cookie
+    page = await open_api.get("/")  # the client now sends the cookie
+    assert page.status_code == 200 and "by mia" not in page.text
+    made = await open_api.post(
+        "/api/sessions", json={"prompt": "hi", "project": "web"}, headers=_auth(tokens["mia"])
+    )
+    assert made.status_code == 201
+    assert "by mia" in (await open_api.get("/")).text
     assert (await open_api.get("/api/me")).json()["name"] == "vera"
     sent = await open_api.post("/api/sessions", json={"prompt": "hi", "project": "web"})
     assert sent.status_code == 403
