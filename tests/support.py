@@ -1,7 +1,16 @@
 """Helpers shared by tests that start tether as a subprocess."""
 
+import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+from tests.engine.conftest import write_config
+
+TETHER = [sys.executable, "-m", "tether.cli.main"]
+DEADLINE_S = 90
 
 
 def daemon_env(home: Path, **extra: str) -> dict[str, str]:
@@ -22,3 +31,72 @@ def daemon_env(home: Path, **extra: str) -> dict[str, str]:
         **extra,
     )
     return env
+
+
+class CliHome:
+    """A TETHER_HOME driven through the installed CLI, with the fake agent's work dir."""
+
+    def __init__(self, path: Path, work: Path) -> None:
+        self.path = path
+        self.env = daemon_env(path, FAKE_AGENT_HOME=str(work))
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*TETHER, *args], env=self.env, capture_output=True, text=True, timeout=120
+        )
+
+    def info(self) -> dict[str, object] | None:
+        try:
+            return json.loads((self.path / "daemon.json").read_text())  # type: ignore[no-any-return]
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def serve(self) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [*TETHER, "serve"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def wait_for_daemon(self, not_pid: int | None = None) -> dict[str, object]:
+        deadline = time.monotonic() + DEADLINE_S
+        while True:
+            info = self.info()
+            ready = info is not None and info["pid"] != not_pid
+            if ready and self.run("daemon", "status").returncode == 0:
+                return info  # type: ignore[return-value]
+            assert time.monotonic() < deadline, "no daemon came up"
+            time.sleep(0.1)
+
+
+def cli_home(tmp_path: Path) -> CliHome:
+    """A home whose project ``work`` runs the fake agent (tests/engine/conftest.py)."""
+    path, work = tmp_path / "home", tmp_path / "work"
+    path.mkdir()
+    work.mkdir()
+    write_config(path)
+    home = CliHome(path, work)
+    added = home.run("project", "add", str(work), "--name", "work", "--agent", "fake")
+    assert added.returncode == 0, added.stderr
+    return home
+
+
+def imported(args: list[str], env: dict[str, str] | None = None) -> tuple[str, set[str]]:
+    """stdout of ``tether ARGS``, and the top-level packages it imported (-X importtime)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tether.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = {
+        line.split("|")[-1].strip().split(".")[0]
+        for line in done.stderr.splitlines()
+        if line.startswith("import time:")
+    }
+    return done.stdout, names

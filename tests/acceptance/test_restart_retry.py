@@ -10,65 +10,18 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.engine.conftest import write_config
-from tests.support import daemon_env
-
-TETHER = [sys.executable, "-m", "tether.cli.main"]
-DEADLINE_S = 90
-
-
-class Home:
-    def __init__(self, path: Path, work: Path) -> None:
-        self.path = path
-        self.env = daemon_env(path, FAKE_AGENT_HOME=str(work))
-
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*TETHER, *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
-
-    def info(self) -> dict[str, object] | None:
-        try:
-            return json.loads((self.path / "daemon.json").read_text())  # type: ignore[no-any-return]
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def serve(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [*TETHER, "serve"],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-
-    def wait_for_daemon(self, not_pid: int | None = None) -> dict[str, object]:
-        deadline = time.monotonic() + DEADLINE_S
-        while True:
-            info = self.info()
-            ready = info is not None and info["pid"] != not_pid
-            if ready and self.run("daemon", "status").returncode == 0:
-                return info  # type: ignore[return-value]
-            assert time.monotonic() < deadline, "no daemon came up"
-            time.sleep(0.1)
+from tests.support import DEADLINE_S, TETHER, CliHome, cli_home
 
 
 @pytest.fixture
-def home(tmp_path: Path) -> Iterator[Home]:
-    path, work = tmp_path / "home", tmp_path / "work"
-    path.mkdir()
-    work.mkdir()
-    write_config(path)
-    h = Home(path, work)
-    assert h.run("project", "add", str(work), "--name", "work", "--agent", "fake").returncode == 0
+def home(tmp_path: Path) -> Iterator[CliHome]:
+    h = cli_home(tmp_path)
     yield h
     h.run("daemon", "stop")
 
@@ -83,7 +36,7 @@ def _queued_connections(port: int) -> int:
     return 0
 
 
-def test_spawn_survives_a_daemon_restart_during_the_call(home: Home) -> None:
+def test_spawn_survives_a_daemon_restart_during_the_call(home: CliHome) -> None:
     first = home.serve()
     info = home.wait_for_daemon()
     port, pid = int(str(info["port"])), int(str(info["pid"]))
@@ -123,7 +76,7 @@ def _post(info: dict[str, object], body: dict[str, object]) -> tuple[int, Any]:
         conn.close()
 
 
-def test_a_spawn_key_outlives_the_daemon(home: Home) -> None:
+def test_a_spawn_key_outlives_the_daemon(home: CliHome) -> None:
     home.serve()
     before = home.wait_for_daemon()
     body: dict[str, object] = {"prompt": "hello", "project": "work", "key": "lost-answer"}
