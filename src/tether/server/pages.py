@@ -27,7 +27,7 @@ from tether.engine.cancel import CancelResult
 from tether.engine.supervisor import Engine
 from tether.errors import InvalidInput, NotFound, TetherError
 from tether.history.adopt import adopt
-from tether.ledger import events, overview, projects, sessions, turns
+from tether.ledger import diffs, events, overview, projects, sessions, turns, workspaces
 from tether.ledger import history as ledger_history
 from tether.ledger.store import Ledger
 from tether.server.assets import Assets
@@ -154,6 +154,8 @@ class Pages:
             prompts = overview.turns_by_id(conn, {e.turn_id for e in page.items if e.turn_id})
             spent = overview.spend(conn, [session]).get(session_id)
             seen = overview.seen_turn(conn, session_id)
+            worktree = workspaces.find(conn, session_id)
+            whole = diffs.latest_session(conn, session_id) if worktree else None
         self._mark_seen(session_id, timeline, seen)
         return self.render(
             "session.html",
@@ -166,6 +168,8 @@ class Pages:
             spent=spent,
             message_key=uuid.uuid4().hex,
             notice=_notice(request),
+            worktree=worktree,
+            diff=whole,
         )
 
     def _mark_seen(self, session_id: str, timeline: list[Turn], seen: int) -> None:
