@@ -7,6 +7,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from tests.engine.conftest import write_config
 
 TETHER = [sys.executable, "-m", "tether.cli.main"]
@@ -100,3 +101,18 @@ def imported(args: list[str], env: dict[str, str] | None = None) -> tuple[str, s
         if line.startswith("import time:")
     }
     return done.stdout, names
+
+
+def stub_agents(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Executables named like the built-in agents, first on PATH.
+
+    For tests where an agent is only data (accepting, keys, roles, attacks):
+    spawn and send refuse an agent that is not installed, and these tests
+    never run one.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    for agent in ("claude", "codex", "gemini", "goose", "opencode"):
+        stub = directory / agent
+        stub.write_text("#!/bin/sh\necho 'a stub agent: this test never runs one' >&2\nexit 3\n")
+        stub.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ.get('PATH', '')}")

@@ -60,3 +60,7 @@ class ProviderError(TetherError):
 
 class WorkspaceError(TetherError):
     """A git operation on a project or a session's worktree failed or was refused."""
+
+
+class AgentNotInstalled(ProviderError):
+    """The agent's executable is not on the PATH it runs with: permanent, never retried."""

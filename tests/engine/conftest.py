@@ -15,6 +15,11 @@ from tether.ledger import projects, turns
 from tether.ledger.store import Ledger, open_ledger
 
 FAKE_AGENT = Path(__file__).parent.parent / "fakes" / "fake_agent.py"
+# An agent that answers without ever naming its thread.
+ANON = (
+    "import json; print(json.dumps(dict("
+    'type="item.completed", item=dict(type="agent_message", text="hi"))))'
+)
 
 
 def write_config(home: Path, **engine: float) -> None:
@@ -44,6 +49,11 @@ stream = "codex"
 [providers.plain]
 new = ["{python}", "-c", "print('hello from a text agent')"]
 stream = "text"
+
+[providers.anon]
+new = ["{python}", "-c", '{ANON}']
+resume = ["{python}", "{agent}", "resume", "{{native_id}}", "{{prompt}}"]
+stream = "codex"
 
 [providers.where]
 new = ["{python}", "-c", "import os; print(os.getcwd()); print(os.environ['PWD'])"]

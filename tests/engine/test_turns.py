@@ -113,11 +113,26 @@ def test_text_agent_is_not_resumable(engine: Engine) -> None:
 
 
 def test_resume_without_native_id_is_refused(engine: Engine) -> None:
-    accepted = spawn(engine, "@exit-early")
+    accepted = spawn(engine, "no thread id", agent="anon")
     turn = wait_for(engine, accepted.turn.id, timeout=60)
-    assert turn.state is TurnState.FAILED
+    assert turn.state is TurnState.COMPLETED and turn.phases.first_event is not None
     with pytest.raises(Conflict, match="resumes by exact id only"):
         send(engine, accepted.session.id, "again")
+
+
+def test_a_session_whose_first_turn_never_started_starts_its_thread_on_the_next(
+    engine: Engine,
+) -> None:
+    accepted = spawn(engine, "@exit-early")
+    turn = wait_for(engine, accepted.turn.id, timeout=60)
+    assert turn.state is TurnState.FAILED and turn.phases.first_event is None
+    again = send(engine, accepted.session.id, "now for real")
+    assert wait_for(engine, again.turn.id).state is TurnState.COMPLETED
+    with engine.ledger.db.read() as conn:
+        session = sessions.get(conn, accepted.session.id)
+    runs = (engine.config.runs_dir / again.turn.id / "stream").read_text().splitlines()
+    assert session.native_id == json.loads(runs[0])["thread_id"]
+    assert "resume" not in (engine.config.runs_dir / again.turn.id / "launch.json").read_text()
 
 
 def test_agent_runs_in_the_workspace_with_pwd_set(engine: Engine, workdir: Path) -> None:

@@ -18,6 +18,8 @@ Words of the prompt starting with ``@`` choose a behaviour:
   @events=N     stream N short messages as fast as possible
   @ignore-term  ignore SIGTERM (only SIGKILL stops it)
   @write=PATH   write the prompt to PATH (relative to the working directory), like an edit
+  @reconnect=N  after starting, N of Codex's retry errors ("Reconnecting... k/N",
+                AGENT_CLIS.md and tests/unit/agents/test_codex.py), then keepalives
 $FAKE_AGENT_DELAY seconds are slept before anything else (an interactive user).
 With $FAKE_AGENT_UNTIL set, a run waits after its first events until that file
 exists: a test holds the agent for exactly as long as it needs, never a guess.
@@ -93,6 +95,12 @@ def main(argv: list[str]) -> int:
     if until := os.environ.get("FAKE_AGENT_UNTIL"):
         while not os.path.exists(until):
             time.sleep(0.05)
+    if "@reconnect" in modes:
+        total = int(modes["@reconnect"] or 5)
+        for k in range(1, total + 1):
+            message = f"Reconnecting... {k}/{total} (stream disconnected before completion)"
+            emit({"type": "error", "message": message})
+        keepalive_forever()
     if "@garbage" in modes:
         sys.stdout.write("this is not json\n[1, 2]\n")
     if "@write" in modes:

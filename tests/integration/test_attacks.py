@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import stub_agents
 
 from tether.agents.provider import TurnRequest
 from tether.agents.registry import BUILTIN_AGENTS, provider_for
@@ -25,6 +26,11 @@ pytestmark = pytest.mark.anyio
 BASE = "http://127.0.0.1:7700"
 SPAWN = {"prompt": "hello", "project": "web"}
 NATIVE_IDS = {"opencode": "ses_3a1b2c", "goose": "20251130_1"}
+
+
+@pytest.fixture(autouse=True)
+def _agents_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stub_agents(tmp_path / "agent-stubs", monkeypatch)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import stub_agents
 
 from tether.config import Config
 from tether.domain.team import Role
@@ -15,6 +16,11 @@ from tether.server.app import create_app
 from tether.server.auth import owner
 
 pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(autouse=True)
+def _agents_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stub_agents(tmp_path / "agent-stubs", monkeypatch)
 
 
 @pytest.fixture

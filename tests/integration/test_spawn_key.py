@@ -4,12 +4,18 @@ import threading
 from pathlib import Path
 
 import pytest
+from tests.support import stub_agents
 
 from tether.config import Config
 from tether.engine import accept
 from tether.errors import InvalidInput
 from tether.ledger import projects, sessions
 from tether.ledger.store import Ledger
+
+
+@pytest.fixture(autouse=True)
+def _agents_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stub_agents(tmp_path / "agent-stubs", monkeypatch)
 
 
 @pytest.fixture

@@ -84,6 +84,8 @@ def _turn_lines(turn: dict[str, Any]) -> list[str]:
     times = f"  accepted {output.when(phases['accepted'])}"
     if phases["finished"]:
         times += f"  finished {output.when(phases['finished'])}"
+    elif turn.get("reconnecting"):
+        times += f"  {turn['reconnecting']}"
     elif turn["stalled_since"]:
         times += f"  STALLED since {output.when(turn['stalled_since'])}"
     elif turn["waiting_for"]:

@@ -72,7 +72,7 @@ def spawn(
         "worktree": worktree,
         "base": base,
     }
-    body.update(cwd=str(Path.cwd()), key=key or uuid.uuid4().hex)
+    body.update(cwd=str(Path.cwd()), key=key or uuid.uuid4().hex, path=os.environ.get("PATH", ""))
     _accepted(Client(ctx.config).post("/api/sessions", body, repeatable=True), as_json, "queued")
 
 
@@ -88,6 +88,7 @@ def send(
     """Queue MESSAGE as the next turn of SESSION_ID."""
     session_id = str(parse_session_id(session_id))
     body = {"message": " ".join(message), "key": key or uuid.uuid4().hex}
+    body["path"] = os.environ.get("PATH", "")  # the daemon finds and runs the agent on it
     _accepted(
         Client(ctx.config).post(f"/api/sessions/{session_id}/messages", body, repeatable=True),
         as_json,

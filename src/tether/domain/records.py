@@ -130,6 +130,27 @@ class Turn:
     accepted_by: str | None = None  # the person who sent it
     cancelled_by: str | None = None  # the person who asked to cancel it
     host: str | None = None  # the host that claimed it
+    retry_errors: int = 0  # the agent's retry errors ("Reconnecting…") since its last progress
+    retrying_since: float | None = None
+
+    def reconnecting(self, now: float) -> str | None:
+        """What a live turn whose agent keeps retrying is doing, e.g. "12 errors in 4m"."""
+        if self.state.terminal or not self.retry_errors or self.retrying_since is None:
+            return None
+        plural = "s" if self.retry_errors != 1 else ""
+        return (
+            f"agent reconnecting: {self.retry_errors} error{plural} in "
+            f"{span(now - self.retrying_since)}"
+        )
+
+
+def span(seconds: float) -> str:
+    """A duration as a person says it: 45s, 4m, 2h."""
+    if seconds < 60:
+        return f"{max(seconds, 0):.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m"
+    return f"{seconds // 3600:.0f}h"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,5 +1,6 @@
 """Records as JSON-ready dicts: one shape for ``--json`` and for the API."""
 
+import time
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -59,6 +60,7 @@ def turn(t: Turn) -> dict[str, Any]:
         "attempts": t.attempts,
         "waiting_for": None if t.state.terminal else t.phases.waiting_for(),
         "stalled_since": None if t.state.terminal else iso(t.stalled_at),
+        "reconnecting": t.reconnecting(time.time()),
         "phases": phases(t.phases),
         "usage": asdict(t.usage),
         "accepted_by": t.accepted_by,

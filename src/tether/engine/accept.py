@@ -18,6 +18,7 @@ from tether.domain.ids import parse_session_id, validate_name
 from tether.domain.records import Project, Session, Turn, TurnKind
 from tether.domain.states import TurnState
 from tether.domain.text import shorten
+from tether.engine.executables import check_installed, check_path
 from tether.errors import Conflict, InvalidInput, ProviderError
 from tether.ledger import projects, sessions, turns, workspaces
 from tether.ledger.store import Ledger
@@ -55,14 +56,17 @@ def spawn(
     key: str | None = None,
     worktree: bool | None = None,
     base: str | None = None,
+    path_env: str | None = None,
 ) -> Accepted:
     """Create a session and its first turn in one transaction; ``by`` is who sent it.
 
     With a key seen before, return that spawn's session and first turn
     instead: a client that lost the answer (a daemon restart) retries safely.
     ``worktree`` None means the project's ``worktree`` setting decides.
+    ``path_env`` is the sender's PATH, which the agent is found and run on.
     """
     _check_prompt(prompt)
+    path_env = check_path(path_env)
     if key is not None:
         turns.check_key(key)
     plan = _worktree_plan(config, ledger, project, cwd, worktree, base)
@@ -73,6 +77,7 @@ def spawn(
                 return earlier
             owner = _owner(conn, project, cwd)
             chosen = check_agent(config, agent or owner.default_agent or config.defaults.agent)
+            check_installed(config, chosen, owner.name, Path(owner.path), path_env)
             session = sessions.create(
                 conn,
                 owner,
@@ -84,7 +89,7 @@ def spawn(
             )
             if plan is not None:
                 session = workspace_plan.attach_plan(config, conn, session, plan)
-            turn, _ = turns.add(conn, session, prompt, model=model, by=by)
+            turn, _ = turns.add(conn, session, prompt, model=model, by=by, path_env=path_env)
         return Accepted(session, turn, True)
     except Conflict:
         with ledger.db.read() as conn:  # a concurrent spawn with the same key won the race
@@ -138,9 +143,15 @@ def send(
     prompt: str,
     key: str | None = None,
     by: str | None = None,
+    path_env: str | None = None,
 ) -> Accepted:
-    """Queue a follow-up; refused up front when the session can never resume."""
+    """Queue a follow-up; refused up front when the session can never resume.
+
+    A session none of whose turns ever started has no thread yet: the next
+    message starts it.
+    """
     _check_prompt(prompt)
+    path_env = check_path(path_env)
     session_id = str(parse_session_id(session_id))
     with ledger.db.write() as conn:
         session = sessions.get(conn, session_id)
@@ -149,14 +160,15 @@ def send(
                 f"session {session.id} runs {session.agent}, which cannot resume a thread; "
                 "start a new session with `tether spawn`"
             )
-        latest = turns.latest(conn, session.id)
-        if session.native_id is None and latest is not None and latest.state.terminal:
+        started = [t for t in turns.for_session(conn, session.id) if t.phases.first_event]
+        if session.native_id is None and started and started[-1].state.terminal:
             raise Conflict(
                 f"session {session.id} has no captured {session.agent} native id "
-                f"(its last turn {latest.id} ended {latest.state}); tether resumes by exact id "
-                "only, so start a new session"
+                f"(its turn {started[-1].id} ran and ended {started[-1].state}); tether resumes "
+                "by exact id only, so start a new session"
             )
-        turn, created = turns.add(conn, session, prompt, key=key, by=by)
+        check_installed(config, session.agent, session.project, Path(session.workspace), path_env)
+        turn, created = turns.add(conn, session, prompt, key=key, by=by, path_env=path_env)
     return Accepted(session, turn, created)
 
 

@@ -9,6 +9,7 @@ from tether.domain.records import Session, Turn
 from tether.domain.states import TurnState
 from tether.engine import claims, ownership
 from tether.engine.context import Active, EngineContext
+from tether.engine.executables import resolve
 from tether.engine.faults import RUNNER_STARTED, crash_point
 from tether.engine.rundir import write_json
 from tether.engine.spawn import start_runner
@@ -62,15 +63,16 @@ def launch_for(
     )
     with ctx.ledger.db.read() as conn:
         earlier = [t for t in turns.for_session(conn, session.id) if t.number < turn.number]
+        path_env = turns.run_state(conn, turn.id).path_env
     if not any(t.phases.first_event is not None for t in earlier):
         # Nothing has run in this thread yet: start it (with the pre-assigned id, if any).
-        return provider.new_turn(request)
+        return resolve(provider.new_turn(request), session.agent, path_env)
     if session.native_id is None:
         raise Conflict(
             f"cannot resume session {session.id}: its {session.agent} native id was never "
             "captured, and tether does not guess (no --last / --continue)"
         )
-    return provider.resume_turn(request)
+    return resolve(provider.resume_turn(request), session.agent, path_env)
 
 
 def spawn(ctx: EngineContext, active: Active, launch: Launch) -> None:

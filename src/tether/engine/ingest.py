@@ -32,9 +32,15 @@ class Batch:
     outcome: Outcome | None = None
     error: str | None = None
     oversize_lines: int = 0
+    retries: int = 0  # retry errors ("Reconnecting…") after the batch's last progress
+    progressed: bool = False  # an event other than a retry error: the agent is working
 
     def absorb(self, event: StreamEvent) -> None:
+        if event.data.get("retry"):
+            self.retries += 1  # a sign of life, not progress: the turn says it is reconnecting
+            return
         self.events += 1
+        self.progressed, self.retries = True, 0
         self.outputs += event.is_output
         if event.native_id and event.native_id not in self.native_ids:
             self.native_ids.append(event.native_id)

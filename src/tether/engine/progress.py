@@ -61,6 +61,13 @@ def _apply(conn: Connection, active: Active, batch: ingest.Batch) -> None:
         values.update(last_progress_at=now, stalled_at=None)
         if turn.phases.first_event is None:
             values["first_event_at"] = now
+    if batch.progressed:
+        values.update(retry_errors=batch.retries, retrying_since=now if batch.retries else None)
+    elif batch.retries:
+        values.update(
+            retry_errors=turn.retry_errors + batch.retries,
+            retrying_since=turn.retrying_since or now,
+        )
     if batch.outputs and turn.phases.first_output is None:
         values["first_output_at"] = now
     usage = _usage(conn, turn, batch)

@@ -19,9 +19,12 @@ def watch(ctx: EngineContext, active: Active) -> None:
     if state.outcome is not None:
         stop(active)
         return
+    retrying = turn.reconnecting(now)
     if turn.phases.first_event is None:
         if now - active.attempt_started > engine.start_timeout_s:
-            active.retry_reason = f"no event from the agent within {engine.start_timeout_s:g}s"
+            active.retry_reason = f"no event from the agent within {engine.start_timeout_s:g}s" + (
+                f" ({retrying})" if retrying else ""
+            )
             stop(active)
         return
     if turn.phases.dispatched and now - turn.phases.dispatched > engine.max_turn_s:
@@ -34,7 +37,8 @@ def watch(ctx: EngineContext, active: Active) -> None:
         ctx.note(active, f"stalled: no progress for {engine.idle_timeout_s:g}s")
     elif state.stalled_at is not None and now - state.stalled_at > engine.abort_after_s:
         quiet = engine.idle_timeout_s + engine.abort_after_s
-        decide(ctx, active, TurnState.TIMED_OUT, f"no progress from the agent for {quiet:g}s")
+        why = f"no progress from the agent for {quiet:g}s" + (f" ({retrying})" if retrying else "")
+        decide(ctx, active, TurnState.TIMED_OUT, why)
 
 
 def decide(ctx: EngineContext, active: Active, target: TurnState, reason: str) -> None:

@@ -104,6 +104,9 @@ turns = Table(
     Column("accepted_by", String(64)),  # the person who sent it
     Column("cancelled_by", String(64)),  # the person who asked to cancel it
     Column("host", String(255)),  # the host that claimed it; only that host touches its run dir
+    Column("path_env", Text),  # the sender's PATH: the agent is found and run on it
+    Column("retry_errors", Integer, nullable=False, server_default="0"),  # since last progress
+    Column("retrying_since", Float),  # the first of those retry errors (agent reconnecting)
     UniqueConstraint("session_id", "number"),
     UniqueConstraint("session_id", "idempotency_key"),
     Index(None, "state", "accepted_at"),

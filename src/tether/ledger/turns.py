@@ -43,6 +43,8 @@ def record(row: Row[tuple[object, ...]]) -> Turn:
         accepted_by=m["accepted_by"],
         cancelled_by=m["cancelled_by"],
         host=m["host"],
+        retry_errors=m["retry_errors"],
+        retrying_since=m["retrying_since"],
     )
 
 
@@ -59,6 +61,7 @@ def add(
     kind: TurnKind = TurnKind.PROMPT,
     model: str | None = None,
     by: str | None = None,
+    path_env: str | None = None,
 ) -> tuple[Turn, bool]:
     """Queue a turn; with a key seen before, return that turn instead (``created`` False)."""
     if key is not None:
@@ -88,6 +91,7 @@ def add(
                 idempotency_key=key,
                 model=model,
                 accepted_by=by,
+                path_env=path_env,
                 state=TurnState.QUEUED.value,
                 accepted_at=time.time(),
             )
@@ -300,6 +304,7 @@ class RunState:
     stream_offset: int
     stalled_at: float | None
     outcome: str | None  # terminal state decided by tether, applied when the process exits
+    path_env: str | None  # the sender's PATH, which the agent is found and run on
 
 
 def run_state(conn: Connection, turn_id: str) -> RunState:

@@ -216,6 +216,7 @@ class Api:
             key=_field(body, "key"),
             worktree=_flag(body, "worktree"),
             base=_field(body, "base"),
+            path_env=_field(body, "path"),
         )
         self.engine.poke()
         return JSONResponse(_accepted(accepted), status_code=201 if accepted.created else 200)
@@ -228,6 +229,7 @@ class Api:
             _field(body, "message", required=True) or "",
             key=_field(body, "key"),
             by=person_of(request.scope).name,
+            path_env=_field(body, "path"),
         )
         self.engine.poke()
         return JSONResponse(_accepted(accepted), status_code=201 if accepted.created else 200)
