@@ -64,7 +64,9 @@ def home(tmp_path: Path) -> Iterator[Home]:
     path, work = tmp_path / "home", tmp_path / "work"
     path.mkdir()
     work.mkdir()
-    write_config(path, max_parallel=4)
+    # A start budget no loaded machine reaches: a slow start must not become a retry
+    # (a second agent run) in tests that count the runs.
+    write_config(path, max_parallel=4, start_timeout_s=300)
     h = Home(path, work)
     assert h.run("project", "add", str(work), "--name", "work", "--agent", "fake").returncode == 0
     yield h
