@@ -342,9 +342,11 @@ def create_app(
     api = Api(config, ledger, engine, signed)
     assets = Assets()
     feed = Feed(ledger, buses_for(ledger.db.engine, ledger.db.url))
+    stream = Stream(feed)
     routes = [
         *pages.routes(pages.Pages(config, ledger, engine, assets), assets),
-        Route("/api/stream", Stream(feed).serve),
+        Route("/api/stream", stream.serve),
+        Route("/api/stream/status", stream.status),
         Route("/signin", _json(api.signin_page)),
         Route("/api/signin", _post(api.sign_in), methods=["POST"]),
         Route("/api/signout", _post(api.sign_out), methods=["POST"]),

@@ -46,6 +46,12 @@ class Stream:
         body = self._events(subscriber, missed or [], after or position)
         return StreamingResponse(body, media_type="text/event-stream", headers=HEADERS)
 
+    def status(self, request: Request) -> Response:
+        """How many live channels this daemon holds (one per browser, whatever its tabs)."""
+        return JSONResponse(
+            {"subscribers": len(self.feed.subscribers), "position": str(self.feed.cursor)}
+        )
+
     async def _events(
         self, subscriber: Subscriber, missed: list[Message], start: Cursor
     ) -> AsyncIterator[bytes]:
