@@ -1,6 +1,6 @@
 """A fake coding agent that speaks the ``codex exec --json`` stream.
 
-Usage: fake_agent.py [FLAGS...] [resume [--] THREAD_ID] PROMPT
+Usage: fake_agent.py [FLAGS...] [resume [--] THREAD_ID] PROMPT | --version
 (flags such as codex's ``exec --json -s ...`` are ignored, so the fake can stand in
 for the ``codex`` command itself)
 
@@ -72,6 +72,9 @@ def resumed_thread(argv: list[str]) -> str | None:
 
 
 def main(argv: list[str]) -> int:
+    if argv == ["--version"]:  # like a real CLI, and not a run: tether probes it per host
+        print("fake-agent 0.0.0")
+        return 0
     time.sleep(float(os.environ.get("FAKE_AGENT_DELAY") or 0))
     resumed = resumed_thread(argv)
     resume = resumed is not None
