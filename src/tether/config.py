@@ -20,8 +20,8 @@ from tether.errors import ConfigError, InvalidId
 STREAM_FORMATS = ("codex", "claude", "opencode", "gemini", "goose", "text")
 
 
-def setting(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def setting(default: Any, help: str, choices: tuple[str, ...] = ()) -> Any:
+    return field(default=default, metadata={"help": help, "choices": choices})
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,18 @@ class EngineSettings:
     max_turn_s: float = setting(4 * 3600.0, "upper bound on a whole turn")
     start_retries: int = setting(2, "retries of a turn that failed before the agent's first event")
     preview_bytes: int = setting(16 * 1024, "inline preview kept per event; the rest goes to blobs")
+    rotate_at: float = setting(0.85, "rotate a thread whose context fill reaches this (0: never)")
+    rotate_log_bytes: int = setting(
+        256 * 1024 * 1024, "rotate a thread whose native log grows past this (0: never)"
+    )
+    on_overflow: str = setting(
+        "rotate",
+        "rotate: a full thread is rotated before the next turn; fail: turns fail",
+        choices=("rotate", "fail"),
+    )
+    handoff_tokens: int = setting(4000, "budget of the digest of earlier exchanges in a hand-off")
+    stale_queued_s: float = setting(120.0, "audit: a turn queued this long with its lane free")
+    audit_interval_s: float = setting(60.0, "daemon: run the audit's checks this often")
 
 
 @dataclass(frozen=True)
@@ -240,6 +252,11 @@ def _section(path: Path, name: str, cls: type, table: Any, environ: Mapping[str,
             values[key] = _coerce(f"${env_name}", spec.default, environ[env_name])
         elif key in table:
             values[key] = _check_type(path, f"{name}.{key}", spec.default, table[key])
+        choices = spec.metadata["choices"]
+        if key in values and choices and values[key] not in choices:
+            raise ConfigError(
+                f"{path}: {name}.{key} must be one of {' / '.join(choices)}, not {values[key]!r}"
+            )
     return replace(cls(), **values)
 
 

@@ -1,5 +1,6 @@
 """An engine driving the fake codex-speaking agent through real runner processes."""
 
+import json
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +23,7 @@ ANON = (
 )
 
 
-def write_config(home: Path, **engine: float) -> None:
+def write_config(home: Path, **engine: float | str) -> None:
     settings = {
         "max_parallel": 8,
         "start_timeout_s": 5,
@@ -31,7 +32,7 @@ def write_config(home: Path, **engine: float) -> None:
         "start_retries": 2,
         **engine,
     }
-    lines = "\n".join(f"{key} = {value}" for key, value in settings.items())
+    lines = "\n".join(f"{key} = {json.dumps(value)}" for key, value in settings.items())
     python, agent = sys.executable, str(FAKE_AGENT)
     (home / "config.toml").write_text(
         f"""

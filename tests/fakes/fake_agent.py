@@ -4,7 +4,8 @@ Usage: fake_agent.py [FLAGS...] [resume [--] THREAD_ID] PROMPT | --version
 (flags such as codex's ``exec --json -s ...`` are ignored, so the fake can stand in
 for the ``codex`` command itself)
 
-Words of the prompt starting with ``@`` choose a behaviour:
+Words of the prompt's last line starting with ``@`` choose a behaviour (a hand-off
+quotes earlier prompts above the message it ends with):
   @slow         stream five messages 0.3 s apart
   @sleep=S      sleep S seconds after starting, then answer
   @never-start  print nothing but keepalive blank lines, forever
@@ -12,6 +13,8 @@ Words of the prompt starting with ``@`` choose a behaviour:
   @crash        start, then exit 3 with a message on stderr
   @exit-early   exit 7 before printing anything
   @fail         start, then report turn.failed
+  @overflow     start, then fail as Codex 0.169 does when the thread is full
+                (tests/data/recorded/codex/context/overflow.jsonl)
   @big          a 50 MB command output in one line
   @other-id     on resume, report a thread id other than the one asked for
   @garbage      mix non-JSON lines into the stream
@@ -23,7 +26,7 @@ Words of the prompt starting with ``@`` choose a behaviour:
 $FAKE_AGENT_DELAY seconds are slept before anything else (an interactive user).
 With $FAKE_AGENT_UNTIL set, a run waits after its first events until that file
 exists: a test holds the agent for exactly as long as it needs, never a guess.
-Every run appends "<thread> <prompt>" to $FAKE_AGENT_LOG when it is set, and
+Every run appends "<thread> <prompt, newlines escaped>" to $FAKE_AGENT_LOG when it is set, and
 the thread's cumulative usage is kept in $FAKE_AGENT_HOME (default: cwd).
 """
 
@@ -34,6 +37,11 @@ import sys
 import time
 import uuid
 from pathlib import Path
+
+OVERFLOW = (
+    "Codex ran out of room in the model's context window. Start a new thread or clear "
+    "earlier history before retrying."
+)
 
 
 def emit(record: dict[str, object]) -> None:
@@ -80,7 +88,8 @@ def main(argv: list[str]) -> int:
     resume = resumed is not None
     thread = resumed or str(uuid.uuid4())
     prompt = argv[-1] if argv else ""
-    modes = {w.split("=")[0]: w.partition("=")[2] for w in prompt.split() if w.startswith("@")}
+    last = prompt.splitlines()[-1] if prompt.strip() else ""
+    modes = {w.split("=")[0]: w.partition("=")[2] for w in last.split() if w.startswith("@")}
     if "@exit-early" in modes:
         sys.stderr.write("fake agent: refusing to start\n")
         return 7
@@ -92,7 +101,7 @@ def main(argv: list[str]) -> int:
         thread = str(uuid.uuid4())
     if log := os.environ.get("FAKE_AGENT_LOG"):
         with open(log, "a") as handle:
-            handle.write(f"{thread} {prompt}\n")
+            handle.write(f"{thread} {json.dumps(prompt)[1:-1]}\n")  # one line per run
     emit({"type": "thread.started", "thread_id": thread})
     emit({"type": "turn.started"})
     if until := os.environ.get("FAKE_AGENT_UNTIL"):
@@ -123,6 +132,10 @@ def main(argv: list[str]) -> int:
         keepalive_forever()
     if "@fail" in modes:
         emit({"type": "turn.failed", "error": {"message": "model refused: quota exceeded"}})
+        return 1
+    if "@overflow" in modes:
+        emit({"type": "error", "message": OVERFLOW})
+        emit({"type": "turn.failed", "error": {"message": OVERFLOW}})
         return 1
     if "@slow" in modes:
         for i in range(5):

@@ -29,6 +29,8 @@ script.  A reply is a dict (or a plain string, meaning ``{"text": s}``):
     {"fault": "http_500"}
     {"delay": 2.5, "text": "slow"}             slow first byte (any reply)
     {"usage": {"input": 7, ...}, "text": ...}  per-reply usage override
+    {"overflow": true}                         the protocol's own context-length error
+                                               (see OVERFLOW_ERRORS)
 
 When the script is empty the answer is ``ECHO[users=N msgs=M] <last user text>``
 where N is how many user messages (tool results and injected context excluded)
@@ -75,7 +77,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-__all__ = ["DEFAULT_USAGE", "FAULTS", "ModelServer", "Reply", "main"]
+__all__ = ["DEFAULT_USAGE", "FAULTS", "OVERFLOW_ERRORS", "ModelServer", "Reply", "main"]
 
 FAULTS = ("close_mid_stream", "hang_after_headers", "hang_mid_stream", "http_500")
 
@@ -84,6 +86,46 @@ FAULTS = ("close_mid_stream", "hang_after_headers", "hang_mid_stream", "http_500
 DEFAULT_USAGE: dict[str, int] = {"input": 100, "cached": 20, "output": 10, "reasoning": 0}
 
 HANG_SECONDS = 3600.0
+
+#: Each API's answer to a prompt longer than the model's window.  Sources: the
+#: OpenAI error code ``context_length_exceeded`` (codex-rs maps a
+#: ``response.failed`` carrying it to ContextWindowExceeded; chat completions
+#: send it as a 400 with the classic "maximum context length" text that
+#: OpenCode's ContextOverflowError matches); Anthropic's 400
+#: ``invalid_request_error`` "prompt is too long: N tokens > M maximum"
+#: (claude-code #12312); Gemini's 400 INVALID_ARGUMENT "The input token count
+#: (N) exceeds the maximum number of tokens allowed (M)".
+OVERFLOW_ERRORS: dict[str, dict[str, Any]] = {
+    "responses": {
+        "code": "context_length_exceeded",
+        "message": "Your input exceeds the context window of this model. "
+        "Please adjust your input and try again.",
+    },
+    "anthropic": {
+        "type": "error",
+        "error": {
+            "type": "invalid_request_error",
+            "message": "prompt is too long: 210000 tokens > 200000 maximum",
+        },
+    },
+    "chat": {
+        "error": {
+            "message": "This model's maximum context length is 128000 tokens. However, your "
+            "messages resulted in 130000 tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    },
+    "gemini": {
+        "error": {
+            "code": 400,
+            "message": "The input token count (1100000) exceeds the maximum number of tokens "
+            "allowed (1048576).",
+            "status": "INVALID_ARGUMENT",
+        }
+    },
+}
 log = logging.getLogger("tests.fakes.model_server")
 
 
@@ -98,7 +140,7 @@ class _CloseConnection(Exception):
 
 @dataclass
 class Reply:
-    kind: str  # "text" | "shell" | "tool"
+    kind: str  # "text" | "shell" | "tool" | "overflow"
     text: str = ""
     command: str = ""  # the shell command, or the name of the tool called
     tool_input: dict[str, Any] = field(default_factory=dict)
@@ -121,6 +163,8 @@ class Reply:
         common = dict(
             fault=fault, delay=float(raw.get("delay", 0)), usage=dict(raw.get("usage", {}))
         )
+        if raw.get("overflow"):
+            return [cls("overflow", **common)]
         if "shell" in raw:
             first = cls("shell", command=raw["shell"], **common)
             then = raw.get("then", "done")
@@ -221,6 +265,10 @@ class Protocol:
 
     def json_body(self, reply: Reply, p: Parsed, usage: dict[str, int], ids: _Ids) -> dict:
         raise NotImplementedError(f"{self.name} has no non-streaming form")
+
+    def overflow(self, ids: _Ids) -> Response:
+        """The provider's context-length error, as its API sends it (OVERFLOW_ERRORS)."""
+        return JSONResponse(OVERFLOW_ERRORS[self.name], status_code=400)
 
 
 def _shell_args(tool_names: list[str], schemas: dict[str, dict], command: str) -> tuple[str, dict]:
@@ -357,6 +405,19 @@ class ResponsesProtocol(Protocol):
             )
         )
         return out
+
+    def overflow(self, ids: _Ids) -> Response:
+        # The Responses API reports it inside the stream, as ``response.failed``.
+        rid = ids("resp_")
+        failed = {"id": rid, "status": "failed", "error": OVERFLOW_ERRORS[self.name]}
+        chunks = [
+            _sse(
+                "response.created",
+                {"type": "response.created", "response": {"id": rid, "status": "in_progress"}},
+            ),
+            _sse("response.failed", {"type": "response.failed", "response": failed}),
+        ]
+        return StreamingResponse(iter(chunks), media_type="text/event-stream")
 
 
 class AnthropicProtocol(Protocol):
@@ -1094,6 +1155,8 @@ class ModelServer:
             await asyncio.sleep(delay)
         if fault == "http_500":
             return JSONResponse(proto.error_body(), status_code=500)
+        if reply.kind == "overflow":
+            return proto.overflow(self._ids)
         try:
             if p.stream:
                 chunks = proto.encode(reply, p, usage, self._ids)

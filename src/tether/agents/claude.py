@@ -8,6 +8,18 @@ Stream (checked against @anthropic-ai/claude-code 2.1.197)::
     {"type":"system","subtype":"api_retry",..}                      -> ERROR (non-fatal)
     {"type":"result","subtype":..,"is_error":..,"usage":{..}}       -> USAGE (+ERROR), outcome
 
+A full thread (recorded with 2.1.197, tests/data/recorded/claude/context/)::
+
+    {"type":"system","subtype":"status","status":"compacting"}           -> STATUS
+    {"type":"system","subtype":"status","compact_result":"failed",..}    -> ERROR (non-fatal)
+    {"type":"system","subtype":"compact_boundary","compact_metadata":..} -> STATUS
+    {"type":"result","subtype":"success","is_error":true,
+     "result":"Prompt is too long"}                                      -> ERROR, FAILED
+
+each carrying its ``ContextSignal``. Fill: the last assistant message's
+``input_tokens + cache_creation_input_tokens + cache_read_input_tokens``;
+the window is ``result.modelUsage[model].contextWindow``.
+
 Hook lines may come before ``init``; every line that carries ``session_id``
 can reveal the native id, which is reported once. ``is_error: true`` can come
 with ``subtype: "success"`` (seen when the API is unreachable): the turn
@@ -24,6 +36,7 @@ Anthropic's convention is kept: ``input_tokens`` EXCLUDES cache reads
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import uuid
 from typing import Any
@@ -44,7 +57,7 @@ from tether.agents.jsonl import (
 )
 from tether.agents.provider import Launch, TurnRequest
 from tether.domain.records import EventKind, Usage
-from tether.domain.stream import Outcome, StreamEvent
+from tether.domain.stream import ContextFill, ContextSignal, Outcome, StreamEvent
 from tether.errors import ProviderError
 
 __all__ = ["DEFAULT_ALLOWED_TOOLS", "USAGE_CONVENTION", "ClaudeParser", "ClaudeProvider"]
@@ -54,6 +67,7 @@ DEFAULT_PERMISSION_MODE = "acceptEdits"
 DEFAULT_ALLOWED_TOOLS = ("Bash", "Edit", "Write", "Read")
 PERMISSION_MODES = ("default", "acceptEdits", "plan", "bypassPermissions", "dontAsk", "auto")
 SYNTHETIC_MODEL = "<synthetic>"  # Claude's placeholder on locally made error messages
+OVERFLOW_TEXT = "prompt is too long"
 
 Record = dict[str, Any]
 
@@ -81,6 +95,13 @@ class ClaudeParser:
             return []
         if subtype == "api_retry":
             return [_retry(record)]
+        if subtype == "status":
+            return _status(record)
+        if subtype == "compact_boundary":
+            meta = as_dict(record.get("compact_metadata"))
+            text = f"compacted ({as_str(meta.get('trigger')) or 'auto'})"
+            data = {"pre_tokens": as_int(meta.get("pre_tokens"))}
+            return [StreamEvent(EventKind.STATUS, text, data, context=ContextSignal.COMPACTED)]
         return []
 
     def _assistant(self, record: Record) -> list[StreamEvent]:
@@ -89,7 +110,13 @@ class ClaudeParser:
         if record.get("error"):  # a message Claude made up to report an API error
             text = "\n".join(as_str(b.get("text")) or "" for b in blocks)
             return [StreamEvent(EventKind.ERROR, text=text, data={"fatal": False})]
-        return [event for block in blocks for event in _assistant_block(block)]
+        events = [event for block in blocks for event in _assistant_block(block)]
+        if as_str(message.get("model")) == SYNTHETIC_MODEL or "usage" not in message:
+            return events
+        fill = _fill(as_dict(message["usage"]))
+        if not events:
+            return [StreamEvent(EventKind.USAGE, fill=fill)]
+        return [dataclasses.replace(events[0], fill=fill), *events[1:]]
 
     def _user(self, record: Record) -> list[StreamEvent]:
         message = as_dict(record.get("message"))
@@ -102,7 +129,9 @@ class ClaudeParser:
         if record.get("is_error") is not True and subtype == "success":
             return [self._turn.end(usage, Outcome.COMPLETED)]
         text = _result_error(record, subtype)
-        error = StreamEvent(EventKind.ERROR, text=text, data={"fatal": True, "subtype": subtype})
+        context = ContextSignal.OVERFLOW if OVERFLOW_TEXT in text.lower() else None
+        data = {"fatal": True, "subtype": subtype}
+        error = StreamEvent(EventKind.ERROR, text=text, data=data, context=context)
         return [usage, self._turn.end(error, Outcome.FAILED)]
 
 
@@ -121,6 +150,28 @@ def claude_usage(usage: Record) -> Usage:
         cache_write_tokens=as_int(usage.get("cache_creation_input_tokens")),
         output_tokens=as_int(usage.get("output_tokens")),
     )
+
+
+def _fill(usage: Record) -> ContextFill:
+    keys = ("input_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
+    return ContextFill(tokens=sum(as_int(usage.get(key)) for key in keys))
+
+
+def _status(record: Record) -> list[StreamEvent]:
+    if record.get("status") == "compacting":
+        return [StreamEvent(EventKind.STATUS, "compacting", context=ContextSignal.COMPACTING)]
+    if record.get("compact_result") == "failed":
+        text = f"compaction failed: {as_str(record.get('compact_error')) or 'no reason given'}"
+        data = {"fatal": False}
+        return [StreamEvent(EventKind.ERROR, text, data, context=ContextSignal.COMPACTION_FAILED)]
+    return []
+
+
+def _window(record: Record) -> int | None:
+    """The largest ``contextWindow`` among the models of this run (the main model's)."""
+    models = as_dict(record.get("modelUsage")).values()
+    windows = [as_int(as_dict(m).get("contextWindow")) for m in models]
+    return max(windows, default=0) or None
 
 
 def _assistant_block(block: Record) -> list[StreamEvent]:
@@ -176,7 +227,9 @@ def _result_usage(record: Record) -> StreamEvent:
     if isinstance(cost, int | float) and not isinstance(cost, bool):
         data["session_cost_usd"] = cost
     usage = claude_usage(as_dict(record.get("usage")))
-    return StreamEvent(EventKind.USAGE, usage=usage, data=data)
+    window = _window(record)
+    fill = ContextFill(window=window) if window else None
+    return StreamEvent(EventKind.USAGE, usage=usage, data=data, fill=fill)
 
 
 class ClaudeProvider:

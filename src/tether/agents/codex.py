@@ -9,6 +9,13 @@ Stream (AGENT_CLIS.md, checked against @openai/codex 0.169.0)::
     {"type":"turn.failed","error":{"message":...}}          -> ERROR, FAILED
     {"type":"error","message":...}                          -> ERROR, FAILED
 
+A full thread (recorded with 0.169.0, tests/data/recorded/codex/context/):
+``error`` and ``turn.failed`` say "Codex ran out of room in the model's
+context window. …" (the structured ``context_length_exceeded`` code is not in
+``exec --json``); a failed compaction reads "Error running remote compact
+task: …". Auto-compaction itself leaves no trace in the stream (the rollout
+gets a ``compacted`` record).
+
 A failed turn prints ``error`` and then ``turn.failed`` with the same message;
 the first one ends the turn and the repeat is dropped. ``Reconnecting...``
 notices are retries, not failures.
@@ -40,7 +47,7 @@ from tether.agents.jsonl import (
 )
 from tether.agents.provider import Launch, TurnRequest
 from tether.domain.records import EventKind, Usage
-from tether.domain.stream import Outcome, StreamEvent
+from tether.domain.stream import ContextSignal, Outcome, StreamEvent
 from tether.errors import ProviderError
 
 __all__ = ["USAGE_CONVENTION", "CodexParser", "CodexProvider"]
@@ -49,6 +56,8 @@ USAGE_CONVENTION = {"input_includes_cached": True, "output_includes_reasoning": 
 SANDBOXES = ("read-only", "workspace-write", "danger-full-access")
 DEFAULT_SANDBOX = "workspace-write"
 RETRY_PREFIX = "Reconnecting"
+OVERFLOW_TEXT = "ran out of room in the model's context window"
+COMPACT_FAILED_PREFIX = "Error running remote compact task"
 
 Record = dict[str, Any]
 
@@ -119,8 +128,18 @@ class CodexParser:
         if self._turn.outcome is not None and message == self._last_error:
             return []  # the same failure, printed once as error and once as turn.failed
         self._last_error = message
-        event = StreamEvent(EventKind.ERROR, text=message, data={"fatal": True})
+        event = StreamEvent(
+            EventKind.ERROR, text=message, data={"fatal": True}, context=_context(message)
+        )
         return [self._turn.end(event, Outcome.FAILED)]
+
+
+def _context(message: str) -> ContextSignal | None:
+    if OVERFLOW_TEXT in message:
+        return ContextSignal.OVERFLOW
+    if message.startswith(COMPACT_FAILED_PREFIX):
+        return ContextSignal.COMPACTION_FAILED
+    return None
 
 
 _HANDLERS = {

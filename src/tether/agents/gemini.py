@@ -10,6 +10,15 @@ Stream (@google/gemini-cli 0.61.0, read from its bundled StreamJsonFormatter)::
     error       {severity: warning|error, message}   -> ERROR (non-fatal)
     result      {status: success|error, error?, stats} -> USAGE (+ERROR), outcome
 
+A full thread (recorded with 0.61.0, tests/data/recorded/gemini/context/): the
+API's 400 arrives as ``result`` status ``error`` whose message says "The input
+token count (N) exceeds the maximum number of tokens allowed (M)" -> OVERFLOW.
+A request Gemini CLI itself judges too big is skipped and the run still ends
+``result`` status ``success`` with no assistant message after the last tool
+result (recorded: the tool result of a reply reporting a nearly full window
+was never sent back to the model): that silent drop fails the turn with
+OVERFLOW too.
+
 Usage: ``result.stats`` covers THIS RUN only (not cumulative): a recorded
 ``--resume`` turn reports the same figures as the first turn; the metrics
 rebuilt from the chat file on resume belong to the interactive UI. Gemini's
@@ -40,7 +49,7 @@ from tether.agents.jsonl import (
 )
 from tether.agents.provider import Launch, TurnRequest
 from tether.domain.records import EventKind, Usage
-from tether.domain.stream import Outcome, StreamEvent
+from tether.domain.stream import ContextSignal, Outcome, StreamEvent
 from tether.errors import ProviderError
 
 __all__ = ["USAGE_CONVENTION", "GeminiParser", "GeminiProvider"]
@@ -48,6 +57,11 @@ __all__ = ["USAGE_CONVENTION", "GeminiParser", "GeminiProvider"]
 USAGE_CONVENTION = {"input_includes_cached": True, "output_includes_reasoning": False}
 APPROVAL_MODES = ("default", "auto_edit", "yolo", "plan")
 DEFAULT_APPROVAL = "yolo"
+OVERFLOW_TEXTS = ("exceeds the maximum number of tokens", "context window")
+SILENT_DROP = (
+    "Gemini CLI reported success without any reply: it skips a request that would "
+    "overflow the model's context window"
+)
 
 Record = dict[str, Any]
 
@@ -57,12 +71,17 @@ class GeminiParser:
 
     def __init__(self) -> None:
         self._turn = TurnTracker()
+        self._replied = False
 
     def feed(self, line: bytes) -> list[StreamEvent]:
         record, errors = read_line(line)
         if record is None:
             return errors
         kind = as_str(record.get("type")) or ""
+        if kind == "message" and as_str(record.get("role")) == "assistant":
+            self._replied = True
+        elif kind == "tool_result":
+            self._replied = False  # the model has yet to see this result
         if kind == "init":
             self._turn.announce_model(record.get("model"))
             return self._turn.stamp(self._turn.native_id(record.get("session_id")))
@@ -79,15 +98,22 @@ class GeminiParser:
             data=dict(USAGE_CONVENTION),
         )
         status = as_str(record.get("status")) or "unknown"
-        if status == "success":
+        if status == "success" and self._replied:
             return [self._turn.end(usage, Outcome.COMPLETED)]
         error = as_dict(record.get("error"))
-        text = as_str(error.get("message")) or f"Gemini ended the turn with status {status}"
-        data = {"fatal": True, "error_type": as_str(error.get("type")) or status}
-        return [
-            usage,
-            self._turn.end(StreamEvent(EventKind.ERROR, text=text, data=data), Outcome.FAILED),
-        ]
+        if status == "success":
+            text, error_type = SILENT_DROP, "silent_drop"
+        else:
+            text = as_str(error.get("message")) or f"Gemini ended the turn with status {status}"
+            error_type = as_str(error.get("type")) or status
+        overflow = text == SILENT_DROP or any(t in text for t in OVERFLOW_TEXTS)
+        event = StreamEvent(
+            EventKind.ERROR,
+            text=text,
+            data={"fatal": True, "error_type": error_type},
+            context=ContextSignal.OVERFLOW if overflow else None,
+        )
+        return [usage, self._turn.end(event, Outcome.FAILED)]
 
 
 def gemini_usage(stats: Record) -> Usage:

@@ -12,6 +12,16 @@ first one is the native id. Types::
     step_finish {part:{tokens, cost}}           -> USAGE (per step)
     error       {error:{name, data:{message}}}  -> ERROR, FAILED
 
+A full thread (recorded with 1.18.33, tests/data/recorded/opencode/context/):
+the API's overflow arrives as ``error`` named ``ContextOverflowError``, after
+which OpenCode compacts and retries the message by itself, then exits 1: the
+error is recorded with ContextSignal.OVERFLOW but does not end the turn (the
+exit status does). A compaction shows as a summary step followed by a
+synthetic ``text`` with ``metadata.compaction_continue`` -> STATUS COMPACTED.
+"Session too large to compact…" (OpenCode's session/compaction code) ends the
+turn with COMPACTION_FAILED. Fill: each ``step_finish``'s
+``input + cache.read + cache.write``.
+
 No line marks success: without an ``error`` the engine decides from the exit
 status (opencode exits 1 after an error).
 
@@ -41,7 +51,7 @@ from tether.agents.jsonl import (
 )
 from tether.agents.provider import Launch, TurnRequest
 from tether.domain.records import EventKind, Usage
-from tether.domain.stream import Outcome, StreamEvent
+from tether.domain.stream import ContextFill, ContextSignal, Outcome, StreamEvent
 
 __all__ = [
     "USAGE_CONVENTION",
@@ -53,6 +63,9 @@ __all__ = [
 
 USAGE_CONVENTION = {"input_includes_cached": False, "output_includes_reasoning": False}
 SESSION_ID_RE = re.compile(r"ses_[0-9A-Za-z]+")
+OVERFLOW_NAME = "ContextOverflowError"
+COMPACT_FAILED_TEXT = "too large to compact"
+COMPACTED = ContextSignal.COMPACTED
 
 Record = dict[str, Any]
 
@@ -71,7 +84,11 @@ class OpenCodeParser:
         kind = as_str(record.get("type")) or ""
         part = as_dict(record.get("part"))
         if kind == "error":
-            events.append(self._turn.end(_error(record), Outcome.FAILED))
+            error = _error(record)
+            recovers = error.context is ContextSignal.OVERFLOW
+            events.append(error if recovers else self._turn.end(error, Outcome.FAILED))
+        elif kind == "text" and as_dict(part.get("metadata")).get("compaction_continue"):
+            events.append(StreamEvent(EventKind.STATUS, "compacted", context=COMPACTED))
         elif kind in _PARTS:
             events += _PARTS[kind](part)
         return events
@@ -116,7 +133,9 @@ def _step_finish(part: Record) -> list[StreamEvent]:
     if isinstance(cost, int | float) and not isinstance(cost, bool):
         data["cost_usd"] = cost
     usage = opencode_usage(as_dict(part.get("tokens")))
-    return [StreamEvent(EventKind.USAGE, usage=usage, data=data)]
+    context = usage.input_tokens + usage.cached_input_tokens + usage.cache_write_tokens
+    fill = ContextFill(tokens=context) if context else None
+    return [StreamEvent(EventKind.USAGE, usage=usage, data=data, fill=fill)]
 
 
 def _error(record: Record) -> StreamEvent:
@@ -124,7 +143,13 @@ def _error(record: Record) -> StreamEvent:
     detail = as_dict(error)
     message = as_str(as_dict(detail.get("data")).get("message")) or as_str(detail.get("name"))
     text = message or as_str(error) or "OpenCode reported an error"
-    return StreamEvent(EventKind.ERROR, text=text, data={"fatal": True})
+    context = None
+    if COMPACT_FAILED_TEXT in text:
+        context = ContextSignal.COMPACTION_FAILED
+    elif as_str(detail.get("name")) == OVERFLOW_NAME:
+        context = ContextSignal.OVERFLOW
+    fatal = context is not ContextSignal.OVERFLOW  # OpenCode compacts and retries on its own
+    return StreamEvent(EventKind.ERROR, text=text, data={"fatal": fatal}, context=context)
 
 
 _PARTS = {

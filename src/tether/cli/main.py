@@ -16,11 +16,11 @@ from tether.errors import TetherError
 # `tether ls` load none of the others. tests/unit/test_cli_commands.py keeps this complete.
 COMMANDS = {
     "project": "projects",
-    "ls": "sessions",
-    "show": "sessions",
+    **dict.fromkeys(("ls", "show", "rotate"), "sessions"),
     **dict.fromkeys(("spawn", "send", "cancel", "wait", "log", "attach"), "turns"),
     **dict.fromkeys(("diff", "merge", "pr", "archive", "gc"), "workspaces"),
     "doctor": "doctor",
+    "audit": "audit",
     "serve": "serve",
     "daemon": "serve",
     **dict.fromkeys(("index", "usage", "search", "adopt", "prices"), "history"),

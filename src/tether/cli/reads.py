@@ -24,13 +24,14 @@ class Reader:
             return self.client.get("/api/sessions", query)
         from tether.domain import serialize
         from tether.domain.states import SessionState
-        from tether.ledger import sessions
+        from tether.ledger import sessions, threads
 
         state = query.pop("state")
         with self.ctx.ledger.db.read() as conn:
             page = sessions.list_page(conn, state=SessionState(state) if state else None, **query)
+            current = threads.current_of(conn, [s.id for s in page.items])
         return {
-            "items": [serialize.session(s) for s in page.items],
+            "items": [serialize.session_item(s, current.get(s.id)) for s in page.items],
             "next_cursor": page.next_cursor,
         }
 
@@ -39,11 +40,14 @@ class Reader:
         if self.client is not None:
             return self.client.get(f"/api/sessions/{session_id}")
         from tether.domain import serialize
-        from tether.ledger import diffs, sessions, turns, workspaces
+        from tether.ledger import diffs, sessions, threads, turns, workspaces
 
         with self.ctx.ledger.db.read() as conn:
             session = serialize.session(sessions.get(conn, session_id))
             session["turns"] = [serialize.turn(t) for t in turns.for_session(conn, session_id)]
+            session["threads"] = [
+                serialize.thread(t) for t in threads.for_session(conn, session_id)
+            ]
             ws = workspaces.find(conn, session_id)
             whole = diffs.latest_session(conn, session_id) if ws else None
         session["worktree"] = serialize.workspace(ws) if ws else None

@@ -1,10 +1,12 @@
-"""``tether ls`` and ``tether show``: through the daemon's API when one runs (see reads.py)."""
+"""``tether ls`` and ``tether show`` (through the daemon's API when one runs, see reads.py);
+``tether rotate``."""
 
 from typing import Any
 
 import click
 
 from tether.cli import output
+from tether.cli.client import Client
 from tether.cli.context import Context, pass_ctx
 from tether.cli.reads import Reader
 from tether.domain.ids import parse_session_id
@@ -13,6 +15,7 @@ from tether.domain.text import shorten
 
 STATES = [s.value for s in SessionState]
 REASON_CHARS = 160  # at 80 columns a reason takes a few lines; --json has it whole
+HIGH_FILL = 0.7  # `tether ls` shows a thread's fill from here on
 
 
 @click.command("ls")
@@ -42,9 +45,17 @@ def ls(
         return
     output.table(
         None,
-        ("id", "agent", "state", "origin", "updated", "title"),
+        ("id", "agent", "state", "origin", "updated", "title", "context"),
         (
-            (s["id"], s["agent"], s["state"], s["origin"], output.when(s["updated_at"]), s["title"])
+            (
+                s["id"],
+                s["agent"],
+                s["state"],
+                s["origin"],
+                output.when(s["updated_at"]),
+                s["title"],
+                _context(s.get("thread")),
+            )
             for s in items
         ),
     )
@@ -70,6 +81,7 @@ def show(ctx: Context, session_id: str, as_json: bool) -> None:
     ]
     if session["worktree"] is not None:
         lines.append(_worktree_line(session["worktree"], session["diff"]))
+    lines.extend(_thread_lines(thread) for thread in session["threads"])
     for turn in session["turns"]:
         lines.extend(_turn_lines(turn))
     output.console.print("\n".join(lines), markup=False, highlight=False)
@@ -86,12 +98,49 @@ def _turn_lines(turn: dict[str, Any]) -> list[str]:
         times += f"  finished {output.when(phases['finished'])}"
     elif turn.get("reconnecting"):
         times += f"  {turn['reconnecting']}"
-    elif turn["stalled_since"]:
-        times += f"  STALLED since {output.when(turn['stalled_since'])}"
-    elif turn["waiting_for"]:
-        times += f"  waiting for {turn['waiting_for']}"
+    elif turn["wait"]:
+        times += f"  {_wait(turn['wait'])}"
     reason = _reason(turn)
     return [head, times, *([f"  {reason}"] if reason else [])]
+
+
+def _wait(wait: dict[str, Any]) -> str:
+    """``waiting for the agent's first event 12s``, ``STALLED … 3m05s``: a live turn's wait."""
+    seconds = wait["seconds"]
+    if seconds is None:
+        return str(wait["label"])
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{wait['label']} {minutes}m{secs:02d}s" if minutes else f"{wait['label']} {secs}s"
+
+
+def _context(thread: dict[str, Any] | None) -> str:
+    """A thread's fill when high (``91% of 200,000 tokens``), or why it rotates next."""
+    if thread is None:
+        return ""
+    if thread["rotate_reason"]:
+        return shorten(f"ROTATE NEXT: {thread['rotate_reason']}", REASON_CHARS)
+    fill = thread["fill"]
+    if fill is None or fill < HIGH_FILL:
+        return ""
+    return f"{fill:.0%} of {thread['context_window']:,} tokens"
+
+
+def _thread_lines(thread: dict[str, Any]) -> str:
+    tokens, window = thread["context_tokens"], thread["context_window"]
+    size = f"context {tokens:,}" if tokens is not None else "context not measured yet"
+    if tokens is not None and window:
+        size += f" of {window:,} ({thread['fill']:.0%})"
+    line = (
+        f"thread {thread['ordinal']}: {thread['native_id'] or '(starting)'}  {size}, "
+        f"{thread['compactions']} compaction(s)"
+    )
+    if thread["log_bytes"] is not None:
+        line += f", native log {thread['log_bytes']:,} bytes"
+    if thread["ended_at"]:
+        line += f"\n  rotated {output.when(thread['ended_at'])}: {thread['end_reason']}"
+    elif thread["rotate_reason"]:
+        line += f"\n  rotates before the next turn: {thread['rotate_reason']}"
+    return line
 
 
 def _reason(turn: dict[str, Any]) -> str:
@@ -114,6 +163,25 @@ def _worktree_line(ws: dict[str, Any], diff: dict[str, Any] | None) -> str:
     return "worktree: " + "; ".join(parts)
 
 
+@click.command("rotate")
+@click.argument("session_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def rotate(ctx: Context, session_id: str, as_json: bool) -> None:
+    """Open a new native thread for SESSION_ID's next turn, with a hand-off."""
+    session_id = str(parse_session_id(session_id))
+    thread = Client(ctx.config).post(f"/api/sessions/{session_id}/rotate", {})
+    if as_json:
+        output.emit_json(thread)
+        return
+    output.console.print(
+        f"{session_id}: thread {thread['ordinal']} ({thread['native_id']}) will be rotated "
+        "before the next turn; its message goes to the new thread with a hand-off",
+        highlight=False,
+    )
+
+
 def register(cli: click.Group) -> None:
     cli.add_command(ls)
     cli.add_command(show)
+    cli.add_command(rotate)

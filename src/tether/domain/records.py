@@ -31,6 +31,7 @@ class EventKind(StrEnum):
     ERROR = "error"
     NATIVE_ID = "native_id"
     STATUS = "status"  # tether's own notes: state changes, retries, watchdog
+    ROTATED = "rotated"  # the session moved to a new native thread, with a hand-off
 
 
 TURN_PHASES = (
@@ -132,6 +133,7 @@ class Turn:
     host: str | None = None  # the host that claimed it
     retry_errors: int = 0  # the agent's retry errors ("Reconnecting…") since its last progress
     retrying_since: float | None = None
+    compacting_since: float | None = None  # the agent is compacting its thread
 
     def reconnecting(self, now: float) -> str | None:
         """What a live turn whose agent keeps retrying is doing, e.g. "12 errors in 4m"."""

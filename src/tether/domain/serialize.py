@@ -7,6 +7,8 @@ from typing import Any
 
 from tether.domain.records import Event, Phases, Project, Session, Turn
 from tether.domain.team import Host
+from tether.domain.threads import Thread
+from tether.domain.waits import named_wait
 from tether.domain.workspace import DiffFile, DiffSummary, Workspace
 
 
@@ -61,11 +63,26 @@ def turn(t: Turn) -> dict[str, Any]:
         "waiting_for": None if t.state.terminal else t.phases.waiting_for(),
         "stalled_since": None if t.state.terminal else iso(t.stalled_at),
         "reconnecting": t.reconnecting(time.time()),
+        "wait": wait(t),
         "phases": phases(t.phases),
         "usage": asdict(t.usage),
         "accepted_by": t.accepted_by,
         "cancelled_by": t.cancelled_by,
         "host": t.host,
+    }
+
+
+def wait(t: Turn) -> dict[str, Any] | None:
+    """The live turn's named wait and how long it has lasted so far."""
+    found = named_wait(t)
+    if found is None:
+        return None
+    seconds = found.seconds(time.time())
+    return {
+        "name": found.name,
+        "label": found.label,
+        "since": iso(found.since),
+        "seconds": None if seconds is None else round(seconds, 1),
     }
 
 
@@ -140,4 +157,30 @@ def diff_file(f: DiffFile, patch: str | None = None) -> dict[str, Any]:
         "huge": f.huge,
         "patch_bytes": f.patch_size,
         "patch": patch,
+    }
+
+
+def session_item(s: Session, current: Thread | None) -> dict[str, Any]:
+    """A session in a listing, with its current thread (for the fill column and gauge)."""
+    return {**session(s), "thread": None if current is None else thread(current)}
+
+
+def thread(t: Thread) -> dict[str, Any]:
+    fill = t.fill
+    return {
+        "ordinal": t.ordinal,
+        "native_id": t.native_id,
+        "first_turn": t.first_turn,
+        "started_at": iso(t.started_at),
+        "ended_at": iso(t.ended_at),
+        "end_reason": t.end_reason,
+        "handoff_blob": t.handoff_blob,
+        "context_tokens": t.context_tokens,
+        "context_window": t.context_window,
+        "fill": None if fill is None else round(fill, 4),
+        "compactions": t.compactions,
+        "log_bytes": t.log_bytes,
+        "overflows": t.overflows,
+        "rotate_reason": t.rotate_reason,
+        "measured_at": iso(t.measured_at),
     }

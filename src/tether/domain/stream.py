@@ -18,6 +18,27 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
+class ContextSignal(StrEnum):
+    """What an agent said about its context window (threads, invariant 6)."""
+
+    OVERFLOW = "overflow"  # the thread no longer fits: the turn cannot run in it
+    COMPACTION_FAILED = "compaction_failed"  # the agent tried to shrink it and could not
+    COMPACTING = "compacting"  # the agent is compacting the thread now
+    COMPACTED = "compacted"  # the agent replaced its history by a summary
+
+    @property
+    def fatal(self) -> bool:
+        return self in (ContextSignal.OVERFLOW, ContextSignal.COMPACTION_FAILED)
+
+
+@dataclass(frozen=True, slots=True)
+class ContextFill:
+    """The size of the thread's context at the agent's last model request."""
+
+    tokens: int | None = None
+    window: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class StreamEvent:
     kind: EventKind
@@ -28,6 +49,8 @@ class StreamEvent:
     usage_is_cumulative: bool = False  # Codex reports thread totals, not per-turn figures
     model: str | None = None
     outcome: Outcome | None = None  # set on the record that ends the turn
+    context: ContextSignal | None = None
+    fill: ContextFill | None = None
 
     @property
     def is_output(self) -> bool:

@@ -19,7 +19,7 @@ from tether.domain.states import TurnState
 from tether.domain.stream import StreamParser
 from tether.engine.ingest import StreamSource
 from tether.engine.rundir import RunDir
-from tether.ledger import events, sessions, turns
+from tether.ledger import events, sessions, threads, turns
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger
 
@@ -40,6 +40,8 @@ class Active:
     retry_reason: str | None = None
     stop_sent: float | None = None
     attempt_reasons: list[str] = field(default_factory=list)
+    compactions: int = 0  # seen in this turn's stream
+    overflow_seen: str | None = None  # an overflow the agent tried to recover from itself
 
     @property
     def source(self) -> StreamSource:
@@ -82,6 +84,8 @@ class EngineContext:
                 if turn.state is TurnState.QUEUED:
                     turns.transition(conn, turn.id, TurnState.DISPATCHED)
                 turns.transition(conn, turn.id, target, reason=reason)
+                if target is TurnState.COMPLETED:
+                    threads.completed(conn, sessions.get(conn, turn.session_id))
         self.active.pop(active.turn_id, None)
         log.info("turn %s %s: %s", active.turn_id, target, reason, extra={"action": "finish"})
         self.wake.set()

@@ -7,7 +7,7 @@ from pathlib import Path
 from tether.agents.provider import Launch, Provider, TurnRequest
 from tether.domain.records import Session, Turn
 from tether.domain.states import TurnState
-from tether.engine import claims, ownership
+from tether.engine import claims, ownership, rotation
 from tether.engine.context import Active, EngineContext
 from tether.engine.executables import resolve
 from tether.engine.faults import RUNNER_STARTED, crash_point
@@ -25,6 +25,12 @@ def dispatch(ctx: EngineContext) -> None:
 
 def dispatch_one(ctx: EngineContext, turn: Turn) -> None:
     """Start a turn this host has claimed (it is ``dispatched`` already)."""
+    with ctx.ledger.db.write() as conn:
+        session = sessions.get(conn, turn.session_id)
+        refused = rotation.before_dispatch(conn, ctx.ledger.blobs, ctx.config.engine, turn, session)
+        if refused is not None:
+            turns.transition(conn, turn.id, TurnState.FAILED, reason=refused)
+            return
     with ctx.ledger.db.read() as conn:
         session = sessions.get(conn, turn.session_id)
         model = turns.run_state(conn, turn.id).model or session.model
@@ -52,19 +58,24 @@ def dispatch_one(ctx: EngineContext, turn: Turn) -> None:
 def launch_for(
     ctx: EngineContext, provider: Provider, session: Session, turn: Turn, model: str | None
 ) -> Launch:
-    """A new thread if nothing has run in this one yet, else a resume by the exact id."""
+    """A new thread if nothing has run in this one yet, else a resume by the exact id.
+
+    The turn that opened a rotated thread is launched with its hand-off.
+    """
+    with ctx.ledger.db.read() as conn:
+        prompt = rotation.handoff_prompt(conn, ctx.ledger.blobs, session, turn)
+        started = rotation.thread_started(conn, session, turn)
     request = TurnRequest(
         session_id=session.id,
-        prompt=turn.prompt,
+        prompt=prompt,
         workspace=Path(session.workspace),
         native_id=session.native_id,
         model=model,
         options=ctx.config.options_for(session.agent, session.project),
     )
     with ctx.ledger.db.read() as conn:
-        earlier = [t for t in turns.for_session(conn, session.id) if t.number < turn.number]
         path_env = turns.run_state(conn, turn.id).path_env
-    if not any(t.phases.first_event is not None for t in earlier):
+    if not started:
         # Nothing has run in this thread yet: start it (with the pre-assigned id, if any).
         return resolve(provider.new_turn(request), session.agent, path_env)
     if session.native_id is None:

@@ -5,11 +5,11 @@ import time
 
 from tether.domain.records import Turn
 from tether.domain.states import TurnState
-from tether.engine import dispatch
+from tether.engine import dispatch, rotation
 from tether.engine.context import Active, EngineContext
 from tether.engine.procs import is_alive, signal_group
 from tether.engine.rundir import read_json
-from tether.ledger import turns
+from tether.ledger import sessions, turns
 
 
 def on_exit(ctx: EngineContext, active: Active, status: dict[str, object]) -> None:
@@ -29,6 +29,11 @@ def on_exit(ctx: EngineContext, active: Active, status: dict[str, object]) -> No
         ctx.finish(active, TurnState.FAILED, f"agent never started ({attempts}): {reason}")
     elif state.outcome is not None:
         ctx.finish(active, TurnState(state.outcome), turn.reason or state.outcome)
+    elif code != 0 and active.overflow_seen:
+        with ctx.ledger.db.write() as conn:
+            session = sessions.get(conn, active.session_id)
+            reason = rotation.context_failure(conn, session, turn, active.overflow_seen)
+        ctx.finish(active, TurnState.FAILED, reason)
     elif code != 0:
         ended = f"status {code}" if code is not None else f"signal {status.get('signal')}"
         ctx.finish(active, TurnState.FAILED, f"agent exited with {ended}{_stderr(active)}")

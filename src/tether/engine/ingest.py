@@ -9,7 +9,7 @@ line's byte offset, so even a replayed range is stored once.
 from dataclasses import dataclass, field
 
 from tether.domain.records import EventKind, Usage
-from tether.domain.stream import Outcome, StreamEvent, StreamParser
+from tether.domain.stream import ContextSignal, Outcome, StreamEvent, StreamParser
 from tether.engine.rundir import RunDir
 from tether.ledger.blobs import BlobStore
 from tether.ledger.events import NewEvent, row_for
@@ -34,6 +34,12 @@ class Batch:
     oversize_lines: int = 0
     retries: int = 0  # retry errors ("Reconnecting…") after the batch's last progress
     progressed: bool = False  # an event other than a retry error: the agent is working
+    context_tokens: int | None = None  # the last fill the stream reported
+    context_window: int | None = None
+    compactions: int = 0
+    context_full: str | None = None  # the agent's words when the thread could not go on
+    overflow_seen: str | None = None  # an overflow the agent meant to recover from itself
+    compacting: bool | None = None  # True: compacting at the batch's end; False: done
 
     def absorb(self, event: StreamEvent) -> None:
         if event.data.get("retry"):
@@ -52,10 +58,25 @@ class Batch:
                 self.usage = self.usage + event.usage
         if event.kind is EventKind.ERROR and event.data.get("fatal", True) and not self.error:
             self.error = event.text
+        self._context(event)
         if event.outcome is not None:
             self.outcome = event.outcome
             if event.outcome is Outcome.FAILED and event.text:
                 self.error = event.text
+
+    def _context(self, event: StreamEvent) -> None:
+        if event.fill is not None:
+            self.context_tokens = event.fill.tokens or self.context_tokens
+            self.context_window = event.fill.window or self.context_window
+        # The agent says nothing while it compacts: any later event means it is done.
+        self.compacting = event.context is ContextSignal.COMPACTING
+        if event.context is ContextSignal.COMPACTED:
+            self.compactions += 1
+        elif event.context is not None and event.context.fatal:
+            if event.outcome is not None:
+                self.context_full = event.text  # the signal that ended the turn
+            else:
+                self.overflow_seen = event.text
 
 
 @dataclass(frozen=True)

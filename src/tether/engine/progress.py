@@ -8,11 +8,11 @@ from sqlalchemy import Connection
 from tether.domain.records import Origin, Turn, Usage
 from tether.domain.states import TurnState
 from tether.domain.stream import Outcome
-from tether.engine import ingest
+from tether.engine import ingest, rotation
 from tether.engine.context import Active, EngineContext
 from tether.engine.rundir import read_json
 from tether.errors import Conflict
-from tether.ledger import events, history, sessions, turns
+from tether.ledger import events, history, sessions, threads, turns
 
 
 def mark_spawned(ctx: EngineContext, active: Active) -> None:
@@ -73,15 +73,39 @@ def _apply(conn: Connection, active: Active, batch: ingest.Batch) -> None:
     usage = _usage(conn, turn, batch)
     if usage != turn.usage:
         values.update(asdict(usage))
+    if batch.compacting is not None and batch.compacting != (turn.compacting_since is not None):
+        values["compacting_since"] = now if batch.compacting else None
     if batch.model:
         values["model"] = batch.model
         sessions.set_model(conn, active.session_id, batch.model)
     failure = _bind(conn, active, batch.native_ids) or (
         (batch.error or "the agent reported a failure") if batch.outcome is Outcome.FAILED else None
     )
+    context = _context(conn, active, turn, batch)
+    if context and state.outcome is None:
+        failure = context
     if failure and state.outcome is None:
         values.update(outcome=TurnState.FAILED.value, reason=failure)
     turns.update_fields(conn, active.turn_id, values)
+
+
+def _context(conn: Connection, active: Active, turn: Turn, batch: ingest.Batch) -> str | None:
+    """Record the thread's fill; the turn's ``context full: …`` reason when it cannot go on."""
+    session = sessions.get(conn, active.session_id)
+    if batch.context_tokens or batch.context_window or batch.compactions:
+        threads.measure(
+            conn,
+            session,
+            tokens=batch.context_tokens,
+            window=batch.context_window,
+            compactions=batch.compactions,
+        )
+    active.compactions += batch.compactions
+    active.overflow_seen = batch.overflow_seen or active.overflow_seen
+    words = batch.context_full or rotation.compaction_loop(active.compactions)
+    if not words or turns.run_state(conn, active.turn_id).outcome is not None:
+        return None
+    return rotation.context_failure(conn, session, turn, words)
 
 
 def _usage(conn: Connection, turn: Turn, batch: ingest.Batch) -> Usage:

@@ -19,7 +19,7 @@ from typing import Any
 from tether.config import Config
 from tether.domain.records import EventKind
 from tether.errors import TetherError
-from tether.history import attribution, opencode
+from tether.history import attribution, meter, opencode
 from tether.history.fold import Folded, fold
 from tether.history.pricing import PriceTable, load
 from tether.history.readers import READERS
@@ -55,6 +55,7 @@ class IndexReport:
     bytes_read: int = 0
     entries: int = 0
     sessions_created: int = 0
+    threads_measured: int = 0
     events: int = 0
     bad_lines: int = 0
     oversize_lines: int = 0
@@ -299,6 +300,7 @@ class Indexer:
             price_unpriced(self.ledger, self.prices)
         with self.ledger.db.write() as conn:
             report.sessions_created = attribution.attribute_all(conn, self.agent_roots())
+        report.threads_measured = meter.measure(self.ledger, self.config.history.max_line_bytes)
         if self.config.history.import_transcripts:
             report.events = self.import_transcripts()
         report.seconds = time.perf_counter() - started

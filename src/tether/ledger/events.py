@@ -116,6 +116,17 @@ def insert_rows(conn: Connection, rows: list[dict[str, object]]) -> int:
     return inserted
 
 
+def of_turns(conn: Connection, session_id: str, turn_ids: list[str], limit: int) -> list[Event]:
+    """The newest ``limit`` events of some turns, oldest first."""
+    rows = conn.execute(
+        select(events)
+        .where(events.c.session_id == session_id, events.c.turn_id.in_(turn_ids))
+        .order_by(events.c.id.desc())
+        .limit(limit)
+    ).all()
+    return [_record(row) for row in reversed(rows)]
+
+
 def page(
     conn: Connection, session_id: str, before: str | None = None, limit: int = 100
 ) -> Page[Event]:

@@ -70,6 +70,36 @@ sessions = Table(
     Index(None, "state", "pk"),
 )
 
+# A session's native threads, in order; the last is current. (agent, native_id)
+# is unique here too, so a native thread, current or rotated away, belongs to
+# one session and its usage is attributed to it by exact id.
+threads = Table(
+    "threads",
+    metadata,
+    Column("pk", BigId, primary_key=True),
+    Column("session_id", String(64), ForeignKey("sessions.id"), nullable=False),
+    Column("ordinal", Integer, nullable=False),
+    Column("agent", String(64), nullable=False),
+    Column("native_id", String(255)),
+    Column("first_turn", Integer, nullable=False, server_default="0"),
+    Column("started_at", Float, nullable=False),
+    Column("ended_at", Float),
+    Column("end_reason", Text),
+    Column("handoff_blob", String(64)),
+    Column("context_tokens", BigInteger),
+    Column("context_window", BigInteger),
+    Column("compactions", Integer, nullable=False, server_default="0"),
+    Column("log_bytes", BigInteger),
+    Column("overflows", Integer, nullable=False, server_default="0"),
+    Column("rotate_reason", Text),
+    Column("measured_at", Float),
+    Column("log_path", Text),
+    Column("log_offset", BigInteger, nullable=False, server_default="0"),
+    Column("log_compactions", Integer, nullable=False, server_default="0"),
+    UniqueConstraint("session_id", "ordinal"),
+    UniqueConstraint("agent", "native_id"),
+)
+
 turns = Table(
     "turns",
     metadata,
@@ -107,6 +137,7 @@ turns = Table(
     Column("path_env", Text),  # the sender's PATH: the agent is found and run on it
     Column("retry_errors", Integer, nullable=False, server_default="0"),  # since last progress
     Column("retrying_since", Float),  # the first of those retry errors (agent reconnecting)
+    Column("compacting_since", Float),  # the agent said it is compacting its thread
     UniqueConstraint("session_id", "number"),
     UniqueConstraint("session_id", "idempotency_key"),
     Index(None, "state", "accepted_at"),

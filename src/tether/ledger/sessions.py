@@ -16,6 +16,7 @@ from tether.domain.states import (
     session_state_for,
 )
 from tether.errors import Conflict, NotFound
+from tether.ledger import threads
 from tether.ledger.cursor import Page, check_limit, parse_cursor
 from tether.ledger.schema import projects, sessions, turns
 
@@ -160,10 +161,14 @@ def get(conn: Connection, session_id: str) -> Session:
 
 
 def find_by_native_id(conn: Connection, agent: str, native_id: str) -> Session | None:
+    """The session whose current thread, or one of its rotated-away threads, this is."""
     row = conn.execute(
         select_sessions().where(and_(sessions.c.agent == agent, sessions.c.native_id == native_id))
     ).first()
-    return None if row is None else record(row)
+    if row is not None:
+        return record(row)
+    owner = threads.session_of(conn, agent, native_id)
+    return None if owner is None else get(conn, owner)
 
 
 def find_by_spawn_key(conn: Connection, key: str) -> Session | None:
@@ -209,6 +214,12 @@ def bind_native_id(conn: Connection, session: Session, native_id: str) -> None:
             f"session {session.id} is bound to {session.agent} thread {session.native_id}, "
             f"but the agent reported {native_id}; tether does not rebind sessions"
         )
+    owner = threads.session_of(conn, session.agent, native_id)
+    if owner is not None and owner != session.id:
+        raise Conflict(
+            f"{session.agent} thread {native_id} already belongs to another tether session "
+            f"({owner})"
+        )
     try:
         with conn.begin_nested():  # a savepoint: PostgreSQL aborts the transaction otherwise
             conn.execute(
@@ -216,6 +227,7 @@ def bind_native_id(conn: Connection, session: Session, native_id: str) -> None:
                 .where(sessions.c.id == session.id)
                 .values(native_id=native_id, updated_at=time.time())
             )
+            threads.bind(conn, session, native_id)
     except IntegrityError as exc:
         raise Conflict(
             f"{session.agent} thread {native_id} already belongs to another tether session"

@@ -45,6 +45,7 @@ def record(row: Row[tuple[object, ...]]) -> Turn:
         host=m["host"],
         retry_errors=m["retry_errors"],
         retrying_since=m["retrying_since"],
+        compacting_since=m["compacting_since"],
     )
 
 

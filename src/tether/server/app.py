@@ -18,7 +18,8 @@ from tether.config import Config
 from tether.domain import serialize
 from tether.domain.ids import parse_session_id, parse_turn_id
 from tether.domain.states import SessionState
-from tether.engine import accept
+from tether.engine import accept, rotation
+from tether.engine.audit import Auditor
 from tether.engine.cancel import CancelOutcome
 from tether.engine.supervisor import Engine
 from tether.errors import Conflict, InvalidInput, NotFound, TetherError
@@ -29,6 +30,7 @@ from tether.ledger import (
     hosts,
     projects,
     sessions,
+    threads,
     turns,
     usage,
     workspaces,
@@ -87,14 +89,21 @@ def _accepted(accepted: accept.Accepted) -> dict[str, Any]:
 
 
 class Api:
-    def __init__(self, config: Config, ledger: Ledger, engine: Engine, people: People) -> None:
+    def __init__(
+        self, config: Config, ledger: Ledger, engine: Engine, people: People, auditor: Auditor
+    ) -> None:
         self.config = config
         self.ledger = ledger
         self.engine = engine
         self.people = people
+        self.auditor = auditor
         self.pages = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
         )
+
+    def audit(self, request: Request) -> Any:
+        """The daemon's latest audit (``?fresh=1`` is not offered: reads never probe)."""
+        return self.auditor.latest().as_dict()
 
     def health(self, request: Request) -> Any:
         backend = "sqlite" if self.ledger.db.is_sqlite else "postgresql"
@@ -115,8 +124,9 @@ class Api:
                 before=q.get("before"),
                 limit=_int_param(request, "limit", 50),
             )
+            current = threads.current_of(conn, [s.id for s in page.items])
         return {
-            "items": [serialize.session(s) for s in page.items],
+            "items": [serialize.session_item(s, current.get(s.id)) for s in page.items],
             "next_cursor": page.next_cursor,
         }
 
@@ -127,11 +137,13 @@ class Api:
             session_turns = turns.for_session(conn, session_id)
             ws = workspaces.find(conn, session_id)
             whole = diffs.latest_session(conn, session_id) if ws else None
+            session_threads = threads.for_session(conn, session_id)
         return {
             **serialize.session(session),
             "turns": [serialize.turn(t) for t in session_turns],
             "worktree": serialize.workspace(ws) if ws else None,
             "diff": serialize.diff_summary(whole) if whole else None,
+            "threads": [serialize.thread(t) for t in session_threads],
         }
 
     def event_page(self, request: Request) -> Any:
@@ -234,6 +246,12 @@ class Api:
         self.engine.poke()
         return JSONResponse(_accepted(accepted), status_code=201 if accepted.created else 200)
 
+    def rotate(self, request: Request, body: dict[str, Any]) -> Response:
+        session_id = str(parse_session_id(request.path_params["session_id"]))
+        with self.ledger.db.write() as conn:
+            thread = rotation.request(conn, session_id)
+        return JSONResponse(serialize.thread(thread))
+
     def cancel_turn(self, request: Request, body: dict[str, Any]) -> Response:
         turn_id = str(parse_turn_id(request.path_params["turn_id"]))
         with self.ledger.db.write() as conn:
@@ -334,12 +352,16 @@ def _flag(body: dict[str, Any], name: str) -> bool | None:
 
 
 def create_app(
-    config: Config, ledger: Ledger, engine: Engine, bind_host: str | None = None
+    config: Config,
+    ledger: Ledger,
+    engine: Engine,
+    bind_host: str | None = None,
+    auditor: Auditor | None = None,
 ) -> Guard:
     bind_host = bind_host or config.server.host
     required = bool(config.server.token) or not is_loopback(bind_host)
     signed = People(ledger, config.server.token, required)
-    api = Api(config, ledger, engine, signed)
+    api = Api(config, ledger, engine, signed, auditor or Auditor(config, ledger))
     assets = Assets()
     feed = Feed(ledger, buses_for(ledger.db.engine, ledger.db.url))
     stream = Stream(feed)
@@ -353,6 +375,7 @@ def create_app(
         Route("/api/me", _json(api.me)),
         Route("/api/hosts", _json(api.host_list)),
         Route("/api/health", _json(api.health)),
+        Route("/api/audit", _json(api.audit)),
         Route("/api/projects", _json(api.project_list)),
         Route("/api/sessions", _json(api.session_page), methods=["GET"]),
         Route("/api/sessions", _post(api.create_session), methods=["POST"]),
@@ -365,6 +388,7 @@ def create_app(
         Route("/api/sessions/{session_id}/pr", _post(api.pull_request), methods=["POST"]),
         Route("/api/sessions/{session_id}/archive", _post(api.archive), methods=["POST"]),
         Route("/api/workspaces/gc", _post(api.gc), methods=["POST"]),
+        Route("/api/sessions/{session_id}/rotate", _post(api.rotate), methods=["POST"]),
         Route("/api/turns/{turn_id}", _json(api.turn_detail)),
         Route("/api/usage", _json(api.usage)),
         Route("/api/turns/{turn_id}/finish", _post(api.finish_attached), methods=["POST"]),

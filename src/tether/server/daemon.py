@@ -21,6 +21,7 @@ from typing import IO
 import uvicorn
 
 from tether.config import Config
+from tether.engine.audit import Auditor
 from tether.engine.presence import Presence
 from tether.engine.supervisor import Engine
 from tether.errors import DaemonError
@@ -90,6 +91,10 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         engine = Engine(config, ledger)
         engine.start()
         stop_indexing = threading.Event()
+        auditor = Auditor(config, ledger)
+        threading.Thread(
+            target=auditor.run_forever, args=(stop_indexing,), name="tether-audit", daemon=True
+        ).start()
         if config.history.index_in_daemon:
             threading.Thread(
                 target=run_indexer,
@@ -97,7 +102,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
                 name="tether-history",
                 daemon=True,
             ).start()
-        app = create_app(config, ledger, engine, bind_host=host)
+        app = create_app(config, ledger, engine, bind_host=host, auditor=auditor)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
