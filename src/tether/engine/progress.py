@@ -127,6 +127,7 @@ def _bind(conn: Connection, active: Active, native_ids: list[str]) -> str | None
             # The history indexer saw this thread's log before the stream named it:
             # the thread is this session's, so take the external record over.
             history.move_session(conn, holder.id, session.id, native_id)
+            threads.bind(conn, session, native_id)
             continue
         try:
             sessions.bind_native_id(conn, session, native_id)

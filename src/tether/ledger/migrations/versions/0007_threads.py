@@ -47,12 +47,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("turns", schema=None) as batch_op:
         batch_op.add_column(sa.Column("compacting_since", sa.Float(), nullable=True))
-    # Every session already bound to a native thread starts with it as thread 1.
+    # Every tether session already bound to a native thread starts with it as thread 1
+    # (external sessions have no threads: an engine may still take one over).
     op.execute(
         "INSERT INTO threads (session_id, ordinal, agent, native_id, first_turn, started_at,"
         " compactions, overflows, log_offset, log_compactions)"
         " SELECT id, 1, agent, native_id, 0, created_at, 0, 0, 0, 0 FROM sessions"
-        " WHERE native_id IS NOT NULL"
+        " WHERE native_id IS NOT NULL AND origin = 'tether'"
     )
 
 
