@@ -240,7 +240,7 @@ def test_a_killed_host_s_turns_end_interrupted_on_a_peer(team_host: Callable[...
     a.serve()
     b.serve()
     _web_on(a, b)
-    session, turn_id = _spawn(a, "@sleep=8")
+    session, turn_id = _spawn(a, "@sleep=600")
     queued = _send(a, session, "after b died")
     a.wait(turn_id, lambda t: t["state"] == "running")
     killed_at = time.time()
@@ -252,9 +252,15 @@ def test_a_killed_host_s_turns_end_interrupted_on_a_peer(team_host: Callable[...
     assert time.time() - killed_at >= 3
     assert a.turn(queued)["state"] == "queued"  # it waits for b, where the checkout is
     assert len(b.runs()) == 1 and a.runs() == [], "a turn of b ran elsewhere or twice"
-    b.serve()  # back: the queued message runs on b; the interrupted turn is not run again
+    assert not (b.home / "runs" / turn_id / "exit.json").exists()  # its agent still runs on b
+    b.serve()  # back: it stops that agent; the queued message runs on b, the other never again
+    deadline = time.monotonic() + 120
+    while not (b.home / "runs" / turn_id / "exit.json").exists():
+        assert time.monotonic() < deadline, "b did not stop the agent of its interrupted turn"
+        time.sleep(0.2)
     assert a.wait(queued)["host"] == "b"
     assert len(b.runs()) == 2 and a.runs() == []
+    assert a.turn(turn_id)["state"] == "interrupted"
 
 
 def test_a_host_restarted_before_the_timeout_reattaches(team_host: Callable[..., Host]) -> None:

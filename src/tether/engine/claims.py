@@ -8,9 +8,15 @@ written to the ledger as a decided outcome; that host's watchdog stops the
 agent. On SQLite there is one implicit host and all of this is a no-op.
 """
 
+import signal
+import time
+
 from tether.domain.records import Turn
 from tether.domain.states import TurnState
+from tether.engine import ownership
 from tether.engine.context import EngineContext
+from tether.engine.procs import signal_process
+from tether.engine.rundir import read_json
 from tether.ledger import turns
 
 
@@ -32,6 +38,31 @@ def claim(ctx: EngineContext) -> list[Turn]:
             return []
     with ctx.ledger.db.write() as conn:
         return turns.claim(conn, ctx.config.host_name, room, only_own=me is not None)
+
+
+ORPHAN_WINDOW_S = 7 * 24 * 3600
+
+
+def stop_orphans(ctx: EngineContext) -> list[str]:
+    """At start: stop runners still working on turns a peer ended while this host was silent.
+
+    The turn is over for everyone else (``interrupted``, never run again); an
+    agent that is still running for it here would be work nobody will see.
+    """
+    me = own_host(ctx)
+    if me is None:
+        return []
+    with ctx.ledger.db.read() as conn:
+        ended = turns.ended_by_peer(conn, me, time.time() - ORPHAN_WINDOW_S)
+    stopped = []
+    for turn in ended:
+        run = ctx.run_dir(turn.id)
+        runner = read_json(run.runner) or {}
+        pid = runner.get("pid")
+        if ownership.held(run) and isinstance(pid, int):
+            signal_process(pid, signal.SIGTERM)
+            stopped.append(turn.id)
+    return stopped
 
 
 def is_elsewhere(ctx: EngineContext, turn: Turn) -> bool:

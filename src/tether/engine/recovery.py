@@ -13,6 +13,8 @@ log = logging.getLogger("tether.engine")
 
 
 def recover(ctx: EngineContext) -> None:
+    for turn_id in claims.stop_orphans(ctx):
+        log.warning("stopped the agent of %s, ended by a peer", turn_id, extra={"turn": turn_id})
     with ctx.ledger.db.read() as conn:
         live = turns.live(conn, host=claims.own_host(ctx))
         states = {t.id: turns.run_state(conn, t.id) for t in live}

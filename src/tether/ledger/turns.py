@@ -185,6 +185,19 @@ def live(conn: Connection, host: str | None = None) -> list[Turn]:
     return [record(r) for r in conn.execute(query)]
 
 
+def ended_by_peer(conn: Connection, host: str, since: float) -> list[Turn]:
+    """``host``'s turns a peer interrupted (the host was presumed dead) since ``since``."""
+    rows = conn.execute(
+        select(turns).where(
+            turns.c.host == host,
+            turns.c.state == TurnState.INTERRUPTED.value,
+            turns.c.outcome == TurnState.INTERRUPTED.value,
+            turns.c.finished_at >= since,
+        )
+    )
+    return [record(r) for r in rows]
+
+
 def interrupt_silent_host(conn: Connection, host: str, cutoff: float, reason: str) -> list[Turn]:
     """End ``host``'s live turns as interrupted if its heartbeat is still older than ``cutoff``.
 
