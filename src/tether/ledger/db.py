@@ -90,5 +90,39 @@ class Database:
         except OperationalError as exc:
             raise LedgerError(f"ledger {redact(self.url)} is unavailable: {exc.orig}") from exc
 
+    @contextmanager
+    def schema_change(self) -> Iterator[Connection]:
+        """A write transaction for migrations.
+
+        On SQLite, Alembic's batch mode changes a table by copying it and
+        dropping the old one, which foreign keys that point at it forbid; so,
+        as SQLite prescribes (https://www.sqlite.org/lang_altertable.html,
+        "other kinds of table schema changes"), foreign keys are off during the
+        change and checked before it commits.
+        """
+        if not self.is_sqlite:
+            with self.write() as conn:
+                yield conn
+            return
+        try:
+            with self.engine.connect() as conn:
+                raw = conn.connection.dbapi_connection
+                assert raw is not None
+                raw.execute("PRAGMA foreign_keys = OFF")  # outside any transaction, or ignored
+                try:
+                    conn.execution_options(**{_WRITE: True})
+                    with conn.begin():
+                        yield conn
+                        broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                        if broken:
+                            raise LedgerError(
+                                f"a migration left {len(broken)} rows pointing at rows that "
+                                f"do not exist (first: {tuple(broken[0])}); nothing was changed"
+                            )
+                finally:
+                    raw.execute("PRAGMA foreign_keys = ON")
+        except OperationalError as exc:
+            raise LedgerError(f"ledger {redact(self.url)} is unavailable: {exc.orig}") from exc
+
     def dispose(self) -> None:
         self.engine.dispose()

@@ -71,7 +71,7 @@ def migrate(db: Database) -> None:
     from alembic import command
 
     cfg = _alembic_config()
-    with db.write() as conn:
+    with db.schema_change() as conn:
         if not db.is_sqlite:
             conn.execute(text("SELECT pg_advisory_xact_lock(7700)"))
         cfg.attributes["connection"] = conn
