@@ -19,6 +19,7 @@ from tether.domain.states import TurnState
 from tether.domain.stream import StreamParser
 from tether.engine.ingest import StreamSource
 from tether.engine.rundir import RunDir
+from tether.engine.spawn import Spawner
 from tether.ledger import events, sessions, threads, turns
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger
@@ -36,7 +37,10 @@ class Active:
     run: RunDir
     attempt: int
     attempt_started: float
-    proc: subprocess.Popen[bytes] | None = None
+    proc: subprocess.Popen[bytes] | None = None  # when the daemon is the runner's parent
+    runner_pid: int | None = None
+    spawned: bool = False  # the ledger says running: no need to look at runner.json again
+    offset: int | None = None  # the stream offset last stored; None: read it from the ledger
     retry_reason: str | None = None
     stop_sent: float | None = None
     attempt_reasons: list[str] = field(default_factory=list)
@@ -56,6 +60,10 @@ class EngineContext:
     attached: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
     lock: threading.RLock = field(default_factory=threading.RLock)
     wake: threading.Event = field(default_factory=threading.Event)
+    spawner: Spawner = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.spawner = Spawner(self.config.runs_dir)
 
     def run_dir(self, turn_id: str) -> RunDir:
         return RunDir(self.config.runs_dir / turn_id)

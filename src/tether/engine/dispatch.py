@@ -12,7 +12,6 @@ from tether.engine.context import Active, EngineContext
 from tether.engine.executables import resolve
 from tether.engine.faults import RUNNER_STARTED, crash_point
 from tether.engine.rundir import write_json
-from tether.engine.spawn import start_runner
 from tether.errors import Conflict, TetherError
 from tether.ledger import sessions, turns
 
@@ -96,7 +95,7 @@ def spawn(ctx: EngineContext, active: Active, launch: Launch) -> None:
     if owner is None:
         return  # a runner a killed daemon started owns this attempt: supervise it, never a second
     try:
-        proc, ticks = start_runner(active.run, launch, owner)
+        started = ctx.spawner.start_runner(active.run, launch, owner)
     except TetherError as exc:
         try:  # recorded like any start failure, so it is retried the same way
             write_json(active.run.exit, {"spawn_error": str(exc)})
@@ -106,9 +105,11 @@ def spawn(ctx: EngineContext, active: Active, launch: Launch) -> None:
     finally:
         os.close(owner)
     crash_point(RUNNER_STARTED)
-    active.proc = proc
+    active.proc, active.runner_pid = started.proc, started.pid
     with ctx.ledger.db.write() as conn:
-        turns.update_fields(conn, active.turn_id, {"runner_pid": proc.pid, "runner_ticks": ticks})
+        turns.update_fields(
+            conn, active.turn_id, {"runner_pid": started.pid, "runner_ticks": started.ticks}
+        )
 
 
 def respawn(ctx: EngineContext, active: Active, reason: str) -> None:

@@ -48,7 +48,8 @@ def _retry(ctx: EngineContext, active: Active, turn: Turn, reason: str) -> bool:
     active.run.archive_attempt(turn.attempts)
     active.attempt += 1
     active.attempt_started = time.time()
-    active.retry_reason = active.stop_sent = active.proc = None
+    active.retry_reason = active.stop_sent = active.proc = active.runner_pid = None
+    active.spawned, active.offset = False, None
     with ctx.ledger.db.write() as conn:
         turns.update_fields(
             conn,

@@ -2,6 +2,7 @@
 
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 from sqlalchemy import Connection
 
@@ -17,6 +18,8 @@ from tether.ledger import events, history, sessions, threads, turns
 
 def mark_spawned(ctx: EngineContext, active: Active) -> None:
     """``dispatched`` → ``running`` once the runner says the agent process exists."""
+    if active.spawned:
+        return
     runner = read_json(active.run.runner)
     if runner is None or "spawned_at" not in runner:
         return
@@ -25,12 +28,21 @@ def mark_spawned(ctx: EngineContext, active: Active) -> None:
             turns.transition(
                 conn, active.turn_id, TurnState.RUNNING, spawned_at=runner["spawned_at"]
             )
+    active.spawned = True
 
 
 def ingest_stream(ctx: EngineContext, active: Active, final: bool = False) -> None:
-    """Store what the stream gained since the saved offset, with the new offset."""
-    with ctx.ledger.db.read() as conn:
-        offset = turns.run_state(conn, active.turn_id).stream_offset
+    """Store what the stream gained since the saved offset, with the new offset.
+
+    The offset is kept in memory once read (this engine is its only writer),
+    so a quiet stream costs one ``stat`` per step, not a ledger query.
+    """
+    if active.offset is None:
+        with ctx.ledger.db.read() as conn:
+            active.offset = turns.run_state(conn, active.turn_id).stream_offset
+    offset = active.offset
+    if not final and _size(active.run.stream) <= offset:
+        return
     batch = ingest.read(
         active.source,
         offset,
@@ -43,6 +55,14 @@ def ingest_stream(ctx: EngineContext, active: Active, final: bool = False) -> No
         return
     with ctx.ledger.db.write() as conn:
         _apply(conn, active, batch)
+    active.offset = batch.end
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _apply(conn: Connection, active: Active, batch: ingest.Batch) -> None:

@@ -35,6 +35,7 @@ def recover(ctx: EngineContext) -> None:
             turn.attempts,
             float(runner.get("started_at") or turn.phases.dispatched or time.time()),
         )
+        active.runner_pid = states[turn.id].runner_pid
         ctx.active[turn.id] = active
         if _never_ran(run, states[turn.id].runner_pid):
             dispatch.respawn(ctx, active, "the daemon stopped before the runner started")

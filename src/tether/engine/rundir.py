@@ -20,12 +20,14 @@ STDERR_TAIL_BYTES = 64 * 1024
 OWNER = "owner.lock"  # flocked by the runner that owns the attempt (engine/ownership.py)
 
 
-def write_json(path: Path, value: dict[str, Any]) -> None:
+def write_json(path: Path, value: dict[str, Any], durable: bool = True) -> None:
+    """Atomic (rename); ``durable`` also survives a power cut (fsync), at a cost per write."""
     tmp = path.with_name(f".{path.name}.tmp")
     with tmp.open("w") as handle:
         json.dump(value, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+        if durable:
+            handle.flush()
+            os.fsync(handle.fileno())
     os.replace(tmp, path)
 
 

@@ -25,6 +25,7 @@ from typing import IO
 
 from tether.engine.procs import signal_group, start_ticks
 from tether.engine.rundir import STDERR_TAIL_BYTES, RunDir, read_json, write_json
+from tether.engine.wakeup import notify
 
 KILL_GRACE_S = 5.0
 
@@ -54,7 +55,7 @@ def _spawn(run: RunDir, launch: dict[str, object]) -> subprocess.Popen[bytes]:
 def run(run_dir: Path) -> int:
     run = RunDir(run_dir)
     me = {"pid": os.getpid(), "ticks": start_ticks(os.getpid()), "started_at": time.time()}
-    write_json(run.runner, me)
+    write_json(run.runner, me, durable=False)  # about live processes: a reboot ends them anyway
     stopper = Stopper()
     signal.signal(signal.SIGTERM, lambda *_: stopper.request())
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -70,7 +71,8 @@ def run(run_dir: Path) -> int:
         return 1
     stopper.attach(agent.pid)
     agent_info = {"agent_pid": agent.pid, "agent_ticks": start_ticks(agent.pid)}
-    write_json(run.runner, {**me, **agent_info, "spawned_at": time.time()})
+    write_json(run.runner, {**me, **agent_info, "spawned_at": time.time()}, durable=False)
+    notify(run_dir.parent)
     tail = bytearray()
     assert agent.stderr is not None
     reader = threading.Thread(target=_drain_stderr, args=(agent.stderr, tail), daemon=True)
@@ -87,6 +89,7 @@ def run(run_dir: Path) -> int:
             "finished_at": time.time(),
         },
     )
+    notify(run_dir.parent)
     return 0
 
 

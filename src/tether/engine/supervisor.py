@@ -19,6 +19,7 @@ from tether.engine.cancel import CancelResult, cancel
 from tether.engine.context import Active, EngineContext
 from tether.engine.procs import is_alive
 from tether.engine.rundir import read_json
+from tether.engine.wakeup import Listener
 from tether.ledger import turns
 from tether.ledger.store import Ledger
 from tether.workspaces.worker import WorkspaceWorker
@@ -31,6 +32,7 @@ CANCEL_WAIT_S = 15.0
 class Engine:
     def __init__(self, config: Config, ledger: Ledger) -> None:
         self.ctx = EngineContext(config, ledger)
+        self.listener = Listener(config.runs_dir, self.ctx.wake.set)  # runners wake the loop
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self.workspaces = WorkspaceWorker(config, ledger)  # worktrees: prepare, checkpoint
@@ -54,6 +56,7 @@ class Engine:
     # -- lifecycle ---------------------------------------------------------
 
     def start(self) -> None:
+        self.listener.start()
         recovery.recover(self.ctx)
         self.thread = threading.Thread(target=self._loop, name="tether-engine", daemon=True)
         self.thread.start()
@@ -66,6 +69,8 @@ class Engine:
         self.workspaces.stop()
         if self.thread is not None:
             self.thread.join(timeout=10)
+        self.listener.stop()
+        self.ctx.spawner.close()
 
     def stop_runs(self) -> None:
         """Ask every runner this engine supervises to stop its agent (tests, benchmarks)."""
@@ -86,14 +91,16 @@ class Engine:
             self.ctx.wake.clear()
 
     def tick(self) -> None:
+        """Dispatch first: a turn just accepted waits for no other turn's bookkeeping."""
         with self.ctx.lock:
+            dispatch.dispatch(self.ctx)
             for active in list(self.ctx.active.values()):
                 try:
                     self._step(active)
                 except Exception:
                     log.exception("turn %s: step failed", active.turn_id, extra={"action": "step"})
             attached.check(self.ctx)
-            dispatch.dispatch(self.ctx)
+            dispatch.dispatch(self.ctx)  # lanes that just ended take their next turn now
 
     def _step(self, active: Active) -> None:
         ctx = self.ctx

@@ -54,7 +54,7 @@ def stop(active: Active) -> None:
     if active.stop_sent is not None:
         return
     runner = read_json(active.run.runner) or {}
-    pid = runner.get("pid") or (active.proc.pid if active.proc else None)
+    pid = runner.get("pid") or active.runner_pid
     if pid is not None:
         signal_process(int(pid), signal.SIGTERM)
     active.stop_sent = time.time()
