@@ -7,9 +7,14 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tether.config import Config, load
 from tether.ledger.store import Ledger, open_ledger
+
+# Property tests are judged on what they find, not on how fast a busy machine runs them.
+settings.register_profile("tether", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("tether")
 
 PG_ADMIN = os.environ.get("TETHER_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
 

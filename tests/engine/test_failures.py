@@ -3,6 +3,7 @@
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,14 +23,26 @@ from tether.engine.supervisor import Engine
 from tether.ledger import events, turns
 
 
-@pytest.fixture
-def fast_engine(home: Path, workdir: Path) -> Engine:
-    write_config(home, start_timeout_s=1, idle_timeout_s=1, abort_after_s=2, start_retries=2)
+def _started(home: Path, workdir: Path, **settings: float) -> Iterator[Engine]:
+    write_config(home, **settings)
     engine, _ = make_engine(load(), workdir)
     engine.start()
-    yield engine  # type: ignore[misc]
+    yield engine
     engine.stop()
     engine.ledger.close()
+
+
+@pytest.fixture
+def fast_engine(home: Path, workdir: Path) -> Iterator[Engine]:
+    yield from _started(
+        home, workdir, start_timeout_s=1, idle_timeout_s=1, abort_after_s=2, start_retries=2
+    )
+
+
+@pytest.fixture
+def patient_engine(home: Path, workdir: Path) -> Iterator[Engine]:
+    """A start budget no loaded machine reaches: the agent's own early exit decides."""
+    yield from _started(home, workdir, start_timeout_s=300, start_retries=2)
 
 
 def _runner(engine: Engine, turn_id: str) -> dict[str, object]:
@@ -64,8 +77,8 @@ def test_never_starting_agent_fails_within_its_start_budget(fast_engine: Engine)
     assert (fast_engine.config.runs_dir / accepted.turn.id / "attempt-1" / "exit.json").exists()
 
 
-def test_failure_before_first_event_is_retried_then_reported(fast_engine: Engine) -> None:
-    turn = wait_for(fast_engine, spawn(fast_engine, "@exit-early").turn.id)
+def test_failure_before_first_event_is_retried_then_reported(patient_engine: Engine) -> None:
+    turn = wait_for(patient_engine, spawn(patient_engine, "@exit-early").turn.id, timeout=240)
     assert turn.state is TurnState.FAILED and turn.attempts == 3
     assert "status 7 before its first event: fake agent: refusing to start" in (turn.reason or "")
 
