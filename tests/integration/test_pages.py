@@ -1,5 +1,6 @@
 """The dashboard's pages through httpx's ASGI transport, on a real ledger (both backends)."""
 
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -188,8 +189,13 @@ async def test_session_page_header_timeline_and_transcript_pages(
 
 
 async def test_composer_form_queues_once_and_refuses_foreign_posts(
-    client: httpx.AsyncClient, ledger: Ledger, tmp_path: Path
+    client: httpx.AsyncClient, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    tools = tmp_path / "bin"  # send refuses an agent that is not installed; the engine is not run
+    tools.mkdir()
+    (tools / "codex").write_text("#!/bin/sh\nexit 0\n")
+    (tools / "codex").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tools}:{os.environ['PATH']}")
     _project(ledger, tmp_path / "web")
     session = _session(ledger)
     form = {"message": "add a regression test", "key": "k-1"}
