@@ -81,7 +81,6 @@
   // The overview: rows of sessions that changed are fetched again, together.
   function overview() {
     const pending = new Set();
-    const firstPage = !new URLSearchParams(location.search).has("before");
     const refresh = debounce(async () => {
       const ids = [...pending].slice(0, 50);
       ids.forEach((id) => pending.delete(id));
@@ -90,11 +89,7 @@
       const rows = fragment(html).querySelectorAll("tr[data-session]");
       for (const row of rows) {
         const shown = document.querySelectorAll(`tr[data-session="${CSS.escape(row.dataset.session)}"]`);
-        if (shown.length) shown.forEach((old) => old.replaceWith(row.cloneNode(true)));
-        else if (firstPage && !location.search) {
-          const body = document.querySelector("#sessions tbody");
-          if (body) body.prepend(row.cloneNode(true));
-        }
+        shown.forEach((old) => old.replaceWith(row.cloneNode(true)));
       }
       if (pending.size) refresh();
     }, 150);
@@ -103,7 +98,8 @@
       const d = msg.data;
       const id = d.type === "session" ? d.session.id : d.type === "turn" ? d.turn.session_id : null;
       if (!id || (d.type === "session" && d.session.deleted)) return;
-      if (document.querySelector(`tr[data-session="${CSS.escape(id)}"]`) || (d.type === "session" && firstPage)) {
+      // Only rows on this page are refreshed: the page never grows past its 50 rows.
+      if (document.querySelector(`tr[data-session="${CSS.escape(id)}"]`)) {
         pending.add(id);
         refresh();
       }
