@@ -11,7 +11,7 @@ import pytest
 from tests.engine.conftest import write_config
 
 TETHER = [sys.executable, "-m", "tether.cli.main"]
-DEADLINE_S = 90
+DEADLINE_S = 180
 
 
 def daemon_env(home: Path, **extra: str) -> dict[str, str]:

@@ -59,7 +59,7 @@ def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     proc = subprocess.Popen(
         [*TETHER, "serve"], env=env, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while not (home / "daemon.json").exists():
         assert proc.poll() is None and time.monotonic() < deadline, "the daemon did not start"
         time.sleep(0.05)

@@ -20,7 +20,7 @@ def _env(home: Path) -> dict[str, str]:
 
 
 def _wait_for_address(home: Path, proc: subprocess.Popen[str]) -> str:
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         info = home / "daemon.json"
         if info.exists():

@@ -77,7 +77,7 @@ class Host:
             text=True,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while self.run("daemon", "status").returncode != 0:
             assert time.monotonic() < deadline and self.proc.poll() is None, "serve did not start"
             time.sleep(0.1)

@@ -24,7 +24,7 @@ from tether.server import daemon
 
 CHROMIUM = os.environ.get("TETHER_CHROMIUM", "/usr/bin/chromium")
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"
-DAEMON_START_TIMEOUT_S = 30.0
+DAEMON_START_TIMEOUT_S = 180.0
 CHROMIUM_TIMEOUT_S = 90.0
 CHROMIUM_FLAGS = (
     "--headless",

@@ -67,7 +67,7 @@ class Daemon:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             info = self.home / "daemon.json"
             if info.exists() and self.proc.poll() is None:

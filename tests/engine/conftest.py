@@ -97,7 +97,7 @@ def engine(engine_config: Config, workdir: Path) -> Iterator[Engine]:
 
 
 def wait_for(
-    engine: Engine, turn_id: str, done: Callable[[Turn], bool] | None = None, timeout: float = 60
+    engine: Engine, turn_id: str, done: Callable[[Turn], bool] | None = None, timeout: float = 180
 ) -> Turn:
     check = done or (lambda t: t.state.terminal)
     deadline = time.monotonic() + timeout

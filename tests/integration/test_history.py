@@ -335,7 +335,7 @@ def test_background_indexer_picks_up_new_logs_and_stops(
     worker.start()
     try:
         _claude_file(roots["claude"], "s1", [_assistant("s1", "m1", "r1", 42)])
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline and "claude" not in _report(ledger, "agent"):
             time.sleep(0.05)
     finally:

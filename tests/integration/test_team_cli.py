@@ -81,7 +81,7 @@ def test_hosts_lists_heartbeat_load_and_agents(
     presence = Presence(config, ledger, "http://127.0.0.1:7700")
     first = presence.start()
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             with ledger.db.read() as conn:
                 seen = hosts.get(conn, "laptop-1")
