@@ -309,3 +309,40 @@ async def test_assets_are_content_addressed(client: httpx.AsyncClient) -> None:
     assert stale.status_code == 200 and stale.headers["cache-control"] == "no-cache"
     assert (await client.get("/static/0000000000000000/nope.js")).status_code == 404
     assert "script-src 'self'" in (await client.get("/")).headers["content-security-policy"]
+
+
+async def test_overview_row_shows_branch_reason_and_phase(
+    client: httpx.AsyncClient, ledger: Ledger, tmp_path: Path
+) -> None:
+    from tether.ledger import workspaces
+
+    _project(ledger, tmp_path / "web")
+    branched, plain, failed = (_session(ledger) for _ in range(3))
+    with ledger.db.write() as conn:
+        workspaces.add(
+            conn,
+            branched.id,
+            str(tmp_path),
+            str(tmp_path / "wt"),
+            f"tether/{branched.id}",
+            "main",
+            "0" * 40,
+        )
+    live = _turn(ledger, branched, None)
+    with ledger.db.write() as conn:
+        turns.transition(conn, live, TurnState.DISPATCHED, dispatched_at=time.time())
+        turns.transition(conn, live, TurnState.RUNNING, spawned_at=time.time() - 12)
+    _turn(ledger, failed, TurnState.FAILED, "agent exited with status 3")
+
+    page = (await client.get("/")).text
+    row = re.search(rf'<tr data-session="{branched.id}".*?</tr>', page, re.S)
+    assert row is not None
+    assert f"<code>tether/{branched.id}</code>" in row[0]
+    assert re.search(r"waiting for the agent&#39;s first event \d+s", row[0])
+    plain_row = re.search(rf'<tr data-session="{plain.id}".*?</tr>', page, re.S)
+    assert plain_row is not None and "tether/" not in plain_row[0]
+    failed_row = re.search(rf'<tr data-session="{failed.id}".*?</tr>', page, re.S)
+    assert failed_row is not None and "agent exited with status 3" in failed_row[0]
+
+    fresh = (await client.get(f"/partials/rows?ids={branched.id}")).text
+    assert f"<code>tether/{branched.id}</code>" in fresh

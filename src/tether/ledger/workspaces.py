@@ -53,6 +53,18 @@ def find(conn: Connection, session_id: str) -> Workspace | None:
     return None if row is None else _record(row)
 
 
+def branches_of(conn: Connection, session_ids: list[str]) -> dict[str, str]:
+    """The worktree branch of each of some sessions (those that have a worktree)."""
+    if not session_ids:
+        return {}
+    rows = conn.execute(
+        select(workspaces.c.session_id, workspaces.c.branch).where(
+            workspaces.c.session_id.in_(session_ids)
+        )
+    )
+    return {row.session_id: row.branch for row in rows}
+
+
 def get(conn: Connection, session_id: str) -> Workspace:
     found = find(conn, session_id)
     if found is None:

@@ -111,6 +111,7 @@ class Pages:
             listed = page.items + [s for s, _ in urgent]
             latest = turns.latest_of(conn, [s.id for s in listed])
             spent = overview.spend(conn, listed)
+            branches = workspaces.branches_of(conn, [s.id for s in listed])
             project_names = [p.name for p in projects.list_all(conn)]
         query = {k: v for k, v in request.query_params.items() if k != "before" and v}
         return self.render(
@@ -119,6 +120,7 @@ class Pages:
             page=page,
             latest=latest,
             spent=spent,
+            branches=branches,
             filters=filters,
             projects=project_names,
             agents=sorted({s.agent for s in listed} | {filters.agent or ""} - {""}),
@@ -140,7 +142,10 @@ class Pages:
                     continue
             latest = turns.latest_of(conn, [s.id for s in listed])
             spent = overview.spend(conn, listed)
-        return self.render("_rows.html", listed=listed, latest=latest, spent=spent)
+            branches = workspaces.branches_of(conn, [s.id for s in listed])
+        return self.render(
+            "_rows.html", listed=listed, latest=latest, spent=spent, branches=branches
+        )
 
     # A session
 

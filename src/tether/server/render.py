@@ -7,6 +7,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tether.domain.records import Turn
+from tether.domain.waits import named_wait
 from tether.server.assets import Assets
 
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
@@ -80,6 +81,14 @@ def status(turn: Turn) -> str:
     return f"waiting for {waiting}, {age(max(reached))}" if reached else f"waiting for {waiting}"
 
 
+def wait(turn: Turn) -> str:
+    """A live turn's current phase and for how long: 'waiting for the agent's first event 12s'."""
+    found = named_wait(turn)
+    if found is None:
+        return ""
+    return f"{found.label} {age(found.since)}" if found.since is not None else found.label
+
+
 def environment(assets: Assets) -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -88,7 +97,14 @@ def environment(assets: Assets) -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        age=age, span=span, stamp=stamp, count=count, money=money, phases=phases, status=status
+        age=age,
+        span=span,
+        stamp=stamp,
+        count=count,
+        money=money,
+        phases=phases,
+        status=status,
+        wait=wait,
     )
     env.globals["asset"] = assets.url
     return env
