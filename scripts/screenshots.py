@@ -23,18 +23,12 @@ from tether.ledger import events, history, projects, sessions, turns
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger, open_ledger
 
-CHROMIUM = os.environ.get("TETHER_CHROMIUM", "/usr/bin/chromium")
-FLAGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--hide-scrollbars",
-]
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # the chromium flags the browser tests use, from the checkout
+    sys.path.insert(0, str(REPO))
+
+from tests.browser.chromium import CHROMIUM, HEADLESS_FLAGS  # noqa: E402
+
 DAY = 86400.0
 TITLES = [
     ("claude", "claude-sonnet-4-5", "fix the flaky login test"),
@@ -128,7 +122,8 @@ def shoot(url: str, path: Path, profile: Path) -> None:
     subprocess.run(
         [
             CHROMIUM,
-            *FLAGS,
+            *HEADLESS_FLAGS,
+            "--hide-scrollbars",
             f"--user-data-dir={profile}",
             f"--screenshot={path}",
             "--window-size=1280,860",

@@ -35,16 +35,32 @@ def daemon_env(home: Path, **extra: str) -> dict[str, str]:
 
 
 class CliHome:
-    """A TETHER_HOME driven through the installed CLI, with the fake agent's work dir."""
+    """A TETHER_HOME driven through the installed CLI, with the fake agent's work dir.
 
-    def __init__(self, path: Path, work: Path) -> None:
+    ``serve`` starts ``tether serve`` in its own session and waits until the
+    daemon answers; ``self.proc`` is the last daemon started.
+    """
+
+    def __init__(self, path: Path, work: Path, **env: str) -> None:
         self.path = path
-        self.env = daemon_env(path, FAKE_AGENT_HOME=str(work))
+        self.work = work
+        self.env = daemon_env(path, FAKE_AGENT_HOME=str(work), **env)
+        self.proc: subprocess.Popen[bytes] | None = None
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [*TETHER, *args], env=self.env, capture_output=True, text=True, timeout=120
+            [*TETHER, *args],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
         )
+
+    def json(self, *args: str) -> dict[str, object]:
+        result = self.run(*args, "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)  # type: ignore[no-any-return]
 
     def info(self) -> dict[str, object] | None:
         try:
@@ -52,23 +68,35 @@ class CliHome:
         except (FileNotFoundError, ValueError):
             return None
 
-    def serve(self) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
+    def start(self) -> subprocess.Popen[bytes]:
+        """Start ``tether serve`` without waiting for it to answer."""
+        self.proc = subprocess.Popen(
             [*TETHER, "serve"],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stderr=(self.path / "serve.log").open("ab"),
             start_new_session=True,
         )
+        return self.proc
 
-    def wait_for_daemon(self, not_pid: int | None = None) -> dict[str, object]:
+    def serve(self) -> subprocess.Popen[bytes]:
+        """Start ``tether serve`` and wait until it answers."""
+        proc = self.start()
+        self.wait_for_daemon(proc=proc)
+        return proc
+
+    def wait_for_daemon(
+        self, not_pid: int | None = None, proc: subprocess.Popen[bytes] | None = None
+    ) -> dict[str, object]:
+        """Wait until a daemon (not ``not_pid``) answers; fail early if ``proc`` died."""
         deadline = time.monotonic() + DEADLINE_S
         while True:
             info = self.info()
             ready = info is not None and info["pid"] != not_pid
             if ready and self.run("daemon", "status").returncode == 0:
                 return info  # type: ignore[return-value]
+            assert proc is None or proc.poll() is None, "serve exited before answering"
             assert time.monotonic() < deadline, "no daemon came up"
             time.sleep(0.1)
 

@@ -4,7 +4,6 @@ import json
 import select
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,9 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 from tests.engine.conftest import write_config
-from tests.support import daemon_env
+from tests.support import TETHER, daemon_env
 
-TETHER = [sys.executable, "-m", "tether.cli.main"]
 HUGE = 200 * 1024 * 1024
 SECRET = "sk-tether-test-9f8e7d6c5b4a39281706"
 

@@ -22,7 +22,6 @@ def test_version_and_help_import_nothing_heavy(tmp_path: Path) -> None:
 def home(tmp_path: Path) -> Iterator[CliHome]:
     h = cli_home(tmp_path)
     h.serve()
-    h.wait_for_daemon()
     yield h
     h.run("daemon", "stop")
 

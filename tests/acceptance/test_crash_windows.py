@@ -2,20 +2,17 @@
 
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from tests.engine.conftest import write_config
-from tests.support import daemon_env
+from tests.support import TETHER, daemon_env
 
 from tether.config import load
 from tether.engine import accept
 from tether.ledger import projects, turns
 from tether.ledger.store import open_ledger
-
-TETHER = [sys.executable, "-m", "tether.cli.main"]
 
 
 def _serve(env: dict[str, str]) -> subprocess.Popen[bytes]:

@@ -3,16 +3,13 @@
 import json
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-from tests.support import daemon_env
-
-TETHER = [sys.executable, "-m", "tether.cli.main"]
+from tests.support import TETHER, daemon_env
 
 
 def _env(home: Path) -> dict[str, str]:

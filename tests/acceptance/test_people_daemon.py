@@ -3,16 +3,13 @@
 import json
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from tests.engine.conftest import write_config
-from tests.support import daemon_env
-
-TETHER = [sys.executable, "-m", "tether.cli.main"]
+from tests.support import TETHER, daemon_env
 
 
 def _tether(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

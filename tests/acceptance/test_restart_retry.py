@@ -37,7 +37,7 @@ def _queued_connections(port: int) -> int:
 
 
 def test_spawn_survives_a_daemon_restart_during_the_call(home: CliHome) -> None:
-    first = home.serve()
+    first = home.start()
     info = home.wait_for_daemon()
     port, pid = int(str(info["port"])), int(str(info["pid"]))
     os.kill(pid, signal.SIGSTOP)
@@ -56,7 +56,7 @@ def test_spawn_survives_a_daemon_restart_during_the_call(home: CliHome) -> None:
     finally:
         os.kill(pid, signal.SIGKILL)
         first.wait(timeout=60)
-    home.serve()  # a supervisor restarting the daemon (the CLI may win that race)
+    home.start()  # a supervisor restarting the daemon (the CLI may win that race)
     out, err = cli.communicate(timeout=120)
     assert cli.returncode == 0, err
     accepted = json.loads(out)
@@ -77,13 +77,13 @@ def _post(info: dict[str, object], body: dict[str, object]) -> tuple[int, Any]:
 
 
 def test_a_spawn_key_outlives_the_daemon(home: CliHome) -> None:
-    home.serve()
+    home.start()
     before = home.wait_for_daemon()
     body: dict[str, object] = {"prompt": "hello", "project": "work", "key": "lost-answer"}
     status, first = _post(before, body)
     assert status == 201
     os.kill(int(str(before["pid"])), signal.SIGKILL)  # the answer "never arrived"
-    home.serve()
+    home.start()
     after = home.wait_for_daemon(not_pid=int(str(before["pid"])))
     status, again = _post(after, body)
     assert status == 200 and again["created"] is False

@@ -7,8 +7,6 @@ file, so "ran once, on the right host" is read from what actually ran.
 import itertools
 import json
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.engine.conftest import write_config
-from tests.support import daemon_env
+from tests.support import CliHome
 
 from tether.config import load
 from tether.domain.records import Turn
@@ -25,66 +23,33 @@ from tether.domain.states import TurnState
 from tether.ledger import projects, sessions, turns
 from tether.ledger.store import Ledger, open_ledger
 
-TETHER = [sys.executable, "-m", "tether.cli.main"]
 TERMINAL = {s.value for s in TurnState if s.terminal}
 pytestmark = pytest.mark.postgres
 
 
-class Host:
+class Host(CliHome):
     """One daemon: its own home, port, work directory and agent log."""
 
     def __init__(self, root: Path, name: str, url: str, timeout_s: float) -> None:
         self.name = name
-        self.home = root / f"home-{name}"
-        self.work = root / f"work-{name}"
-        self.home.mkdir()
-        self.work.mkdir()
-        write_config(self.home, max_parallel=4, start_timeout_s=60)
-        self.agent_log = self.home / "agent.log"
-        self.env = daemon_env(
-            self.home,
+        home, work = root / f"home-{name}", root / f"work-{name}"
+        home.mkdir()
+        work.mkdir()
+        write_config(home, max_parallel=4, start_timeout_s=60)
+        self.agent_log = home / "agent.log"
+        super().__init__(
+            home,
+            work,
             TETHER_DATABASE_URL=url,
             TETHER_SERVER_HOST_NAME=name,
             TETHER_TEAM_HEARTBEAT_S="0.2",
             TETHER_TEAM_HOST_TIMEOUT_S=str(timeout_s),
-            FAKE_AGENT_HOME=str(self.work),
             FAKE_AGENT_LOG=str(self.agent_log),
         )
-        self.proc: subprocess.Popen[str] | None = None
-
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*TETHER, *args],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def json(self, *args: str) -> dict[str, object]:
-        result = self.run(*args, "--json")
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout)  # type: ignore[no-any-return]
-
-    def serve(self) -> None:
-        self.proc = subprocess.Popen(
-            [*TETHER, "serve"],
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=(self.home / "serve.log").open("a"),
-            text=True,
-            start_new_session=True,
-        )
-        deadline = time.monotonic() + 180
-        while self.run("daemon", "status").returncode != 0:
-            assert time.monotonic() < deadline and self.proc.poll() is None, "serve did not start"
-            time.sleep(0.1)
 
     @property
     def url(self) -> str:
-        info = json.loads((self.home / "daemon.json").read_text())
+        info = json.loads((self.path / "daemon.json").read_text())
         return f"http://127.0.0.1:{info['port']}"
 
     def api(self, method: str, path: str, body: dict[str, object] | None = None) -> Any:
@@ -199,7 +164,7 @@ def test_200_turns_over_20_sessions_on_three_hosts_run_once_in_lane_order(
     team_host: Callable[..., Host], pg_url: str
 ) -> None:
     hosts = [team_host(name) for name in ("a", "b", "c")]
-    ledger = _ledger(pg_url, hosts[0].home)
+    ledger = _ledger(pg_url, hosts[0].path)
     try:
         with ledger.db.write() as conn:
             made = [
@@ -252,10 +217,10 @@ def test_a_killed_host_s_turns_end_interrupted_on_a_peer(team_host: Callable[...
     assert time.time() - killed_at >= 3
     assert a.turn(queued)["state"] == "queued"  # it waits for b, where the checkout is
     assert len(b.runs()) == 1 and a.runs() == [], "a turn of b ran elsewhere or twice"
-    assert not (b.home / "runs" / turn_id / "exit.json").exists()  # its agent still runs on b
+    assert not (b.path / "runs" / turn_id / "exit.json").exists()  # its agent still runs on b
     b.serve()  # back: it stops that agent; the queued message runs on b, the other never again
     deadline = time.monotonic() + 120
-    while not (b.home / "runs" / turn_id / "exit.json").exists():
+    while not (b.path / "runs" / turn_id / "exit.json").exists():
         assert time.monotonic() < deadline, "b did not stop the agent of its interrupted turn"
         time.sleep(0.2)
     assert a.wait(queued)["host"] == "b"

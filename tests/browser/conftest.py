@@ -16,26 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from tests.browser.chromium import CHROMIUM, HEADLESS_FLAGS, INSTALL_HINT
 from tests.support import daemon_env
 
 from tether.config import load
 from tether.ledger.store import Ledger, open_ledger
 from tether.server import daemon
 
-CHROMIUM = os.environ.get("TETHER_CHROMIUM", "/usr/bin/chromium")
-INSTALL_HINT = "apt-get update && apt-get install -y chromium"
 DAEMON_START_TIMEOUT_S = 180.0
 CHROMIUM_TIMEOUT_S = 90.0
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 
 
 @dataclass(frozen=True)
@@ -58,7 +47,7 @@ class Chromium:
     def run(self, url: str, *args: str) -> subprocess.CompletedProcess[str]:
         self.runs += 1
         profile = self.workdir / f"profile-{self.runs}"
-        argv = [self.binary, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", *args, url]
+        argv = [self.binary, *HEADLESS_FLAGS, f"--user-data-dir={profile}", *args, url]
         try:
             result = subprocess.run(
                 argv, capture_output=True, text=True, timeout=CHROMIUM_TIMEOUT_S, check=False

@@ -100,27 +100,20 @@ def anomalies(build: Builder, config: Config) -> dict[str, str]:
     queued = build.session(native="019a0000-0000-7000-8000-0000000000a1")
     found["stale_queued"] = build.turn(queued, accepted_at=old)
 
-    stalled = build.session(native="019a0000-0000-7000-8000-0000000000a2")
-    found["stalled"] = build.turn(
-        stalled,
-        TurnState.DISPATCHED,
-        TurnState.RUNNING,
-        runner_pid=me,
-        runner_ticks=ticks,
-        first_event_at=old,
-        last_progress_at=old,
-        stalled_at=old,
-    )
-    quiet = build.session(native="019a0000-0000-7000-8000-0000000000a3")
-    found["stale_running"] = build.turn(
-        quiet,
-        TurnState.DISPATCHED,
-        TurnState.RUNNING,
-        runner_pid=me,
-        runner_ticks=ticks,
-        first_event_at=old,
-        last_progress_at=old,
-    )
+    # Both have a live runner and no progress for long; only one was marked stalled.
+    no_progress = {"stalled": {"stalled_at": old}, "stale_running": {}}
+    for n, (code, marks) in enumerate(no_progress.items(), start=2):
+        running = build.session(native=f"019a0000-0000-7000-8000-0000000000a{n}")
+        found[code] = build.turn(
+            running,
+            TurnState.DISPATCHED,
+            TurnState.RUNNING,
+            runner_pid=me,
+            runner_ticks=ticks,
+            first_event_at=old,
+            last_progress_at=old,
+            **marks,
+        )
     lost = build.session(native="019a0000-0000-7000-8000-0000000000a4")
     found["lost"] = build.turn(lost, TurnState.DISPATCHED, TurnState.RUNNING, runner_pid=dead_pid())
 

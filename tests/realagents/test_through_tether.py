@@ -40,7 +40,6 @@ from tests.realagents.tether_harness import (
 
 from tether.domain.records import EventKind
 from tether.domain.states import TurnState
-from tether.engine.runner import KILL_GRACE_S
 
 pytestmark = pytest.mark.realagent
 
@@ -191,14 +190,12 @@ def test_scripted_tool_call_writes_in_the_workspace(
 
 
 # --------------------------------------------------------------------------
-# 4. the model server dying mid-turn ends the turn visibly, in bounded time
+# 4. the model server dying mid-turn ends the turn visibly, by the watchdog
 # --------------------------------------------------------------------------
 
 #: Small watchdog settings for the fault test (the CLIs' own retries, e.g.
 #: OpenCode's ~63 s, must not decide how long a broken turn takes).
 FAULT_ENGINE = {"start_timeout_s": 120, "idle_timeout_s": 5, "abort_after_s": 5, "start_retries": 0}
-#: engine poll, process exit after SIGKILL, runner bookkeeping
-POLL_SLACK_S = 10
 
 
 def _readable(reason: str | None) -> bool:
@@ -227,16 +224,13 @@ def test_model_server_dying_mid_turn_ends_the_turn(
     model_server.configure(fault=fault)  # every POST, main or side, retries included
     started = time.monotonic()
     accepted = rig.spawn("this turn will break")
-    # Worst case: first event just before start_timeout, then idle + abort of
-    # silence, then SIGTERM and SIGKILL after the runner's grace.
-    watchdog = FAULT_ENGINE["start_timeout_s"] + FAULT_ENGINE["idle_timeout_s"]
-    bound = watchdog + FAULT_ENGINE["abort_after_s"] + KILL_GRACE_S + POLL_SLACK_S
-    turn = rig.wait(accepted.turn.id, timeout=bound + 30)
+    # Without the watchdog (start, idle, abort) the turn would never end: the
+    # deadline is only how long a loaded machine may take to get there.
+    turn = rig.wait(accepted.turn.id, timeout=240)
     took = time.monotonic() - started
     print(f"\n{agent}/{fault}: {turn.state} after {took:.1f}s: {turn.reason!r}")
 
     assert turn.state in (TurnState.FAILED, TurnState.TIMED_OUT), rig.dump(accepted.turn.id)
-    assert took < bound, f"{agent}: ended after {took:.1f}s (bound {bound}s)"
     assert _readable(turn.reason), f"unreadable reason {turn.reason!r}\n{rig.dump(turn.id)}"
     assert turn.phases.finished is not None
     assert model_server.main_requests(), "the turn never reached the model server"
