@@ -21,7 +21,11 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
     monkeypatch.setenv("CLAUDE_CONFIG_DIR", str(tmp_path / "claude"))
     monkeypatch.setenv("CODEX_HOME", str(tmp_path / "codex"))
-    path = tmp_path / "data" / "opencode" / "opencode.db"
+    return make_store(tmp_path / "data" / "opencode" / "opencode.db")
+
+
+def make_store(path: Path) -> Path:
+    """An empty OpenCode store with the tables tether reads (as OpenCode creates them)."""
     path.parent.mkdir(parents=True)
     with closing(sqlite3.connect(path)) as conn, conn:
         conn.execute("PRAGMA journal_mode = WAL")

@@ -8,6 +8,7 @@ from alembic import command
 from sqlalchemy import text
 
 from tether.config import Config
+from tether.ledger import history as ledger_history
 from tether.ledger import sessions, turns
 from tether.ledger.db import Database
 from tether.ledger.migrate import _alembic_config, migrate
@@ -24,6 +25,10 @@ OLD_ROWS = [
     " VALUES ('web-1.1', 'web-1', 1, 'prompt', 'fix it', 'k1', 'completed', NULL, 1, 1.0, 2.0)",
     "INSERT INTO events (session_id, turn_id, kind, created_at, preview, size, dedup_key)"
     " VALUES ('web-1', 'web-1.1', 'message', 1.5, 'done', 4, '0')",
+    "INSERT INTO history_files (agent, path, native_id, device, inode, size, mtime, head_size,"
+    " head_hash, read_offset, scanned_at)"
+    " VALUES ('codex', '/home/me/.codex/sessions/r.jsonl', 'thread-1', 1, 2, 30, 1.0, 30,"
+    " 'h', 30, 1.0)",
 ]
 
 
@@ -45,11 +50,13 @@ def test_a_ledger_of_revision_0003_with_rows_upgrades_to_head(config: Config) ->
         with ledger.db.read() as conn:
             session = sessions.get(conn, "web-1")
             turn = turns.get(conn, "web-1.1")
+            files = ledger_history.load_files(conn, "")
             foreign_keys = (
                 conn.exec_driver_sql("PRAGMA foreign_keys").scalar() if ledger.db.is_sqlite else 1
             )
         assert (session.native_id, session.agent) == ("thread-1", "codex")
         assert (turn.prompt, turn.state.value) == ("fix it", "completed")
+        assert files["/home/me/.codex/sessions/r.jsonl"].read_offset == 30  # the implicit host's
         assert foreign_keys == 1, "foreign keys stay on after a migration"
     finally:
         ledger.close()

@@ -179,12 +179,12 @@ class _Batch:
             self.resets.append((agent, planned.record.native_id))
         self.files.append(_file_row(planned, folded, results))
 
-    def flush(self, ledger: Ledger) -> None:
+    def flush(self, ledger: Ledger, host: str) -> None:
         if not self.files:
             return
         with ledger.db.write() as conn:
             for agent, native_id in self.resets:
-                if _only_file(conn, agent, native_id):
+                if ledger_history.files_of(conn, agent, native_id) <= 1:
                     ledger_history.delete_entries_of(conn, agent, native_id)
             for agent, facts in self.sessions.items():
                 ledger_history.merge_sessions(conn, agent, _merged_facts(facts))
@@ -195,13 +195,8 @@ class _Batch:
                 for row in mine:
                     row["origin_ts"] = starts.get(row["native_id"], row["origin_ts"])
             ledger_history.upsert_entries(conn, rows)
-            ledger_history.save_files(conn, self.files)
+            ledger_history.save_files(conn, host, self.files)
         self.__init__(self.prices)  # type: ignore[misc]
-
-
-def _only_file(conn: Any, agent: str, native_id: str) -> bool:
-    files = ledger_history.load_files(conn)
-    return sum(1 for f in files.values() if (f.agent, f.native_id) == (agent, native_id)) <= 1
 
 
 def _merged_facts(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -271,12 +266,22 @@ def _found_files(
     return [(r.agent, Path(r.path)) for r in known.values() if r.agent in READERS]
 
 
+def history_host(config: Config, ledger: Ledger) -> str:
+    """Whose machine the logs are: this host on a shared ledger, the implicit host on SQLite."""
+    return "" if ledger.db.is_sqlite else config.host_name
+
+
 class Indexer:
-    """Index the native logs of one machine into one ledger."""
+    """Index the native logs of one machine into one ledger, as that machine's host.
+
+    A host reads, rescans and measures only the files it recorded itself:
+    another host's paths name files on another machine.
+    """
 
     def __init__(self, config: Config, ledger: Ledger) -> None:
         self.config = config
         self.ledger = ledger
+        self.host = history_host(config, ledger)
         self.roots = roots(config.history)
         self.prices = load(config.home)
 
@@ -292,7 +297,7 @@ class Indexer:
         started = time.perf_counter()
         report = IndexReport()
         with self.ledger.db.read() as conn:
-            known = ledger_history.load_files(conn)
+            known = ledger_history.load_files(conn, self.host)
         plans = self._plans(_found_files(self.roots, known, walk), known, report)
         self._read(plans, report, progress)
         self._read_opencode(known.get(str(self.roots.opencode_db)), report)
@@ -300,7 +305,9 @@ class Indexer:
             price_unpriced(self.ledger, self.prices)
         with self.ledger.db.write() as conn:
             report.sessions_created = attribution.attribute_all(conn, self.agent_roots())
-        report.threads_measured = meter.measure(self.ledger, self.config.history.max_line_bytes)
+        report.threads_measured = meter.measure(
+            self.ledger, self.host, self.config.history.max_line_bytes
+        )
         if self.config.history.import_transcripts:
             report.events = self.import_transcripts()
         report.seconds = time.perf_counter() - started
@@ -340,8 +347,8 @@ class Indexer:
             if progress is not None:
                 progress(done, total)
             if len(batch.entries) >= FLUSH_ENTRIES:
-                batch.flush(self.ledger)
-        batch.flush(self.ledger)
+                batch.flush(self.ledger, self.host)
+        batch.flush(self.ledger, self.host)
 
     def _read_opencode(self, record: ledger_history.FileRecord | None, report: IndexReport) -> None:
         """OpenCode keeps a database, not logs: read it from its watermark when it changed."""
@@ -369,7 +376,7 @@ class Indexer:
         batch.add(planned, folded, [JobResult(Job("opencode", str(path), None, 0))])
         batch.files[-1]["error"] = read.error
         batch.files[-1]["bad_lines"] = (record.bad_lines if record else 0) + read.bad_rows
-        batch.flush(self.ledger)
+        batch.flush(self.ledger, self.host)
 
     def import_transcripts(self) -> int:
         """Import what was said outside tether's own streams, from each file's events offset on.
@@ -381,7 +388,7 @@ class Indexer:
         each with its files' new offsets in the same transaction.
         """
         with self.ledger.db.read() as conn:
-            files = ledger_history.load_files(conn)
+            files = ledger_history.load_files(conn, self.host)
             external = ledger_history.external_sessions(conn)
             attached = ledger_history.attached_windows(conn)
         todo: list[tuple[ledger_history.FileRecord, str, list[Any] | None]] = []
@@ -395,7 +402,7 @@ class Indexer:
                 todo.append((record, *attached[key]))
         jobs = [self._transcript_job(record) for record, _, _ in todo]
         imported = 0
-        batch = _EventBatch()
+        batch = _EventBatch(self.host)
         for index, result in each_result(jobs, {job.path: job.end or 0 for job in jobs}):
             if result.error:
                 continue
@@ -446,7 +453,8 @@ class Indexer:
 class _EventBatch:
     """Transcript events of several files and those files' new events offsets."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str) -> None:
+        self.host = host
         self.rows: list[dict[str, object]] = []
         self.bytes = 0
         self.sessions: set[str] = set()
@@ -466,8 +474,8 @@ class _EventBatch:
             before = ledger_history.event_count(conn, sessions)
             ledger_events.insert_rows(conn, self.rows)  # its rowcount is -1 on psycopg executemany
             inserted = ledger_history.event_count(conn, sessions) - before
-            ledger_history.set_events_offsets(conn, self.offsets)
-        self.__init__()  # type: ignore[misc]
+            ledger_history.set_events_offsets(conn, self.host, self.offsets)
+        self.__init__(self.host)  # type: ignore[misc]
         return inserted
 
 

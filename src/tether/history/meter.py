@@ -20,10 +20,10 @@ def _main_log(agent: str, native_id: str, path: Path) -> bool:
     return agent != "claude" or path.stem == native_id
 
 
-def measure(ledger: Ledger, max_line: int) -> int:
-    """Read what each live thread's native log added; returns how many threads changed."""
+def measure(ledger: Ledger, host: str, max_line: int) -> int:
+    """Read what each live thread's native log on ``host`` added; how many threads changed."""
     with ledger.db.read() as conn:
-        found = threads.logs_to_measure(conn, sorted(READERS))
+        found = threads.logs_to_measure(conn, host, sorted(READERS))
     changed = 0
     for thread, name in found:
         path = Path(name)

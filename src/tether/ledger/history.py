@@ -54,9 +54,10 @@ def _insert(conn: Connection) -> Any:
     return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
 
 
-def load_files(conn: Connection) -> dict[str, FileRecord]:
+def load_files(conn: Connection, host: str) -> dict[str, FileRecord]:
+    """The native log files ``host`` indexed (another host's paths are its own machine's)."""
     records = {}
-    for m in conn.execute(select(history_files)).mappings():
+    for m in conn.execute(select(history_files).where(history_files.c.host == host)).mappings():
         records[m["path"]] = FileRecord(
             m["agent"],
             m["path"],
@@ -76,24 +77,38 @@ def load_files(conn: Connection) -> dict[str, FileRecord]:
     return records
 
 
-def save_files(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Upsert file rows (``path`` is the key), each a full set of columns."""
+def save_files(conn: Connection, host: str, rows: Sequence[dict[str, Any]]) -> None:
+    """Upsert ``host``'s file rows (``path`` is the key there), each a full set of columns."""
     if not rows:
         return
     stmt = _insert(conn)(history_files)
     columns = {c: stmt.excluded[c] for c in rows[0] if c != "path"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["path"], set_=columns), list(rows))
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["host", "path"], set_=columns),
+        [dict(row, host=host) for row in rows],
+    )
 
 
-def set_events_offsets(conn: Connection, offsets: Sequence[tuple[str, int]]) -> None:
-    """How far each file's transcript was imported, by path."""
+def set_events_offsets(conn: Connection, host: str, offsets: Sequence[tuple[str, int]]) -> None:
+    """How far each of ``host``'s files' transcript was imported, by path."""
     if offsets:
         conn.execute(
             update(history_files)
-            .where(history_files.c.path == bindparam("p"))
+            .where(history_files.c.host == host, history_files.c.path == bindparam("p"))
             .values(events_offset=bindparam("o")),
             [{"p": path, "o": offset} for path, offset in offsets],
         )
+
+
+def files_of(conn: Connection, agent: str, native_id: str) -> int:
+    """How many files, on any host, hold this native session."""
+    return int(
+        conn.execute(
+            select(func.count())
+            .select_from(history_files)
+            .where(history_files.c.agent == agent, history_files.c.native_id == native_id)
+        ).scalar_one()
+    )
 
 
 def delete_entries_of(conn: Connection, agent: str, native_id: str) -> None:

@@ -22,10 +22,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 # Created by migration 0003 per dialect, outside ``metadata`` (FTS5 table on
 # SQLite, a GIN index on PostgreSQL): autogenerate must leave them alone.
 FULL_TEXT_OBJECTS = ("events_fts", "ix_events_fts")
+# Created by migration 0010 on PostgreSQL only: each change's and event's
+# transaction id, which orders the change feed there (ledger/changes.py).
+COMMIT_ORDER_OBJECTS = ("ix_changes_xid", "ix_events_xid")
 
 
 def include_object(obj: Any, name: str | None, type_: str, reflected: bool, other: Any) -> bool:
-    return not (reflected and name is not None and name.startswith(FULL_TEXT_OBJECTS))
+    if not reflected or name is None:
+        return True
+    dialect_only = name.startswith(FULL_TEXT_OBJECTS) or name in COMMIT_ORDER_OBJECTS
+    return not (dialect_only or (type_ == "column" and name == "xid"))
 
 
 def _alembic_config() -> "AlembicConfig":

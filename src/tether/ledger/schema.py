@@ -183,8 +183,9 @@ history_files = Table(
     "history_files",
     metadata,
     Column("id", BigId, primary_key=True),
+    Column("host", String(255), nullable=False, server_default=""),  # '': the implicit host
     Column("agent", String(64), nullable=False),
-    Column("path", Text, nullable=False, unique=True),
+    Column("path", Text, nullable=False),
     Column("native_id", String(255)),
     Column("device", BigInteger, nullable=False),
     Column("inode", BigInteger, nullable=False),
@@ -199,6 +200,7 @@ history_files = Table(
     Column("oversize_lines", BigInteger, nullable=False, server_default="0"),
     Column("error", Text),
     Column("scanned_at", Float, nullable=False),
+    UniqueConstraint("host", "path"),
 )
 
 native_sessions = Table(

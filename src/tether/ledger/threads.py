@@ -184,14 +184,15 @@ def rotate(
     return old, new
 
 
-def logs_to_measure(conn: Connection, agents: list[str]) -> list[tuple[Thread, str]]:
-    """Current threads of these agents with the native log the history indexer found."""
+def logs_to_measure(conn: Connection, host: str, agents: list[str]) -> list[tuple[Thread, str]]:
+    """Current threads of these agents with the native log ``host``'s indexer found."""
     rows = conn.execute(
         select(threads, history_files.c.path.label("found_path"))
         .join(
             history_files,
             (history_files.c.agent == threads.c.agent)
-            & (history_files.c.native_id == threads.c.native_id),
+            & (history_files.c.native_id == threads.c.native_id)
+            & (history_files.c.host == host),
         )
         .where(threads.c.agent.in_(agents), threads.c.ended_at.is_(None))
     ).all()

@@ -1,0 +1,120 @@
+"""Each host indexes its own machine's native logs, tagged with the host.
+
+Two machines hold the same paths (OpenCode's store is always
+``~/.local/share/opencode/opencode.db``). One directory stands for the home of
+both machines here: it holds machine A's tree while A's indexer runs and
+machine B's while B's runs, as each machine would see its own disk.
+"""
+
+import random
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from tests.integration.test_history_opencode import _load, make_store
+
+from tether.config import load
+from tether.history.indexer import Indexer
+from tether.history.synthetic import Expected, codex_session, write_codex
+from tether.ledger import history as ledger_history
+from tether.ledger.schema import history_files
+from tether.ledger.store import Ledger, open_ledger
+
+pytestmark = pytest.mark.postgres
+T0 = 1767225600.0
+
+
+class Machine:
+    """A machine's home tree, put at the shared path while its host indexes it."""
+
+    def __init__(self, shared: Path, parked: Path) -> None:
+        self.shared = shared
+        self.parked = parked
+
+    def __enter__(self) -> None:
+        self.parked.rename(self.shared)
+
+    def __exit__(self, *exc: object) -> None:
+        self.shared.rename(self.parked)
+
+
+def _machine(root: Path, label: str, seed: int) -> tuple[Path, str]:
+    """Park a home with an OpenCode store of recorded rows and a Codex rollout."""
+    shared = root / "home"
+    _load(make_store(shared / "data" / "opencode" / "opencode.db"), label)
+    rollout = codex_session(random.Random(seed), Expected(), T0, 2)
+    write_codex(shared / "codex", rollout)
+    parked = root / f"machine-{label}"
+    shared.rename(parked)
+    return parked, rollout.native_id
+
+
+def _host_ledger(pg_url: str, root: Path, name: str) -> tuple[Indexer, Ledger]:
+    home = root / "home"
+    environ = {
+        "TETHER_HOME": str(root / f"tether-{name}"),
+        "TETHER_DATABASE_URL": pg_url,
+        "TETHER_SERVER_HOST_NAME": name,
+        "HOME": str(home),
+        "XDG_DATA_HOME": str(home / "data"),
+        "CODEX_HOME": str(home / "codex"),
+        "CLAUDE_CONFIG_DIR": str(home / "claude"),
+    }
+    (root / f"tether-{name}").mkdir()
+    config = load(environ)
+    ledger = open_ledger(config)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in environ.items():
+            patch.setenv(key, value)
+        return Indexer(config, ledger), ledger
+
+
+def _files(ledger: Ledger) -> list[tuple[str, str, str | None]]:
+    with ledger.db.read() as conn:
+        rows = conn.execute(
+            select(history_files.c.host, history_files.c.agent, history_files.c.native_id)
+        )
+        return sorted(tuple(r) for r in rows)  # type: ignore[misc]
+
+
+def _sessions_usage(ledger: Ledger) -> list[tuple[int, int, int]]:
+    with ledger.db.read() as conn:
+        rows = ledger_history.usage_report(conn, "session")
+    return sorted((r["input_tokens"], r["cached_input_tokens"], r["output_tokens"]) for r in rows)
+
+
+def test_two_hosts_index_the_same_paths_on_their_own_machines(tmp_path: Path, pg_url: str) -> None:
+    parked_a, codex_a = _machine(tmp_path, "main", seed=1)
+    parked_b, codex_b = _machine(tmp_path, "tool", seed=2)
+    shared = tmp_path / "home"
+    host_a, ledger_a = _host_ledger(pg_url, tmp_path, "build-a")
+    host_b, ledger_b = _host_ledger(pg_url, tmp_path, "build-b")
+    try:
+        with Machine(shared, parked_a):
+            first_a = host_a.run_once()
+        with Machine(shared, parked_b):
+            first_b = host_b.run_once()
+        assert first_a.errors == [] and first_b.errors == []
+        # B read its own store from the start: A's watermark at the same path is A's
+        assert first_b.files_read == first_a.files_read == 2
+        assert _files(ledger_a) == sorted(
+            [
+                ("build-a", "codex", codex_a),
+                ("build-a", "opencode", None),
+                ("build-b", "codex", codex_b),
+                ("build-b", "opencode", None),
+            ]
+        )
+        with Machine(shared, parked_a):  # A rescans only its own files: B's are not on its disk
+            again_a = host_a.run_once(walk=False)
+            walked_a = host_a.run_once(walk=True)
+        with Machine(shared, parked_b):
+            again_b = host_b.run_once(walk=True)
+        for report in (again_a, walked_a, again_b):
+            assert (report.errors, report.files_read, report.bytes_read) == ([], 0, 0)
+        assert len(_files(ledger_a)) == 4  # nothing of either host was deleted or replaced
+        usage = _sessions_usage(ledger_a)
+        assert (160, 40, 20) in usage and len(usage) == 4  # two OpenCode, two Codex sessions
+    finally:
+        ledger_a.close()
+        ledger_b.close()
