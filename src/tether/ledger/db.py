@@ -41,6 +41,11 @@ def _setup_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def is_write(conn: Connection) -> bool:
+    """Whether ``conn`` runs a write transaction (``Database.write``), not a read."""
+    return bool(conn.get_execution_options().get(_WRITE, False))
+
+
 def make_engine(url: str) -> Engine:
     try:
         if url.startswith("sqlite"):

@@ -17,6 +17,8 @@ import psycopg
 from sqlalchemy import Engine, event
 from sqlalchemy.engine import make_url
 
+from tether.ledger.db import is_write
+
 log = logging.getLogger(__name__)
 Wake = Callable[[], None]
 CHANNEL = "tether_changes"
@@ -31,7 +33,8 @@ class Bus(Protocol):
 
 
 class CommitBus:
-    """Nudges after each commit of this process's ledger engine (once the connection is back)."""
+    """Nudges after each write commit of this process's ledger engine (once the connection is
+    back). Reads commit too, but must not nudge: the feed's own read would wake it again."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -48,7 +51,8 @@ class CommitBus:
 
     def _committed(self, conn: Any) -> None:
         # The commit event fires before the database commits; wake at checkin instead.
-        conn.info[_COMMITTED] = True
+        if is_write(conn):
+            conn.info[_COMMITTED] = True
 
     def _checked_in(self, dbapi_conn: Any, record: Any) -> None:
         if record.info.pop(_COMMITTED, False) and self.wake is not None:
