@@ -1,36 +1,67 @@
 """The change feed: what the ledger committed after a cursor, for the live channel.
 
-A cursor is two ids: the last row of ``changes`` (session and turn writes,
-appended by triggers) and the last event. Both only grow, so a reader that
-resumes from a cursor sees every later write once. SQLite serialises writers,
-so ids become visible in order there.
+A cursor holds two positions: of the last row of ``changes`` (session and
+turn writes, appended by triggers) and of the last event. A reader that
+resumes from a cursor sees every later write once, so a position must only
+grow in the order rows become visible.
+
+SQLite serialises writers: ids become visible in order, and a position is
+the id. On PostgreSQL ids come from sequences and several writers commit in
+any order: id 10 can be visible while id 9's transaction is still running,
+and a reader past 10 would never see 9. There each row also records its
+transaction id (``xid``, migration 0010), a position is ``(xid, id)``, and
+a reader takes only rows whose transaction is older than the oldest one
+still running (``pg_snapshot_xmin``): every row still to come sorts after
+them. The price: a write transaction that stays open holds back what later
+ones committed until it ends.
 """
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import text as sql_text
 
 from tether.errors import InvalidInput
 from tether.ledger.schema import changes, events
 
-_CURSOR = re.compile(r"^(\d{1,19})-(\d{1,19})$")
+_CURSOR = re.compile(r"^(?:(\d{1,20})\.)?(\d{1,19})-(?:(\d{1,20})\.)?(\d{1,19})$")
+Position = tuple[int, int]  # (transaction id, row id); the transaction id is 0 on SQLite
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@dataclass(frozen=True, slots=True)
 class Cursor:
     change: int
     event: int
+    change_xid: int = 0
+    event_xid: int = 0
+
+    @property
+    def change_at(self) -> Position:
+        return (self.change_xid, self.change)
+
+    @property
+    def event_at(self) -> Position:
+        return (self.event_xid, self.event)
+
+    def later_than(self, other: "Cursor") -> bool:
+        """Either position is past ``other``'s."""
+        return self.change_at > other.change_at or self.event_at > other.event_at
 
     def __str__(self) -> str:
-        return f"{self.change}-{self.event}"
+        return f"{_part(self.change_xid, self.change)}-{_part(self.event_xid, self.event)}"
 
     @classmethod
     def parse(cls, value: str) -> "Cursor":
         match = _CURSOR.match(value.strip())
         if match is None:
-            raise InvalidInput(f"{value[:40]!r} is not a stream position; expected N-N")
-        return cls(int(match[1]), int(match[2]))
+            raise InvalidInput(f"{value[:40]!r} is not a stream position; expected N-N or X.N-X.N")
+        return cls(int(match[2]), int(match[4]), int(match[1] or 0), int(match[3] or 0))
+
+
+def _part(xid: int, row: int) -> str:
+    return f"{xid}.{row}" if xid else str(row)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +70,11 @@ class Change:
     kind: str  # session | turn
     subject: str
     session_id: str
+    xid: int = 0  # the writing transaction, on PostgreSQL
+
+    @property
+    def at(self) -> Position:
+        return (self.xid, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,32 +84,85 @@ class EventNote:
     turn_id: str | None
     kind: str
     preview: str
+    xid: int = 0
+
+    @property
+    def at(self) -> Position:
+        return (self.xid, self.id)
+
+
+# PostgreSQL: rows in commit order, only below the oldest running transaction.
+_PG_AFTER = (
+    "SELECT {columns}, CAST(CAST(xid AS text) AS bigint) AS xid FROM {table} "
+    "WHERE (xid, id) > (CAST(:x AS xid8), :i) AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
+    "ORDER BY xid, id LIMIT :n"
+)
+_PG_LAST = (
+    "SELECT CAST(CAST(xid AS text) AS bigint), id FROM {table} "
+    "WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid DESC, id DESC LIMIT 1"
+)
+
+
+def _is_pg(conn: Connection) -> bool:
+    return conn.dialect.name == "postgresql"
 
 
 def head(conn: Connection) -> Cursor:
-    change = conn.execute(select(func.max(changes.c.id))).scalar()
-    event = conn.execute(select(func.max(events.c.id))).scalar()
-    return Cursor(int(change or 0), int(event or 0))
+    """The position after everything visible now (on PostgreSQL: and nothing to come before)."""
+    if _is_pg(conn):
+        change = conn.execute(sql_text(_PG_LAST.format(table="changes"))).first() or (0, 0)
+        event = conn.execute(sql_text(_PG_LAST.format(table="events"))).first() or (0, 0)
+        return Cursor(int(change[1]), int(event[1]), int(change[0]), int(event[0]))
+    change_id = conn.execute(select(func.max(changes.c.id))).scalar()
+    event_id = conn.execute(select(func.max(events.c.id))).scalar()
+    return Cursor(int(change_id or 0), int(event_id or 0))
 
 
 def oldest_change(conn: Connection) -> int:
     return int(conn.execute(select(func.min(changes.c.id))).scalar() or 0)
 
 
-def changes_after(conn: Connection, after: int, limit: int) -> list[Change]:
+def changes_after(conn: Connection, after: Position, limit: int) -> list[Change]:
+    """Changes past ``after`` in visibility order."""
+    if _is_pg(conn):
+        columns = "id, kind, subject, session_id"
+        query = sql_text(_PG_AFTER.format(columns=columns, table="changes"))
+        return [_change(r._mapping) for r in conn.execute(query, _bounds(after, limit))]
     rows = conn.execute(
-        select(changes).where(changes.c.id > after).order_by(changes.c.id).limit(limit)
+        select(changes).where(changes.c.id > after[1]).order_by(changes.c.id).limit(limit)
     )
-    return [Change(**r._mapping) for r in rows]
+    return [_change(r._mapping) for r in rows]
 
 
-def events_after(conn: Connection, after: int, limit: int, preview_chars: int) -> list[EventNote]:
-    columns = (events.c.id, events.c.session_id, events.c.turn_id, events.c.kind)
+def events_after(
+    conn: Connection, after: Position, limit: int, preview_chars: int
+) -> list[EventNote]:
+    """Events past ``after`` in visibility order, their previews cut to ``preview_chars``."""
+    if _is_pg(conn):
+        columns = "id, session_id, turn_id, kind, substr(preview, 1, :chars) AS preview"
+        query = sql_text(_PG_AFTER.format(columns=columns, table="events"))
+        params = dict(_bounds(after, limit), chars=preview_chars)
+        return [_note(r._mapping) for r in conn.execute(query, params)]
+    fields = (events.c.id, events.c.session_id, events.c.turn_id, events.c.kind)
     preview = func.substr(events.c.preview, 1, preview_chars).label("preview")
     rows = conn.execute(
-        select(*columns, preview).where(events.c.id > after).order_by(events.c.id).limit(limit)
+        select(*fields, preview).where(events.c.id > after[1]).order_by(events.c.id).limit(limit)
     )
-    return [EventNote(**r._mapping) for r in rows]
+    return [_note(r._mapping) for r in rows]
+
+
+def _bounds(after: Position, limit: int) -> dict[str, Any]:
+    return {"x": str(after[0]), "i": after[1], "n": limit}
+
+
+def _change(m: Any) -> Change:
+    return Change(m["id"], m["kind"], m["subject"], m["session_id"], m.get("xid", 0))
+
+
+def _note(m: Any) -> EventNote:
+    return EventNote(
+        m["id"], m["session_id"], m["turn_id"], m["kind"], m["preview"], m.get("xid", 0)
+    )
 
 
 def prune(conn: Connection, keep: int) -> int:

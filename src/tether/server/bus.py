@@ -66,7 +66,7 @@ class PostgresBus:
         self.dsn = _libpq_dsn(url)
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
-        self.conn: psycopg.Connection[Any] | None = None
+        self.conn: psycopg.Connection[Any] | None = None  # the listening one, once connected
 
     def start(self, wake: Wake) -> None:
         self.thread = threading.Thread(
@@ -85,6 +85,7 @@ class PostgresBus:
             try:
                 with psycopg.connect(self.dsn, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
+                    self.conn = conn
                     failures = 0
                     wake()  # anything committed while we were not listening
                     while not self.stopping.is_set():

@@ -79,7 +79,11 @@ def read_after(conn: Connection, after: Cursor, upto: Cursor | None = None) -> l
     Several writes of one session or turn in a batch become one message, its
     latest state, at the position of its last write.
     """
-    found = [c for c in changes.changes_after(conn, after.change, BATCH) if _within(c.id, upto, 0)]
+    found = [
+        c
+        for c in changes.changes_after(conn, after.change_at, BATCH)
+        if upto is None or c.at <= upto.change_at
+    ]
     latest = {(c.kind, c.subject): c for c in found}
     out: list[Message] = []
     for change in found:
@@ -90,11 +94,13 @@ def read_after(conn: Connection, after: Cursor, upto: Cursor | None = None) -> l
             if change.kind == "session"
             else _turn_payload(conn, change)
         )
-        out.append(Message(Cursor(change.id, after.event), "message", json.dumps(payload)))
-    last_change = found[-1].id if found else after.change
-    notes = changes.events_after(conn, after.event, BATCH, PREVIEW_CHARS)
+        at = Cursor(change.id, after.event, change.xid, after.event_xid)
+        out.append(Message(at, "message", json.dumps(payload)))
+    last = found[-1] if found else None
+    last_change = last.at if last else after.change_at
+    notes = changes.events_after(conn, after.event_at, BATCH, PREVIEW_CHARS)
     for note in notes:
-        if not _within(note.id, upto, 1):
+        if upto is not None and note.at > upto.event_at:
             break
         payload = {
             "type": "event",
@@ -106,12 +112,9 @@ def read_after(conn: Connection, after: Cursor, upto: Cursor | None = None) -> l
                 "preview": note.preview,
             },
         }
-        out.append(Message(Cursor(last_change, note.id), "message", json.dumps(payload)))
+        at = Cursor(last_change[1], note.id, last_change[0], note.xid)
+        out.append(Message(at, "message", json.dumps(payload)))
     return out
-
-
-def _within(value: int, upto: Cursor | None, part: int) -> bool:
-    return upto is None or value <= (upto.change, upto.event)[part]
 
 
 def reset(cursor: Cursor) -> Message:
@@ -175,7 +178,7 @@ class Feed:
             batch = read_after(conn, self.cursor)
         if not batch:
             return False
-        self.cursor = _end_of(batch)
+        self.cursor = end_of(batch)
         assert self.loop is not None
         self.loop.call_soon_threadsafe(self._fanout, batch)
         return len(batch) >= BATCH
@@ -200,7 +203,7 @@ class Feed:
         if after is None or after == position:
             return subscriber, [], position
         if self.ring and _precedes_or_is(self.ring[0].cursor, after):
-            return subscriber, [m for m in self.ring if _after(m.cursor, after)], position
+            return subscriber, [m for m in self.ring if m.cursor.later_than(after)], position
         return subscriber, None, position
 
     def unsubscribe(self, subscriber: Subscriber) -> None:
@@ -209,7 +212,7 @@ class Feed:
     def replay(self, after: Cursor, upto: Cursor) -> list[Message]:
         """What a subscriber missed before the ring began, from the ledger (thread pool)."""
         with self.ledger.db.read() as conn:
-            if after.change > upto.change or after.event > upto.event:
+            if after.later_than(upto):
                 return [reset(upto)]  # a position this ledger never gave out
             oldest = changes.oldest_change(conn)
             if oldest and after.change < oldest - 1:
@@ -221,20 +224,19 @@ class Feed:
                 if not batch:
                     return out
                 out.extend(batch)
-                cursor = _end_of(batch)
+                cursor = end_of(batch)
         return [reset(upto)]
 
 
-def _end_of(batch: list[Message]) -> Cursor:
-    return Cursor(max(m.cursor.change for m in batch), max(m.cursor.event for m in batch))
-
-
-def _after(cursor: Cursor, position: Cursor) -> bool:
-    return cursor.change > position.change or cursor.event > position.event
+def end_of(batch: list[Message]) -> Cursor:
+    """The position after a batch: the furthest change and the furthest event in it."""
+    change = max(m.cursor.change_at for m in batch)
+    event = max(m.cursor.event_at for m in batch)
+    return Cursor(change[1], event[1], change[0], event[0])
 
 
 def _precedes_or_is(cursor: Cursor, position: Cursor) -> bool:
-    return cursor.change <= position.change and cursor.event <= position.event
+    return cursor.change_at <= position.change_at and cursor.event_at <= position.event_at
 
 
 def _offer(subscriber: Subscriber, message: Message | None) -> bool:

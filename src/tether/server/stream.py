@@ -72,13 +72,8 @@ class Stream:
                     continue
                 if message is None:
                     return
-                if _later(message.cursor, cursor):
+                if message.cursor.later_than(cursor):  # not already sent in the replay
                     cursor = message.cursor
                     yield message.encode()
         finally:
             self.feed.unsubscribe(subscriber)
-
-
-def _later(message: Cursor, delivered: Cursor) -> bool:
-    """Live messages already sent in the replay are skipped: each arrives once."""
-    return message.change > delivered.change or message.event > delivered.event
