@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 from tests.engine.conftest import write_config
+from tests.integration.test_stream import Channel, Sse
 from tests.support import CliHome
 
 from tether.config import load
@@ -149,6 +150,58 @@ def test_a_message_sent_to_a_runs_on_b_and_a_sees_it(team_host: Callable[..., Ho
     cancelled = a.api("POST", f"/api/turns/{slow}/cancel", {})
     assert cancelled["outcome"] == "cancelled", cancelled
     assert a.turn(slow)["state"] == "cancelled"
+
+
+def _payloads(messages: list[Sse]) -> list[dict[str, Any]]:
+    return [json.loads(m.data) for m in messages if m.event == "message"]
+
+
+def _answered_on(session: str, host: str) -> Callable[[list[Sse]], bool]:
+    """A's stream has carried B's reply event and the turn completed on B."""
+
+    def done(messages: list[Sse]) -> bool:
+        seen = _payloads(messages)
+        replied = any(
+            p["type"] == "event"
+            and p["event"]["session_id"] == session
+            and p["event"]["preview"] == "echo: live from a"
+            for p in seen
+        )
+        completed = any(
+            p["type"] == "turn"
+            and p["turn"]["session_id"] == session
+            and (p["turn"]["state"], p["turn"]["host"]) == ("completed", host)
+            for p in seen
+        )
+        return replied and completed
+
+    return done
+
+
+def test_a_turn_run_on_b_streams_live_to_a_s_channel(team_host: Callable[..., Host]) -> None:
+    a, b = team_host("a"), team_host("b")
+    a.serve()
+    b.serve()
+    _web_on(a, b)
+    with httpx.Client(timeout=120) as http:
+        channel = Channel(http, a.url, None)  # opened before anything runs: only live messages
+        try:
+            session, turn_id = _spawn(a, "live from a")
+            got = channel.until(_answered_on(session, "b"))
+            resumed_from = got[0].id  # a browser that reconnects resumes after what it saw
+        finally:
+            channel.close()
+        assert len(b.runs()) == 1 and a.runs() == [], "the turn did not run (only) on b"
+        states = [p["turn"]["state"] for p in _payloads(got) if p["type"] == "turn"]
+        assert states[-1] == "completed"
+        replay = Channel(http, a.url, resumed_from)
+        try:
+            again = replay.until(_answered_on(session, "b"))
+        finally:
+            replay.close()
+    first_ids = [m.id for m in got]
+    assert [m.id for m in again] == first_ids[1 : len(again) + 1]  # each once, in order
+    assert a.turn(turn_id)["host"] == "b"
 
 
 def _all_turns(ledger: Ledger) -> dict[str, tuple[str, list[Turn]]]:
