@@ -25,7 +25,7 @@ from tether.history.pricing import PriceTable, load
 from tether.history.readers import READERS
 from tether.history.reprice import price_unpriced
 from tether.history.roots import Roots, log_files, roots
-from tether.history.scan import Job, JobResult, each_result, run_jobs, split
+from tether.history.scan import Job, JobResult, run_jobs, split
 from tether.history.sources import (
     HEAD_BYTES,
     Change,
@@ -42,9 +42,9 @@ from tether.ledger.store import Ledger
 from tether.ledger.usage import TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
-FLUSH_ENTRIES = 50_000
-EVENT_BATCH = 20_000  # transcript events per write transaction, at most …
-EVENT_BATCH_BYTES = 32 * 1024 * 1024  # … and at most this many bytes of previews
+FLUSH_ENTRIES = 10_000
+EVENT_BATCH = 5_000  # transcript events per write transaction, at most …
+EVENT_BATCH_BYTES = 8 * 1024 * 1024  # … and at most this many bytes of previews
 Progress = Callable[[int, int], None]  # bytes done, bytes to read
 
 
@@ -400,11 +400,18 @@ class Indexer:
                 todo.append((record, external[key], None))
             elif key in attached:
                 todo.append((record, *attached[key]))
-        jobs = [self._transcript_job(record) for record, _, _ in todo]
+        jobs = [
+            (index, job)
+            for index, (record, _, _) in enumerate(todo)
+            for job in split(self._transcript_job(record), record.read_offset)
+        ]
+        results = run_jobs([job for _, job in jobs], {})
         imported = 0
         batch = _EventBatch(self.host)
-        for index, result in each_result(jobs, {job.path: job.end or 0 for job in jobs}):
-            if result.error:
+        failed: set[int] = set()  # a file stops at its first unreadable range
+        for (index, _), result in zip(jobs, results, strict=True):
+            if result.error or index in failed:
+                failed.add(index)
                 continue
             record, session_id, windows = todo[index]
             batch.add(self._event_rows(result, session_id, windows), session_id)

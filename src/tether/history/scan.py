@@ -4,13 +4,14 @@ A job is one byte range of one file. Big plain files are cut into ranges
 at arbitrary offsets; a worker whose range does not start at a known line
 start skips to the next line, and reads the line that crosses its end, so
 every line is read exactly once. Results come back in range order and are
-folded by the indexer.
+folded by the indexer. Memory is bounded: transcript ranges are small (their
+results hold text), and only a few jobs per worker are in flight.
 """
 
 import os
-import threading
+from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, as_completed, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import islice
 from multiprocessing import get_context
@@ -31,7 +32,9 @@ from tether.lines import (
     windows,
 )
 
-SPLIT_BYTES = 64 * 1024 * 1024
+SPLIT_BYTES = 16 * 1024 * 1024  # usage: the facts of a range are small
+TRANSCRIPT_SPLIT_BYTES = 4 * 1024 * 1024  # transcripts: a range's result holds its text
+IN_FLIGHT_PER_WORKER = 4
 POOL_THRESHOLD_BYTES = 64 * 1024 * 1024
 _ALIGN_PROBE = 64 * 1024
 HEAD_BYTES = 1024 * 1024  # what a reader's head() sees of a file's first block
@@ -157,30 +160,25 @@ def _decode(
 
 
 def split(job: Job, size: int) -> list[Job]:
-    """Cut a job on a plain file into ranges of about ``SPLIT_BYTES``.
+    """Cut a job on a plain file into ranges (smaller for transcripts than for usage).
 
-    A file whose session is named only inside it is read in one piece.
+    ``size`` is the file's size; a job with an ``end`` stops there. A file
+    whose session is named only inside it is read in one piece.
     """
-    if is_compressed(Path(job.path)) or size - job.start <= SPLIT_BYTES or not job.native_id:
+    piece = TRANSCRIPT_SPLIT_BYTES if job.transcript else SPLIT_BYTES
+    end = job.end if job.end is not None else size
+    if is_compressed(Path(job.path)) or end - job.start <= piece or not job.native_id:
         return [job]
-    jobs = []
-    for index, start in enumerate(range(job.start, size, SPLIT_BYTES)):
-        end = min(start + SPLIT_BYTES, size)
-        jobs.append(
-            Job(
-                job.agent,
-                job.path,
-                job.native_id,
-                start,
-                None if end == size else end,
-                aligned=index == 0 and job.aligned,
-                head=job.head and index == 0,
-                title=job.title,
-                transcript=job.transcript,
-                max_line=job.max_line,
-            )
+    return [
+        replace(
+            job,
+            start=start,
+            end=job.end if start + piece >= end else start + piece,
+            aligned=index == 0 and job.aligned,
+            head=job.head and index == 0,
         )
-    return jobs
+        for index, start in enumerate(range(job.start, end, piece))
+    ]
 
 
 def workers() -> int:
@@ -188,8 +186,11 @@ def workers() -> int:
 
 
 def _context() -> BaseContext:
-    """fork when this process has one thread (the CLI); spawn under the daemon's threads."""
-    return get_context("fork" if threading.active_count() == 1 else "spawn")
+    """A fork server: workers are forked from a small process that imported only the readers,
+    not from this one (whatever it holds), and forking it is safe under the daemon's threads."""
+    context = get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
 
 
 def _size(job: Job, sizes: dict[str, int]) -> int:
@@ -200,41 +201,21 @@ def _size(job: Job, sizes: dict[str, int]) -> int:
 def run_jobs(jobs: list[Job], sizes: dict[str, int]) -> Iterator[JobResult]:
     """Results in job order; a process pool only when the work is worth its start-up.
 
-    The pool gets the biggest jobs first so that both cores finish together.
+    At most ``IN_FLIGHT_PER_WORKER`` jobs per worker are submitted and not yet
+    handed back, so memory holds a few results, never the whole tree's.
     """
     total = sum(_size(job, sizes) for job in jobs)
     if total < POOL_THRESHOLD_BYTES or workers() == 1 or len(jobs) == 1:
         yield from map(run_job, jobs)
         return
-    order = sorted(range(len(jobs)), key=lambda i: -_size(jobs[i], sizes))
-    done: dict[int, JobResult] = {}
+    pending = iter(jobs)
     with ProcessPoolExecutor(workers(), mp_context=_context()) as pool:
-        futures = {pool.submit(run_job, jobs[i]): i for i in order}
-        following = 0
-        for future in as_completed(futures):
-            done[futures[future]] = future.result()
-            while following in done:
-                yield done.pop(following)
-                following += 1
-
-
-def each_result(jobs: list[Job], sizes: dict[str, int]) -> Iterator[tuple[int, JobResult]]:
-    """(index, result) as each job finishes, for jobs whose results are independent.
-
-    At most two jobs per worker are in flight, so memory holds a few results,
-    never the whole tree's.
-    """
-    total = sum(_size(job, sizes) for job in jobs)
-    if total < POOL_THRESHOLD_BYTES or workers() == 1 or len(jobs) == 1:
-        yield from enumerate(map(run_job, jobs))
-        return
-    pending = iter(sorted(range(len(jobs)), key=lambda i: -_size(jobs[i], sizes)))
-    with ProcessPoolExecutor(workers(), mp_context=_context()) as pool:
-        running = {pool.submit(run_job, jobs[i]): i for i in islice(pending, 2 * workers())}
+        running: deque[Future[JobResult]] = deque(
+            pool.submit(run_job, job) for job in islice(pending, IN_FLIGHT_PER_WORKER * workers())
+        )
         while running:
-            finished, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in finished:
-                yield running.pop(future), future.result()
-                following = next(pending, None)
-                if following is not None:
-                    running[pool.submit(run_job, jobs[following])] = following
+            result = running.popleft().result()
+            following = next(pending, None)
+            if following is not None:
+                running.append(pool.submit(run_job, following))
+            yield result

@@ -1,0 +1,73 @@
+"""Byte ranges read in the worker pool: every line once, results in job order."""
+
+import random
+from pathlib import Path
+
+import pytest
+
+from tether.history import scan
+from tether.history.scan import Job, run_jobs, split
+from tether.history.synthetic import (
+    Expected,
+    claude_session,
+    codex_session,
+    write_claude,
+    write_codex,
+)
+
+
+@pytest.fixture
+def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ranges of a few KiB and a pool for any amount of work, so small files take the pool path."""
+    monkeypatch.setattr(scan, "SPLIT_BYTES", 8 * 1024)
+    monkeypatch.setattr(scan, "TRANSCRIPT_SPLIT_BYTES", 4 * 1024)
+    monkeypatch.setattr(scan, "POOL_THRESHOLD_BYTES", 0)
+    monkeypatch.setattr(scan, "workers", lambda: 2)
+
+
+def _files(tmp_path: Path) -> list[tuple[str, Path, str]]:
+    rng = random.Random(7)
+    expected = Expected()
+    files = []
+    for index in range(3):
+        claude = claude_session(rng, expected, 1767225600.0 + index * 3600, 12)
+        files.append(("claude", write_claude(tmp_path / "claude", claude), claude.native_id))
+        codex = codex_session(rng, expected, 1767225600.0 + index * 3600, 12)
+        files.append(("codex", write_codex(tmp_path / "codex", codex), codex.native_id))
+    return files
+
+
+@pytest.mark.usefixtures("small_ranges")
+def test_ranges_read_every_line_once_in_job_order(tmp_path: Path) -> None:
+    files = _files(tmp_path)
+    for transcript in (False, True):
+        jobs = [
+            Job(agent, str(path), native, 0, transcript=transcript, head=not transcript)
+            for agent, path, native in files
+        ]
+        sizes = {str(path): path.stat().st_size for _, path, _ in files}
+        pieces = [piece for job in jobs for piece in split(job, sizes[job.path])]
+        assert len(pieces) > 3 * len(jobs)  # the files were cut into several ranges each
+        results = list(run_jobs(pieces, sizes))
+        assert [r.job for r in results] == pieces
+        assert all(r.error is None and r.stats.bad_lines == 0 for r in results)
+        whole = [scan.run_job(job) for job in jobs]  # one range per file, in this process
+        if transcript:
+            got = [(i.key, i.text) for r in results for i in r.transcript]
+            want = [(i.key, i.text) for r in whole for i in r.transcript]
+        else:
+            got = [repr(f) for r in results for f in r.facts]
+            want = [repr(f) for r in whole for f in r.facts]
+        assert got == want
+        assert len(want) > 50
+
+
+@pytest.mark.usefixtures("small_ranges")
+def test_a_transcript_range_stops_at_the_jobs_end(tmp_path: Path) -> None:
+    agent, path, native = _files(tmp_path)[0]
+    end = path.stat().st_size // 2
+    job = Job(agent, str(path), native, 0, end=end, transcript=True)
+    pieces = split(job, path.stat().st_size)
+    assert len(pieces) > 1
+    assert pieces[-1].end == end
+    assert all(piece.end is not None and piece.end <= end for piece in pieces)
