@@ -2,11 +2,14 @@
 
 import json
 import socket
+import sqlite3
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from tests.engine.conftest import write_config
 from tests.support import TETHER, daemon_env
@@ -58,7 +61,7 @@ def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
         == 0
     )
     tokens = {}
-    for name, role in (("vera", "viewer"), ("mia", "member")):
+    for name, role in (("vera", "viewer"), ("mia", "member"), ("ada", "admin")):
         assert _tether(env, "user", "add", name, "--role", role).returncode == 0
         made = _tether(env, "token", "create", name, "--json")
         tokens[name] = json.loads(made.stdout)["token"]
@@ -109,3 +112,76 @@ def test_roles_and_revocation_over_tls(served: tuple[dict[str, str], dict[str, s
     assert _tether(env, "token", "revoke", str(mia_token)).returncode == 0
     revoked = _tether(member, "spawn", "--project", "work", "again")
     assert revoked.returncode == 1 and "unknown or revoked token" in revoked.stderr
+
+
+def _api(env: dict[str, str]) -> httpx.Client:
+    """The daemon over HTTPS, trusting exactly its certificate (made for another name)."""
+    info = json.loads(_tether(env, "daemon", "status", "--json").stdout)
+    context = ssl.create_default_context(cafile=env["TETHER_SERVER_TLS_CERT"])
+    context.check_hostname = False
+    return httpx.Client(base_url=info["url"], verify=context, timeout=120)
+
+
+def _as(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_admins_manage_people_tokens_and_placement_through_the_api(
+    served: tuple[dict[str, str], dict[str, str]],
+) -> None:
+    env, tokens = served
+    admin, member, viewer = _as(tokens["ada"]), _as(tokens["mia"]), _as(tokens["vera"])
+    with _api(env) as api:
+        assert api.get("/api/users").status_code == 401
+        for who, name, role in ((viewer, "vera", "viewer"), (member, "mia", "member")):
+            for method, path, body in (
+                ("GET", "/api/users", None),
+                ("GET", "/api/tokens", None),
+                ("POST", "/api/users", {"name": "eve", "role": "admin"}),
+                ("POST", "/api/tokens", {"user": name}),
+                ("POST", "/api/tokens/1/revoke", {}),
+                ("POST", "/api/users/vera/role", {"role": "admin"}),
+                ("POST", "/api/projects/work/host", {"host": "x"}),
+            ):
+                refused = api.request(method, path, json=body, headers=who)
+                assert refused.status_code == 403, (name, path, refused.text)
+                assert refused.json()["error"] == f"{name} is a {role}; this needs admin"
+
+        added = api.post("/api/users", json={"name": "noor", "role": "viewer"}, headers=admin)
+        assert (added.status_code, added.json()) == (201, {"name": "noor", "role": "viewer"})
+        again = api.post("/api/users", json={"name": "noor"}, headers=admin)
+        assert again.status_code == 409 and "exists already" in again.json()["error"]
+        for bad in ({"name": 5}, {"name": "noor2", "role": "boss"}, {"name": "../x"}):
+            assert api.post("/api/users", json=bad, headers=admin).status_code == 400, bad
+        promoted = api.post("/api/users/noor/role", json={"role": "member"}, headers=admin)
+        assert promoted.json() == {"name": "noor", "role": "member"}
+        users = api.get("/api/users", headers=admin).json()["items"]
+        assert {"name": "noor", "role": "member"} in users
+
+        made = api.post("/api/tokens", json={"user": "noor", "label": "laptop"}, headers=admin)
+        assert made.status_code == 201 and made.headers["cache-control"] == "no-store"
+        secret, token_id = made.json()["token"], made.json()["id"]
+        assert api.get("/api/me", headers=_as(secret)).json() == {"name": "noor", "role": "member"}
+        listed = api.get("/api/tokens", headers=admin)
+        assert secret not in listed.text
+        assert {"id": token_id, "user": "noor", "label": "laptop"}.items() <= next(
+            t for t in listed.json()["items"] if t["id"] == token_id
+        ).items()
+        missing = api.post("/api/tokens", json={"user": "nobody"}, headers=admin)
+        assert missing.status_code == 404 and "tether user add nobody" in missing.json()["error"]
+
+        revoked = api.post(f"/api/tokens/{token_id}/revoke", json={}, headers=admin)
+        assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+        assert api.get("/api/me", headers=_as(secret)).status_code == 401
+        assert api.post("/api/tokens/999/revoke", json={}, headers=admin).status_code == 404
+
+        here = api.get("/api/hosts", headers=viewer).json()["items"]
+        assert len(here) == 1  # the one implicit host of a SQLite ledger
+        unknown = api.post("/api/projects/work/host", json={"host": "build-9"}, headers=admin)
+        assert unknown.status_code == 404 and "no host named 'build-9'" in unknown.json()["error"]
+        moved = api.post("/api/projects/work/host", json={"host": here[0]["name"]}, headers=admin)
+        assert moved.status_code == 200 and moved.json()["host"] == here[0]["name"]
+
+    with sqlite3.connect(Path(env["TETHER_HOME"]) / "tether.db") as db:
+        stored = db.execute("SELECT * FROM tokens").fetchall()
+    assert stored and all(secret not in map(str, row) for row in stored)  # only its hash

@@ -106,18 +106,7 @@ def token_ls(ctx: Context, as_json: bool) -> None:
     with ctx.ledger.db.read() as conn:
         found = people.list_tokens(conn)
     if as_json:
-        output.emit_json(
-            [
-                {
-                    "id": t.id,
-                    "user": t.user,
-                    "label": t.label,
-                    "created_at": serialize.iso(t.created_at),
-                    "revoked_at": serialize.iso(t.revoked_at),
-                }
-                for t in found
-            ]
-        )
+        output.emit_json([serialize.token(t) for t in found])
         return
     output.table(
         None,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tether.domain.records import Event, Phases, Project, Session, Turn
-from tether.domain.team import Host
+from tether.domain.team import Host, Person, TokenInfo
 from tether.domain.threads import Thread
 from tether.domain.waits import named_wait
 from tether.domain.workspace import DiffFile, DiffSummary, Workspace
@@ -97,6 +97,21 @@ def event(e: Event) -> dict[str, Any]:
         "size": e.size,
         "blob": e.blob,
         "data": e.data,
+    }
+
+
+def person(p: Person) -> dict[str, Any]:
+    return {"name": p.name, "role": p.role.value}
+
+
+def token(t: TokenInfo) -> dict[str, Any]:
+    """A token as listed: never its secret."""
+    return {
+        "id": t.id,
+        "user": t.user,
+        "label": t.label,
+        "created_at": iso(t.created_at),
+        "revoked_at": iso(t.revoked_at),
     }
 
 

@@ -3,7 +3,7 @@
 import time
 from pathlib import Path
 
-from sqlalchemy import Connection, Row, func, insert, select
+from sqlalchemy import Connection, Row, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.ids import prefix_for, validate_name, validate_prefix
@@ -51,6 +51,13 @@ def add(
         )
     except IntegrityError as exc:
         raise Conflict(f"project {name!r} collides with an existing one: {exc.orig}") from exc
+    return get(conn, name)
+
+
+def set_host(conn: Connection, name: str, host: str) -> Project:
+    """Move where the project's checkout lives: its queued and later turns run on ``host``."""
+    get(conn, name)
+    conn.execute(update(projects).where(projects.c.name == name).values(host=host))
     return get(conn, name)
 
 

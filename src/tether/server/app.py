@@ -36,10 +36,10 @@ from tether.ledger import (
     workspaces,
 )
 from tether.ledger.store import Ledger
-from tether.server import pages
+from tether.server import admin, pages
 from tether.server.assets import Assets
 from tether.server.auth import COOKIE, People, person_of
-from tether.server.body import read_object
+from tether.server.body import read_object, text_field
 from tether.server.bus import buses_for
 from tether.server.feed import Feed
 from tether.server.security import Guard, is_loopback
@@ -187,7 +187,7 @@ class Api:
         session_id = str(parse_session_id(request.path_params["session_id"]))
         with self.engine.workspaces.exclusive(session_id):
             landed = landing.merge(
-                self.config, self.ledger, session_id, squash, _field(body, "into")
+                self.config, self.ledger, session_id, squash, text_field(body, "into")
             )
         return JSONResponse(asdict(landed))
 
@@ -215,20 +215,20 @@ class Api:
             return serialize.turn(turns.get(conn, turn_id))
 
     def create_session(self, request: Request, body: dict[str, Any]) -> Response:
-        cwd = _field(body, "cwd")
+        cwd = text_field(body, "cwd")
         accepted = accept.spawn(
             self.config,
             self.ledger,
-            prompt=_field(body, "prompt", required=True) or "",
-            project=_field(body, "project"),
+            prompt=text_field(body, "prompt", required=True) or "",
+            project=text_field(body, "project"),
             cwd=Path(cwd) if cwd else None,
-            agent=_field(body, "agent"),
-            model=_field(body, "model"),
+            agent=text_field(body, "agent"),
+            model=text_field(body, "model"),
             by=person_of(request.scope).name,
-            key=_field(body, "key"),
+            key=text_field(body, "key"),
             worktree=_flag(body, "worktree"),
-            base=_field(body, "base"),
-            path_env=_field(body, "path"),
+            base=text_field(body, "base"),
+            path_env=text_field(body, "path"),
         )
         self.engine.poke()
         return JSONResponse(_accepted(accepted), status_code=201 if accepted.created else 200)
@@ -238,10 +238,10 @@ class Api:
             self.config,
             self.ledger,
             request.path_params["session_id"],
-            _field(body, "message", required=True) or "",
-            key=_field(body, "key"),
+            text_field(body, "message", required=True) or "",
+            key=text_field(body, "key"),
             by=person_of(request.scope).name,
-            path_env=_field(body, "path"),
+            path_env=text_field(body, "path"),
         )
         self.engine.poke()
         return JSONResponse(_accepted(accepted), status_code=201 if accepted.created else 200)
@@ -288,7 +288,7 @@ class Api:
 
     def sign_in(self, request: Request, body: dict[str, Any]) -> Response:
         """Trade a token for an HttpOnly cookie, so the dashboard never holds it in script."""
-        token = _field(body, "token", required=True) or ""
+        token = text_field(body, "token", required=True) or ""
         person = self.people.identify(token) if token else None
         if person is None:
             return JSONResponse({"error": "unknown or revoked token"}, status_code=401)
@@ -335,15 +335,6 @@ def _post(handler: Callable[[Request, dict[str, Any]], Response]) -> AsyncHandle
     return endpoint
 
 
-def _field(body: dict[str, Any], name: str, required: bool = False) -> str | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"field {name!r} must be a string")
-    return value
-
-
 def _flag(body: dict[str, Any], name: str) -> bool | None:
     value = body.get(name)
     if value is not None and not isinstance(value, bool):
@@ -367,6 +358,7 @@ def create_app(
     stream = Stream(feed)
     routes = [
         *pages.routes(pages.Pages(config, ledger, engine, assets), assets),
+        *admin.routes(admin.Admin(ledger), _json, _post),
         Route("/api/stream", stream.serve),
         Route("/api/stream/status", stream.status),
         Route("/signin", _json(api.signin_page)),

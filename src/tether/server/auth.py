@@ -21,6 +21,7 @@ from tether.ledger.store import Ledger
 PERSON_KEY = "tether.person"  # where the guard leaves the caller in the ASGI scope
 COOKIE = "tether_token"
 ADMIN_PREFIXES = ("/api/projects", "/api/users", "/api/tokens", "/api/hosts")
+ADMIN_READS = ("/api/users", "/api/tokens")  # who holds access is itself guarded
 _READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -34,6 +35,8 @@ def owner() -> Person:
 
 
 def needed_role(method: str, path: str) -> Role:
+    if path.startswith(ADMIN_READS):
+        return Role.ADMIN
     if method.upper() in _READS:
         return Role.VIEWER
     if path.startswith(ADMIN_PREFIXES):

@@ -33,3 +33,13 @@ async def read_object(request: Request) -> dict[str, Any]:
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != JSON_TYPE:
         raise InvalidInput(f"send a JSON body with Content-Type: {JSON_TYPE}")
     return parse_object(await request.body())
+
+
+def text_field(body: dict[str, Any], name: str, required: bool = False) -> str | None:
+    """A string field of a body (absent: None, unless ``required``)."""
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"field {name!r} must be a string")
+    return value

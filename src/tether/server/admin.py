@@ -1,0 +1,104 @@
+"""The admin API: people, their tokens and where projects run (admins only).
+
+The Guard (security.py) lets only admins through: every method under these
+paths, reads included, since who holds access is itself worth guarding. A
+token is answered once, at creation, and never stored in clear; its holder
+keeps it. Each change is logged with who made it.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from tether.domain import serialize
+from tether.domain.ids import validate_name
+from tether.domain.team import Role, parse_role
+from tether.errors import NotFound
+from tether.ledger import hosts, people, projects
+from tether.ledger.store import Ledger
+from tether.server.auth import person_of
+from tether.server.body import text_field
+
+log = logging.getLogger("tether.admin")
+Read = Callable[[Request], Any]
+Write = Callable[[Request, dict[str, Any]], Response]
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+class Admin:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    def users(self, request: Request) -> Any:
+        with self.ledger.db.read() as conn:
+            return {"items": [serialize.person(p) for p in people.list_users(conn)]}
+
+    def add_user(self, request: Request, body: dict[str, Any]) -> Response:
+        name = text_field(body, "name", required=True) or ""
+        role = parse_role(text_field(body, "role") or Role.MEMBER.value)
+        with self.ledger.db.write() as conn:
+            added = people.add_user(conn, name, role)
+        _log(request, "user_add", f"{added.name} as {added.role}")
+        return JSONResponse(serialize.person(added), status_code=201)
+
+    def set_role(self, request: Request, body: dict[str, Any]) -> Response:
+        role = parse_role(text_field(body, "role", required=True) or "")
+        with self.ledger.db.write() as conn:
+            changed = people.set_role(conn, request.path_params["name"], role)
+        _log(request, "user_role", f"{changed.name} to {changed.role}")
+        return JSONResponse(serialize.person(changed))
+
+    def tokens(self, request: Request) -> Any:
+        with self.ledger.db.read() as conn:
+            return {"items": [serialize.token(t) for t in people.list_tokens(conn)]}
+
+    def create_token(self, request: Request, body: dict[str, Any]) -> Response:
+        """The secret is in this answer only (not cached): the ledger keeps its hash."""
+        user = text_field(body, "user", required=True) or ""
+        label = text_field(body, "label")
+        with self.ledger.db.write() as conn:
+            token_id, secret = people.create_token(conn, user, label)
+        _log(request, "token_create", f"token {token_id} for {user}")
+        answer = {"id": token_id, "user": user, "label": label, "token": secret}
+        return JSONResponse(answer, status_code=201, headers=NO_STORE)
+
+    def revoke_token(self, request: Request, body: dict[str, Any]) -> Response:
+        with self.ledger.db.write() as conn:
+            revoked = people.revoke(conn, request.path_params["token_id"])
+        _log(request, "token_revoke", f"token {revoked.id} of {revoked.user}")
+        return JSONResponse(serialize.token(revoked))
+
+    def set_project_host(self, request: Request, body: dict[str, Any]) -> Response:
+        """Turns not yet claimed run on the new host; a live one ends where it runs."""
+        host = validate_name(text_field(body, "host", required=True) or "", "host name")
+        with self.ledger.db.write() as conn:
+            if not hosts.exists(conn, host):
+                raise NotFound(f"no host named {host!r} has joined this ledger; see `tether hosts`")
+            moved = projects.set_host(conn, request.path_params["name"], host)
+        _log(request, "project_host", f"{moved.name} to {host}")
+        return JSONResponse(serialize.project(moved))
+
+
+def _log(request: Request, action: str, what: str) -> None:
+    log.info("%s by %s", what, person_of(request.scope).name, extra={"action": action})
+
+
+def routes(
+    admin: Admin,
+    read: Callable[[Read], Callable[[Request], Response]],
+    write: Callable[[Write], Callable[[Request], Awaitable[Response]]],
+) -> list[Route]:
+    """``read`` and ``write`` wrap handlers as the rest of the API does (errors as JSON)."""
+    return [
+        Route("/api/users", read(admin.users), methods=["GET"]),
+        Route("/api/users", write(admin.add_user), methods=["POST"]),
+        Route("/api/users/{name}/role", write(admin.set_role), methods=["POST"]),
+        Route("/api/tokens", read(admin.tokens), methods=["GET"]),
+        Route("/api/tokens", write(admin.create_token), methods=["POST"]),
+        Route("/api/tokens/{token_id:int}/revoke", write(admin.revoke_token), methods=["POST"]),
+        Route("/api/projects/{name}/host", write(admin.set_project_host), methods=["POST"]),
+    ]
