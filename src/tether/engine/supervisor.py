@@ -26,6 +26,9 @@ from tether.workspaces.worker import WorkspaceWorker
 
 log = logging.getLogger("tether.engine")
 POLL_S = 0.1
+# With no turn running on SQLite, every new turn comes through this daemon's API
+# (which pokes the loop) and every runner wakes it: a slow poll is only a net.
+IDLE_POLL_S = 1.0
 CANCEL_WAIT_S = 15.0
 
 
@@ -35,7 +38,8 @@ class Engine:
         self.listener = Listener(config.runs_dir, self.ctx.wake.set)  # runners wake the loop
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
-        self.workspaces = WorkspaceWorker(config, ledger)  # worktrees: prepare, checkpoint
+        # worktrees: prepare, checkpoint; a prepared worktree may free a turn to dispatch
+        self.workspaces = WorkspaceWorker(config, ledger, on_done=self.poke)
 
     @property
     def config(self) -> Config:
@@ -87,20 +91,27 @@ class Engine:
                 self.tick()
             except Exception:
                 log.exception("engine tick failed; retrying", extra={"action": "tick"})
-            self.ctx.wake.wait(POLL_S)
+            self.ctx.wake.wait(self._poll_s())
             self.ctx.wake.clear()
+
+    def _poll_s(self) -> float:
+        """Fast while turns run; on PostgreSQL a peer may queue a turn for this host at any time."""
+        busy = bool(self.ctx.active) or not self.ctx.ledger.db.is_sqlite
+        return POLL_S if busy else IDLE_POLL_S
 
     def tick(self) -> None:
         """Dispatch first: a turn just accepted waits for no other turn's bookkeeping."""
         with self.ctx.lock:
             dispatch.dispatch(self.ctx)
+            running = len(self.ctx.active)
             for active in list(self.ctx.active.values()):
                 try:
                     self._step(active)
                 except Exception:
                     log.exception("turn %s: step failed", active.turn_id, extra={"action": "step"})
             attached.check(self.ctx)
-            dispatch.dispatch(self.ctx)  # lanes that just ended take their next turn now
+            if len(self.ctx.active) < running:
+                dispatch.dispatch(self.ctx)  # lanes that just ended take their next turn now
 
     def _step(self, active: Active) -> None:
         ctx = self.ctx

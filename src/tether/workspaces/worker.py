@@ -25,9 +25,10 @@ POOL_SIZE = 4
 
 
 class WorkspaceWorker:
-    def __init__(self, config: Config, ledger: Ledger) -> None:
+    def __init__(self, config: Config, ledger: Ledger, on_done: Callable[[], None]) -> None:
         self.config = config
         self.ledger = ledger
+        self.on_done = on_done  # a finished job may unblock a turn: the engine looks again
         self.busy: set[str] = set()
         self.changed = threading.Condition()
         self.stopping = threading.Event()
@@ -91,6 +92,7 @@ class WorkspaceWorker:
             self.busy.discard(session_id)
             self.changed.notify_all()
         self.wake.set()
+        self.on_done()
 
     @contextmanager
     def exclusive(self, session_id: str) -> Iterator[None]:
