@@ -6,6 +6,7 @@ environment overrides and ``tether config`` documentation. An invalid file
 is reported with the file, the key and what is wrong.
 """
 
+import json
 import os
 import socket
 import tomllib
@@ -13,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from tether.domain.ids import validate_name
 from tether.errors import ConfigError, InvalidId
@@ -97,6 +99,18 @@ class WorkspaceSettings:
 
 
 @dataclass(frozen=True)
+class NotifySettings:
+    webhook: str = setting("", "POST each notice as JSON to this http(s) URL; empty: off")
+    command: tuple[str, ...] = setting(
+        (), "run this argv for each notice (no shell; {headline} and other fields replaced)"
+    )
+    timeout_s: float = setting(10.0, "a webhook request or a command taking longer has failed")
+    max_attempts: int = setting(
+        10, "failed deliveries of one notice, with backoff, before giving up"
+    )
+
+
+@dataclass(frozen=True)
 class ProjectWorkspace:
     """``[projects.NAME]``: how sessions of that project get their git worktree."""
 
@@ -125,6 +139,7 @@ class Config:
     history: HistorySettings = HistorySettings()
     team: TeamSettings = TeamSettings()
     workspaces: WorkspaceSettings = WorkspaceSettings()
+    notify: NotifySettings = NotifySettings()
     providers: Mapping[str, DeclaredProvider] = field(default_factory=dict)
     agent_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)
     project_options: Mapping[str, Mapping[str, Mapping[str, object]]] = field(default_factory=dict)
@@ -173,6 +188,7 @@ SECTIONS: dict[str, type] = {
     "history": HistorySettings,
     "team": TeamSettings,
     "workspaces": WorkspaceSettings,
+    "notify": NotifySettings,
 }
 
 
@@ -193,6 +209,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Config:
         for name, cls in SECTIONS.items()
     }
     _check_team(path, values["server"], values["team"])
+    _check_notify(path, values["notify"])
     database = raw.get("database", {})
     url = environ.get("TETHER_DATABASE_URL") or _string(
         path, "database.url", database.get("url", "")
@@ -222,6 +239,16 @@ def _check_team(path: Path, server: ServerSettings, team: TeamSettings) -> None:
             f"{path}: team.heartbeat_s={team.heartbeat_s:g} must be above 0 and at most half "
             f"of team.host_timeout_s={team.host_timeout_s:g}, or live hosts look dead"
         )
+
+
+def _check_notify(path: Path, notify: NotifySettings) -> None:
+    url = urlsplit(notify.webhook)
+    if notify.webhook and (url.scheme not in ("http", "https") or not url.hostname):
+        raise ConfigError(
+            f"{path}: notify.webhook must be an http:// or https:// URL, not {notify.webhook!r}"
+        )
+    if notify.max_attempts < 1:
+        raise ConfigError(f"{path}: notify.max_attempts must be at least 1")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -262,6 +289,8 @@ def _section(path: Path, name: str, cls: type, table: Any, environ: Mapping[str,
 
 def _check_type(path: Path, key: str, default: Any, value: Any) -> Any:
     kind = type(default)
+    if kind is tuple:
+        return _argv(path, key, value)
     ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value, ok = float(value), True
@@ -273,6 +302,14 @@ def _check_type(path: Path, key: str, default: Any, value: Any) -> Any:
 
 
 def _coerce(source: str, default: Any, text: str) -> Any:
+    if isinstance(default, tuple):
+        try:
+            words = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{source}: expected a JSON list of strings, got {text!r}") from exc
+        if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+            raise ConfigError(f"{source}: expected a JSON list of strings, got {text!r}")
+        return tuple(words)
     if isinstance(default, bool):
         flag = _FLAGS.get(text.strip().lower())
         if flag is None:

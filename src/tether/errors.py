@@ -62,5 +62,9 @@ class WorkspaceError(TetherError):
     """A git operation on a project or a session's worktree failed or was refused."""
 
 
+class DeliveryError(TetherError):
+    """A notice could not be delivered to a webhook or a command (it is retried)."""
+
+
 class AgentNotInstalled(ProviderError):
     """The agent's executable is not on the PATH it runs with: permanent, never retried."""

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from tests.browser.chromium import CHROMIUM, HEADLESS_FLAGS, INSTALL_HINT
+from playwright.sync_api import Browser, sync_playwright
+from tests.browser.chromium import CHROMIUM, FLAGS, HEADLESS_FLAGS, INSTALL_HINT
 from tests.support import daemon_env
 
 from tether.config import load
@@ -81,6 +82,15 @@ def chromium_binary() -> str:
             pytrace=False,
         )
     return found
+
+
+@pytest.fixture
+def browser() -> Iterator[Browser]:
+    """Debian's chromium driven by Playwright (headless), one per test."""
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=chromium_binary(), args=list(FLAGS))
+        yield launched
+        launched.close()
 
 
 @pytest.fixture

@@ -19,8 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
-from tests.browser.chromium import CHROMIUM, FLAGS
+from playwright.sync_api import Browser, Page, expect
 from tests.engine.conftest import write_config
 from tests.support import daemon_env
 
@@ -117,16 +116,6 @@ def ledger(daemon: Daemon) -> Iterator[Ledger]:
     opened = open_ledger(load(daemon.env))
     yield opened
     opened.close()
-
-
-@pytest.fixture
-def browser() -> Iterator[Browser]:
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium (make test does it)")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=list(FLAGS))
-        yield launched
-        launched.close()
 
 
 def _open(browser: Browser, url: str) -> Page:

@@ -15,7 +15,7 @@ from sqlalchemy import insert, update
 from tether.cli.main import cli
 from tether.config import Config
 from tether.domain.states import TurnState
-from tether.engine.audit import run
+from tether.engine.audit import Auditor, run
 from tether.engine.procs import start_ticks
 from tether.engine.supervisor import Engine
 from tether.ledger import projects, sessions, threads, turns
@@ -221,6 +221,7 @@ def test_cli_exit_status_and_api(
     result = CliRunner().invoke(cli, ["audit", "--json"])
     assert result.exit_code == (1 if sick else 0), result.output
 
+    Auditor(config, ledger).check()  # the daemon's periodic check; the API reads what it stored
     app = create_app(config, ledger, Engine(config, ledger))
     transport = httpx.ASGITransport(app=app)
 

@@ -149,3 +149,38 @@ def test_invalid_project_workspace_settings(home: Path, table: str, message: str
     (home / "config.toml").write_text(f"[projects.web]\n{table}\n")
     with pytest.raises(ConfigError, match=message):
         load()
+
+
+def test_notify_settings_webhook_and_argv(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write(
+        home,
+        '[notify]\nwebhook = "https://hooks.example/t"\n'
+        'command = ["notify-send", "{headline}", "{body}"]\n',
+    )
+    config = load()
+    assert config.notify.webhook == "https://hooks.example/t"
+    assert config.notify.command == ("notify-send", "{headline}", "{body}")
+    monkeypatch.setenv("TETHER_NOTIFY_COMMAND", '["logger", "-t", "tether", "{headline}"]')
+    assert load().notify.command == ("logger", "-t", "tether", "{headline}")
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[notify]\nwebhook = "file:///etc/passwd"', "notify.webhook must be an http"),
+        ('[notify]\ncommand = "notify-send hi"', "notify.command must be a non-empty list"),
+        ("[notify]\nmax_attempts = 0", "notify.max_attempts must be at least 1"),
+    ],
+)
+def test_bad_notify_settings_are_named(home: Path, text: str, needle: str) -> None:
+    write(home, text)
+    with pytest.raises(ConfigError, match=needle):
+        load()
+
+
+def test_a_notify_command_from_the_environment_must_be_a_json_list(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TETHER_NOTIFY_COMMAND", "notify-send hi")
+    with pytest.raises(ConfigError, match="expected a JSON list of strings"):
+        load()

@@ -21,7 +21,7 @@ from tether.config import Config
 from tether.engine.procs import is_alive
 from tether.engine.rotation import CONTEXT_FULL
 from tether.ledger import audit as queries
-from tether.ledger import turns
+from tether.ledger import findings, turns
 from tether.ledger.store import Ledger
 
 log = logging.getLogger("tether.audit")
@@ -201,32 +201,51 @@ def run(conn: Connection, config: Config, now: float | None = None) -> Report:
     return Report([f for check in CHECKS for f in check(conn, config, at)], at)
 
 
+def stored_finding(row: dict[str, Any], now: float | None = None) -> dict[str, Any]:
+    """A stored finding as the API, the panel and the live channel show it."""
+    at = time.time() if now is None else now
+    return {
+        "id": row["pk"],
+        "code": row["code"],
+        "message": row["message"],
+        "age_s": _age(at, row["since"]),
+        "since": row["since"],
+        "ids": row["ids"],
+        "hint": HINTS.get(row["code"], ""),
+        "first_seen": row["first_seen"],
+    }
+
+
+def stored(conn: Connection, now: float | None = None) -> dict[str, Any]:
+    """The findings the daemon's checks stored, in the shape of ``Report.as_dict`` (cheap:
+    one indexed read, no probe)."""
+    at = time.time() if now is None else now
+    found = [stored_finding(row, at) for row in findings.open_findings(conn)]
+    return {"checked_at": findings.last_checked(conn), "ok": not found, "findings": found}
+
+
 class Auditor:
-    """The daemon's periodic audit; the API serves its latest report (reads never probe)."""
+    """The daemon's periodic audit: each check's findings are stored, so pages and the API
+    read them (reads never probe) and the live channel carries what opened or resolved."""
 
     def __init__(self, config: Config, ledger: Ledger) -> None:
         self.config = config
         self.ledger = ledger
-        self._latest: Report | None = None
-        self._seen: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
 
     def check(self) -> Report:
         with self.ledger.db.read() as conn:
             report = run(conn, self.config)
-        with self._lock:
-            self._latest = report
-            fresh = {(f.code, f.message) for f in report.findings} - self._seen
-            self._seen = {(f.code, f.message) for f in report.findings}
-        for finding in report.findings:
-            if (finding.code, finding.message) in fresh:
-                log.warning("action=audit code=%s %s", finding.code, finding.message)
+        seen = [
+            findings.Seen(
+                f.code, f.message, f.ids, None if f.age_s is None else report.checked_at - f.age_s
+            )
+            for f in report.findings
+        ]
+        with self.ledger.db.write() as conn:
+            opened, resolved = findings.sync(conn, self.config.host_name, seen, report.checked_at)
+        if opened or resolved:
+            log.warning("action=audit opened=%d resolved=%d open=%d", opened, resolved, len(seen))
         return report
-
-    def latest(self) -> Report:
-        with self._lock:
-            found = self._latest
-        return found if found is not None else self.check()
 
     def run_forever(self, stop: threading.Event) -> None:
         """Check every ``audit_interval_s`` until ``stop``; an error is logged, never fatal."""

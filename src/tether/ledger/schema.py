@@ -352,7 +352,7 @@ changes = Table(
     "changes",
     metadata,
     Column("id", BigId, primary_key=True),
-    Column("kind", String(16), nullable=False),  # session | turn
+    Column("kind", String(16), nullable=False),  # session | turn | thread | finding | notice
     Column("subject", String(80), nullable=False),  # the session or turn id
     Column("session_id", String(64), nullable=False),
 )
@@ -365,4 +365,60 @@ session_views = Table(
     Column("session_id", String(64), primary_key=True),
     Column("seen_turn", Integer, nullable=False),
     Column("seen_at", Float, nullable=False),
+)
+
+# The audit's findings, kept by the daemon's periodic check: one row per anomaly
+# (its code and ids form ``key``; each host keeps what its own check finds),
+# resolved when a check no longer finds it.
+# Triggers (migration 0011) log an insert, a resolution and a reopening to
+# ``changes``, so the overview's panel follows them on the live channel.
+audit_findings = Table(
+    "audit_findings",
+    metadata,
+    Column("pk", BigId, primary_key=True),
+    Column("host", String(255), nullable=False),  # the daemon whose check found it
+    Column("key", String(255), nullable=False),
+    Column("code", String(32), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("ids", Text, nullable=False, server_default="{}"),  # JSON object
+    Column("session_id", String(64)),
+    Column("since", Float),  # what its age counts from, when the check knows
+    Column("first_seen", Float, nullable=False),
+    Column("checked_at", Float, nullable=False),
+    Column("resolved_at", Float),
+    UniqueConstraint("host", "key"),
+    Index("ix_audit_findings_resolved_at", "resolved_at"),
+)
+
+# Notices: a turn that needs a person (failed, timed out, interrupted, stalled)
+# or finished, written once per ``tag`` by the notifier that read it from the
+# change feed first (its host delivers it to the webhook and command of
+# ``[notify]``; a column per sink says when it was delivered or given up).
+# Inserting one logs a change, so pages get it on the live channel.
+notices = Table(
+    "notices",
+    metadata,
+    Column("pk", BigId, primary_key=True),
+    Column("tag", String(160), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),  # needs_you | finished
+    Column("session_id", String(64), nullable=False),
+    Column("turn_id", String(80), nullable=False),
+    Column("payload", Text, nullable=False),  # the JSON every sink gets
+    Column("host", String(255), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("webhook_at", Float),
+    Column("webhook_attempts", Integer, nullable=False, server_default="0"),
+    Column("webhook_error", Text),
+    Column("command_at", Float),
+    Column("command_attempts", Integer, nullable=False, server_default="0"),
+    Column("command_error", Text),
+)
+
+# How far each host's notifier has read the change feed (survives a restart).
+notify_cursors = Table(
+    "notify_cursors",
+    metadata,
+    Column("host", String(255), primary_key=True),
+    Column("change_id", BigInteger, nullable=False),
+    Column("change_xid", BigInteger, nullable=False, server_default="0"),  # PostgreSQL's order
 )

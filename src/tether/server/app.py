@@ -18,8 +18,7 @@ from tether.config import Config
 from tether.domain import serialize
 from tether.domain.ids import parse_session_id, parse_turn_id
 from tether.domain.states import SessionState
-from tether.engine import accept, rotation
-from tether.engine.audit import Auditor
+from tether.engine import accept, audit, rotation
 from tether.engine.cancel import CancelOutcome
 from tether.engine.supervisor import Engine
 from tether.errors import Conflict, InvalidInput, NotFound, TetherError
@@ -89,21 +88,20 @@ def _accepted(accepted: accept.Accepted) -> dict[str, Any]:
 
 
 class Api:
-    def __init__(
-        self, config: Config, ledger: Ledger, engine: Engine, people: People, auditor: Auditor
-    ) -> None:
+    def __init__(self, config: Config, ledger: Ledger, engine: Engine, people: People) -> None:
         self.config = config
         self.ledger = ledger
         self.engine = engine
         self.people = people
-        self.auditor = auditor
         self.pages = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
         )
 
     def audit(self, request: Request) -> Any:
-        """The daemon's latest audit (``?fresh=1`` is not offered: reads never probe)."""
-        return self.auditor.latest().as_dict()
+        """What the daemon's periodic checks found (``?fresh=1`` is not offered: reads
+        never probe)."""
+        with self.ledger.db.read() as conn:
+            return audit.stored(conn)
 
     def health(self, request: Request) -> Any:
         backend = "sqlite" if self.ledger.db.is_sqlite else "postgresql"
@@ -347,12 +345,11 @@ def create_app(
     ledger: Ledger,
     engine: Engine,
     bind_host: str | None = None,
-    auditor: Auditor | None = None,
 ) -> Guard:
     bind_host = bind_host or config.server.host
     required = bool(config.server.token) or not is_loopback(bind_host)
     signed = People(ledger, config.server.token, required)
-    api = Api(config, ledger, engine, signed, auditor or Auditor(config, ledger))
+    api = Api(config, ledger, engine, signed)
     assets = Assets()
     feed = Feed(ledger, buses_for(ledger.db.engine, ledger.db.url))
     stream = Stream(feed)

@@ -12,7 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 STATIC = Path(__file__).parent.parent / "web" / "static"
-TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+}
 FOREVER = "public, max-age=31536000, immutable"
 
 

@@ -28,8 +28,10 @@ from tether.errors import DaemonError
 from tether.history.indexer import run_indexer
 from tether.ledger import people
 from tether.ledger.store import open_ledger
+from tether.notify.notifier import Notifier
 from tether.server.address import INFO_FILE, LOCK_FILE, DaemonInfo, running
 from tether.server.app import create_app
+from tether.server.bus import CommitBus
 from tether.server.security import check_bind
 
 
@@ -95,6 +97,10 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
         threading.Thread(
             target=auditor.run_forever, args=(stop_indexing,), name="tether-audit", daemon=True
         ).start()
+        notifier = Notifier(config, ledger)
+        commits = CommitBus(ledger.db.engine)
+        commits.start(notifier.nudge)
+        notifier.start(stop_indexing)
         if config.history.index_in_daemon:
             threading.Thread(
                 target=run_indexer,
@@ -102,7 +108,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
                 name="tether-history",
                 daemon=True,
             ).start()
-        app = create_app(config, ledger, engine, bind_host=host, auditor=auditor)
+        app = create_app(config, ledger, engine, bind_host=host)
         server = uvicorn.Server(
             uvicorn.Config(
                 app,
@@ -119,6 +125,7 @@ def serve(config: Config, host: str | None = None, port: int | None = None) -> N
             pass
         finally:
             stop_indexing.set()
+            commits.stop()
             engine.stop()
             presence.stop()
             ledger.close()

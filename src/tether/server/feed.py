@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from tether.domain import serialize
+from tether.engine.audit import stored_finding
 from tether.errors import NotFound, TetherError
-from tether.ledger import changes, sessions, turns
+from tether.ledger import changes, findings, notices, sessions, threads, turns
 from tether.ledger.changes import Cursor
 from tether.ledger.store import Ledger
 from tether.server.bus import Bus
@@ -73,6 +74,35 @@ def _turn_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
     return {"type": "turn", "turn": data}
 
 
+def _thread_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
+    current = threads.current(conn, change.session_id)
+    data = None if current is None else serialize.thread(current)
+    return {"type": "thread", "session_id": change.session_id, "thread": data}
+
+
+def _finding_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
+    row = findings.get(conn, int(change.subject))
+    if row is None:
+        return {"type": "finding", "finding": {"id": int(change.subject), "resolved": True}}
+    return {
+        "type": "finding",
+        "finding": {**stored_finding(row), "resolved": bool(row["resolved_at"])},
+    }
+
+
+def _notice_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
+    return {"type": "notice", "notice": notices.payload(conn, int(change.subject))}
+
+
+PAYLOADS = {
+    "session": _session_payload,
+    "turn": _turn_payload,
+    "thread": _thread_payload,
+    "finding": _finding_payload,
+    "notice": _notice_payload,
+}
+
+
 def read_after(conn: Connection, after: Cursor, upto: Cursor | None = None) -> list[Message]:
     """Messages for what was committed after ``after`` (up to ``upto``), oldest first.
 
@@ -89,11 +119,7 @@ def read_after(conn: Connection, after: Cursor, upto: Cursor | None = None) -> l
     for change in found:
         if latest[(change.kind, change.subject)] is not change:
             continue
-        payload = (
-            _session_payload(conn, change)
-            if change.kind == "session"
-            else _turn_payload(conn, change)
-        )
+        payload = PAYLOADS[change.kind](conn, change)
         at = Cursor(change.id, after.event, change.xid, after.event_xid)
         out.append(Message(at, "message", json.dumps(payload)))
     last = found[-1] if found else None

@@ -22,12 +22,21 @@ from tether.config import Config
 from tether.domain.ids import parse_session_id, parse_turn_id
 from tether.domain.records import Origin, Turn
 from tether.domain.states import SessionState
-from tether.engine import accept
+from tether.engine import accept, audit
 from tether.engine.cancel import CancelResult
 from tether.engine.supervisor import Engine
 from tether.errors import InvalidInput, NotFound, TetherError
 from tether.history.adopt import adopt
-from tether.ledger import diffs, events, overview, projects, sessions, turns, workspaces
+from tether.ledger import (
+    diffs,
+    events,
+    overview,
+    projects,
+    sessions,
+    threads,
+    turns,
+    workspaces,
+)
 from tether.ledger import history as ledger_history
 from tether.ledger.store import Ledger
 from tether.server.assets import Assets
@@ -113,6 +122,7 @@ class Pages:
             spent = overview.spend(conn, listed)
             branches = workspaces.branches_of(conn, [s.id for s in listed])
             project_names = [p.name for p in projects.list_all(conn)]
+            found = audit.stored(conn)
         query = {k: v for k, v in request.query_params.items() if k != "before" and v}
         return self.render(
             "overview.html",
@@ -121,6 +131,7 @@ class Pages:
             latest=latest,
             spent=spent,
             branches=branches,
+            audit=found,
             filters=filters,
             projects=project_names,
             agents=sorted({s.agent for s in listed} | {filters.agent or ""} - {""}),
@@ -161,6 +172,7 @@ class Pages:
             seen = overview.seen_turn(conn, session_id)
             worktree = workspaces.find(conn, session_id)
             whole = diffs.latest_session(conn, session_id) if worktree else None
+            thread = threads.current(conn, session_id)
         self._mark_seen(session_id, timeline, seen)
         return self.render(
             "session.html",
@@ -175,6 +187,8 @@ class Pages:
             notice=_notice(request),
             worktree=worktree,
             diff=whole,
+            thread=thread,
+            rotate_at=self.config.engine.rotate_at,
         )
 
     def _mark_seen(self, session_id: str, timeline: list[Turn], seen: int) -> None:
@@ -201,6 +215,21 @@ class Pages:
                 items, older = list(reversed(page.items)), page.next_cursor
             prompts = overview.turns_by_id(conn, {e.turn_id for e in items if e.turn_id})
         return self.render("_events.html", transcript=items, prompts=prompts, older=older)
+
+    def gauge(self, request: Request) -> Response:
+        """The current thread's fill, after the stream said it changed."""
+        session_id = str(parse_session_id(request.path_params["session_id"]))
+        with self.ledger.db.read() as conn:
+            session = sessions.get(conn, session_id)
+            thread = threads.current(conn, session_id)
+        return self.render(
+            "_gauge.html", session=session, thread=thread, rotate_at=self.config.engine.rotate_at
+        )
+
+    def audit_panel(self, request: Request) -> Response:
+        """The stored audit findings, after the stream said one opened or resolved."""
+        with self.ledger.db.read() as conn:
+            return self.render("_audit.html", audit=audit.stored(conn))
 
     def turn_card(self, request: Request) -> Response:
         turn_id = str(parse_turn_id(request.path_params["turn_id"]))
@@ -335,8 +364,10 @@ def routes(pages: Pages, assets: Assets) -> list[Route]:
     return [
         Route("/", _page(pages, pages.overview)),
         Route("/partials/rows", _page(pages, pages.rows)),
+        Route("/partials/audit", _page(pages, pages.audit_panel)),
         Route("/sessions/{session_id}", _page(pages, pages.session)),
         Route("/sessions/{session_id}/transcript", _page(pages, pages.transcript)),
+        Route("/sessions/{session_id}/gauge", _page(pages, pages.gauge)),
         Route("/sessions/{session_id}/send", _action(pages, pages.send), methods=["POST"]),
         Route("/sessions/{session_id}/adopt", _action(pages, pages.adopt), methods=["POST"]),
         Route("/turns/{turn_id}/card", _page(pages, pages.turn_card)),

@@ -48,6 +48,16 @@ def count(n: int | None) -> str:
     return str(n)
 
 
+def size(n: int | None) -> str:
+    """Bytes as 812 B / 4.2 MB / 1.1 GB."""
+    if n is None:
+        return ""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("kB", 1 << 10)):
+        if n >= scale:
+            return f"{n / scale:.1f} {unit}"
+    return f"{n} B"
+
+
 def money(cost: float | None) -> str:
     """Unpriced is never shown as $0 (a price missing is not a price of zero)."""
     if cost is None:
@@ -105,6 +115,7 @@ def environment(assets: Assets) -> Environment:
         phases=phases,
         status=status,
         wait=wait,
+        size=size,
     )
     env.globals["asset"] = assets.url
     return env

@@ -6,7 +6,8 @@
   const QUIET_MS = 35000; // no message nor ping for this long: the connection is dead
   const MAX_DELAY_MS = 15000;
 
-  function createHub(post) {
+  // ``tell`` gets each notice once, for one page to show (``post`` goes to every page).
+  function createHub(post, tell) {
     let source = null, last = null, attempt = 0, retry = null, watchdog = null, status = "connecting";
     function setStatus(next) {
       if (next !== status) { status = next; post({ type: "status", status }); }
@@ -29,6 +30,7 @@
         let data;
         try { data = JSON.parse(e.data); } catch (err) { return; }
         post({ type: "data", id: e.lastEventId, data });
+        if (data.type === "notice" && data.notice) (tell || post)({ type: "notice", notice: data.notice });
       });
       source.addEventListener("reset", (e) => {
         if (e.lastEventId) last = e.lastEventId;
@@ -56,11 +58,13 @@
     const ports = new Set();
     let hub = null;
     const post = (msg) => { for (const port of ports) port.postMessage(msg); };
+    // A notice goes to the newest page only, so ten tabs show it once.
+    const tell = (msg) => { const newest = [...ports].pop(); if (newest) newest.postMessage(msg); };
     scope.onconnect = (event) => {
       const port = event.ports[0];
       ports.add(port);
       port.onmessage = (m) => { if (m.data === "bye") ports.delete(port); };
-      if (!hub) hub = createHub(post);
+      if (!hub) hub = createHub(post, tell);
       port.postMessage({ type: "status", status: hub.status() });
     };
   } else {

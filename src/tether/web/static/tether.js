@@ -93,6 +93,7 @@
       }
       if (pending.size) refresh();
     }, 150);
+    panel("audit", "/partials/audit", (d) => d.type === "finding");
     onLive((msg) => {
       if (msg.type !== "data") return;
       const d = msg.data;
@@ -106,11 +107,27 @@
     });
   }
 
+  // A server-rendered panel fetched again when the stream says what it shows changed
+  // (or the channel was reset or came back after a gap).
+  function panel(id, url, changed) {
+    const refresh = debounce(async () => {
+      const fresh = fragment(await get(url)).getElementById(id);
+      const old = document.getElementById(id);
+      if (fresh && old) old.replaceWith(fresh);
+    }, 150);
+    onLive((msg) => {
+      if (msg.type === "reset" || (msg.type === "status" && msg.status === "live")) refresh();
+      else if (msg.type === "data" && changed(msg.data)) refresh();
+    });
+  }
+
   // A session: new events appended once, turn cards replaced, older pages on scroll.
   function session() {
     const pane = document.getElementById("transcript");
     if (!pane) return;
     const sessionId = pane.dataset.session;
+    panel("gauge", `/sessions/${encodeURIComponent(sessionId)}/gauge`,
+      (d) => d.type === "thread" && d.session_id === sessionId);
     const paged = pane.dataset.paged === "1";
     const receipt = document.getElementById("receipt");
     let receiptTurn = null;
@@ -253,6 +270,42 @@
     return `${turn.id} ${state}${why}`;
   }
 
+  // Notifications: asked for by the button (never on load); notices come on the live
+  // channel, each shown once (a tag remembered per browser), urgent ones sticky and loud.
+  const NOTIFY_KEY = "tether.notify", SHOWN_KEY = "tether.notified";
+  function notifications() {
+    const button = document.getElementById("notify");
+    if (!button || typeof Notification === "undefined") return;
+    button.hidden = false;
+    const on = () => localStorage.getItem(NOTIFY_KEY) === "on" && Notification.permission === "granted";
+    const label = () => {
+      const blocked = Notification.permission === "denied";
+      button.textContent = on() ? "notifications on" : blocked ? "notifications blocked" : "Notify me";
+      button.setAttribute("aria-pressed", on() ? "true" : "false");
+    };
+    label();
+    button.addEventListener("click", async () => {
+      if (on()) { localStorage.setItem(NOTIFY_KEY, "off"); label(); return; }
+      const answer = Notification.permission === "granted" ? "granted" : await Notification.requestPermission();
+      if (answer === "granted") localStorage.setItem(NOTIFY_KEY, "on");
+      label();
+    });
+    onLive((msg) => {
+      if (msg.type !== "notice" || !on()) return;
+      const n = msg.notice;
+      let shown = [];
+      try { shown = JSON.parse(localStorage.getItem(SHOWN_KEY) || "[]"); } catch (err) { shown = []; }
+      if (shown.includes(n.tag)) return; // replayed after a reconnect, or shown by another page
+      localStorage.setItem(SHOWN_KEY, JSON.stringify(shown.concat(n.tag).slice(-300)));
+      const urgent = n.kind === "needs_you";
+      const note = new Notification(n.headline, {
+        body: n.body, tag: n.tag, icon: urgent ? button.dataset.iconUrgent : button.dataset.iconDone,
+        silent: !n.cue.sound, requireInteraction: !!n.cue.sticky, data: { url: n.url },
+      });
+      note.onclick = () => { window.focus(); location.href = n.url; };
+    });
+  }
+
   // Keys: j/k move, Enter opens, / searches, ? lists the keys.
   function keys() {
     let index = -1;
@@ -285,6 +338,7 @@
 
   document.addEventListener("DOMContentLoaded", () => {
     keys();
+    notifications();
     if (document.body.classList.contains("overview")) overview();
     if (document.body.classList.contains("session")) session();
     connect();

@@ -1,0 +1,1 @@
+"""Notices of turns that need a person or finished, delivered to a webhook and a command."""

@@ -1,0 +1,292 @@
+"""The notifier on a real ledger: real HTTP receivers on 127.0.0.1 and a real command.
+
+Receivers: one that answers 500 then 200, one that hangs until the test lets
+it go, one that is not there at all. The command is a Python script that
+appends its argv and environment to a file. Conditions are waited for with
+deadlines of minutes; nothing depends on a fixed sleep.
+"""
+
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tether.config import Config, NotifySettings
+from tether.domain.records import Session
+from tether.domain.states import TurnState
+from tether.errors import NotFound
+from tether.ledger import notices, projects, sessions, turns
+from tether.ledger.store import Ledger
+from tether.notify.notifier import Notifier
+
+DEADLINE_S = 180.0
+HOSTILE = "$(touch PWNED); `touch PWNED2` | rm -rf / <script>"
+RECORDER = (
+    "import json, os, sys\n"
+    "with open(sys.argv[1], 'a') as f:\n"
+    "    f.write(json.dumps({'argv': sys.argv[2:], 'tag': os.environ['TETHER_NOTICE_TAG'],\n"
+    "        'stdin': json.loads(sys.stdin.read())}) + '\\n')\n"
+)
+
+
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"not within {DEADLINE_S:.0f}s: {what}")
+
+
+class Receiver:
+    """An HTTP server on 127.0.0.1 recording each POST; ``answer`` decides the status."""
+
+    def __init__(self, answer: Callable[[int], int]) -> None:
+        self.bodies: list[dict[str, Any]] = []
+        self.answered: list[tuple[str, int]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                number = len(receiver.bodies)
+                receiver.bodies.append(body)
+                receiver.gate.wait(DEADLINE_S)
+                status = answer(number)
+                try:
+                    self.send_response(status)
+                    self.end_headers()
+                    receiver.answered.append((body["tag"], status))
+                except OSError:
+                    pass  # the notifier gave up waiting: a timed-out attempt
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def delivered(self) -> list[str]:
+        return [tag for tag, status in self.answered if status == 200]
+
+    def close(self) -> None:
+        self.gate.set()
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def stop() -> Iterator[threading.Event]:
+    event = threading.Event()
+    yield event
+    event.set()
+
+
+def _notify_config(config: Config, **settings: Any) -> Config:
+    return replace(config, notify=NotifySettings(**{"timeout_s": 2.0, **settings}))
+
+
+def _recorder(tmp_path: Path) -> tuple[tuple[str, ...], Path]:
+    script, out = tmp_path / "record.py", tmp_path / "notices.jsonl"
+    script.write_text(RECORDER)
+    argv = (sys.executable, str(script), str(out), "{headline}", "--", "{body}", "{title}")
+    return argv, out
+
+
+def _lines(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _session(ledger: Ledger, tmp_path: Path, title: str = "fix the flaky test") -> Session:
+    (tmp_path / "web").mkdir(exist_ok=True)
+    with ledger.db.write() as conn:
+        try:
+            owner = projects.get(conn, "web")
+        except NotFound:
+            projects.add(conn, tmp_path / "web", name="web")
+            owner = projects.get(conn, "web")
+        return sessions.create(conn, owner, "codex", str(tmp_path / "web"), title=title)
+
+
+def _end(ledger: Ledger, session: Session, state: TurnState, reason: str | None = None) -> str:
+    with ledger.db.write() as conn:
+        turn, _ = turns.add(conn, session, "do the thing")
+        turns.transition(conn, turn.id, TurnState.DISPATCHED, dispatched_at=time.time())
+        turns.transition(conn, turn.id, TurnState.RUNNING, spawned_at=time.time())
+        turns.transition(conn, turn.id, state, reason=reason, finished_at=time.time())
+    return turn.id
+
+
+def _rows(ledger: Ledger) -> list[dict[str, Any]]:
+    with ledger.db.read() as conn:
+        return notices.all_of(conn)
+
+
+def test_command_gets_each_notice_once_with_fields_as_arguments_never_a_shell(
+    config: Config, ledger: Ledger, tmp_path: Path, stop: threading.Event
+) -> None:
+    argv, out = _recorder(tmp_path)
+    notifier = Notifier(_notify_config(config, command=argv), ledger)
+    notifier.start(stop)
+    wait_for(lambda: _cursor(ledger, config), "the notifier's first cursor")
+    session = _session(ledger, tmp_path, title=HOSTILE)
+    failed = _end(ledger, session, TurnState.FAILED, f"agent exited with status 3 {HOSTILE}")
+    done = _end(ledger, session, TurnState.COMPLETED)
+    _end(ledger, session, TurnState.CANCELLED, "cancelled by alice")
+    notifier.nudge()
+
+    lines = wait_for(lambda: len(_lines(out)) >= 2 and _lines(out), "two notices run")
+    assert [line["tag"] for line in lines] == [f"{failed}:failed", f"{done}:completed"]
+    urgent, finished = lines
+    assert urgent["argv"][0] == f"{failed} needs you: failed"
+    assert urgent["argv"][1] == "--"
+    assert urgent["argv"][2] == f"agent exited with status 3 {HOSTILE}"
+    assert urgent["argv"][3] == HOSTILE  # one word each, whatever it holds
+    assert urgent["stdin"]["kind"] == "needs_you" and urgent["stdin"]["cue"]["sound"] is True
+    assert finished["stdin"]["kind"] == "finished" and finished["stdin"]["cue"]["sound"] is False
+    assert not (tmp_path / "PWNED").exists() and not Path("PWNED").exists()
+    rows = wait_for(
+        lambda: all(r["command_at"] for r in _rows(ledger)) and _rows(ledger), "runs saved"
+    )
+    assert all(r["command_error"] is None for r in rows)
+    assert all(r["webhook_error"] == "not configured" for r in rows)
+    assert len(_lines(out)) == 2  # the cancelled turn is no notice
+
+
+def _cursor(ledger: Ledger, config: Config) -> bool:
+    with ledger.db.read() as conn:
+        return notices.cursor(conn, config.host_name) is not None
+
+
+def test_webhook_retries_a_500_then_delivers(
+    config: Config, ledger: Ledger, tmp_path: Path, stop: threading.Event
+) -> None:
+    receiver = Receiver(lambda number: 500 if number == 0 else 200)
+    try:
+        notifier = Notifier(_notify_config(config, webhook=receiver.url), ledger)
+        notifier.start(stop)
+        wait_for(lambda: _cursor(ledger, config), "the notifier's first cursor")
+        turn = _end(ledger, _session(ledger, tmp_path), TurnState.TIMED_OUT, "no progress")
+        notifier.nudge()
+        wait_for(receiver.delivered, "a delivery answered 200")
+        assert receiver.answered == [(f"{turn}:timed_out", 500), (f"{turn}:timed_out", 200)]
+        body = receiver.bodies[1]
+        assert body["headline"] == f"{turn} needs you: timed out"
+        assert body["reason"] == "no progress" and body["url"].startswith("/sessions/")
+        row = wait_for(lambda: [r for r in _rows(ledger) if r["webhook_at"]], "delivery saved")[0]
+        assert row["webhook_attempts"] == 2 and row["webhook_error"] is None
+    finally:
+        receiver.close()
+
+
+def test_a_hanging_webhook_delays_only_itself_and_loses_nothing(
+    config: Config, ledger: Ledger, tmp_path: Path, stop: threading.Event
+) -> None:
+    receiver = Receiver(lambda number: 200)
+    receiver.gate.clear()  # every request hangs until the test lets them go
+    argv, out = _recorder(tmp_path)
+    try:
+        settings = {"webhook": receiver.url, "command": argv, "max_attempts": 1000}
+        notifier = Notifier(_notify_config(config, **settings), ledger)
+        notifier.start(stop)
+        wait_for(lambda: _cursor(ledger, config), "the notifier's first cursor")
+        session = _session(ledger, tmp_path)
+        ended = [_end(ledger, session, TurnState.COMPLETED) for _ in range(3)]
+        notifier.nudge()
+        tags = [f"{t}:completed" for t in ended]
+
+        # The command gets all three while every webhook request hangs.
+        wait_for(lambda: [line["tag"] for line in _lines(out)] == tags, "the command runs")
+        wait_for(lambda: len(receiver.bodies) >= 2, "a timed-out request is retried")
+        assert receiver.delivered() == []
+        assert all(r["webhook_at"] is None for r in _rows(ledger))
+
+        receiver.gate.set()
+        wait_for(lambda: all(r["webhook_at"] for r in _rows(ledger)), "all delivered")
+        assert set(receiver.delivered()) == set(tags)
+        assert [b["tag"] for b in receiver.bodies if b["tag"] != tags[0]] == tags[1:]
+        rows = _rows(ledger)
+        assert rows[0]["webhook_attempts"] >= 2 and all(r["webhook_error"] is None for r in rows)
+    finally:
+        receiver.close()
+
+
+def test_a_dead_webhook_is_given_up_after_its_attempts_and_the_command_still_runs(
+    config: Config, ledger: Ledger, tmp_path: Path, stop: threading.Event
+) -> None:
+    dead = Receiver(lambda number: 200)
+    url = dead.url
+    dead.close()  # nothing listens on that port any more
+    argv, out = _recorder(tmp_path)
+    notifier = Notifier(_notify_config(config, webhook=url, command=argv, max_attempts=2), ledger)
+    notifier.start(stop)
+    wait_for(lambda: _cursor(ledger, config), "the notifier's first cursor")
+    turn = _end(ledger, _session(ledger, tmp_path), TurnState.INTERRUPTED, "daemon restarted")
+    notifier.nudge()
+    wait_for(lambda: _lines(out), "the command runs")
+    row = wait_for(lambda: [r for r in _rows(ledger) if r["webhook_at"]], "webhook given up")[0]
+    assert row["tag"] == f"{turn}:interrupted"
+    assert row["webhook_attempts"] == 2 and "unreachable" in row["webhook_error"]
+
+
+def test_each_notice_once_across_a_restart_and_what_ended_meanwhile_is_told(
+    config: Config, ledger: Ledger, tmp_path: Path
+) -> None:
+    argv, out = _recorder(tmp_path)
+    configured = _notify_config(config, command=argv)
+    first_stop = threading.Event()
+    first = Notifier(configured, ledger)
+    first.start(first_stop)
+    wait_for(lambda: _cursor(ledger, config), "the notifier's first cursor")
+    session = _session(ledger, tmp_path)
+    before = _end(ledger, session, TurnState.FAILED, "boom")
+    first.nudge()
+    wait_for(lambda: len(_lines(out)) == 1, "the first notice")
+    first_stop.set()
+
+    meanwhile = _end(ledger, session, TurnState.COMPLETED)
+    with ledger.db.write() as conn:  # a stale cursor: the restart re-reads the first turn too
+        notices.save_cursor(conn, config.host_name, (0, 0))
+    second_stop = threading.Event()
+    try:
+        Notifier(configured, ledger).start(second_stop)
+        wait_for(lambda: len(_lines(out)) == 2, "the notice of what ended meanwhile")
+        tags = [line["tag"] for line in _lines(out)]
+        assert tags == [f"{before}:failed", f"{meanwhile}:completed"]
+        assert [r["tag"] for r in _rows(ledger)] == tags
+    finally:
+        second_stop.set()
+
+
+def test_a_stalled_turn_needs_you_once_per_stall(
+    config: Config, ledger: Ledger, tmp_path: Path
+) -> None:
+    session = _session(ledger, tmp_path)
+    with ledger.db.write() as conn:
+        turn, _ = turns.add(conn, session, "long job")
+        turns.transition(conn, turn.id, TurnState.DISPATCHED, dispatched_at=time.time())
+        turns.update_fields(conn, turn.id, {"stalled_at": 1000.0})
+    notifier = Notifier(config, ledger)
+    notifier.read_once((0, 0))
+    notifier.read_once((0, 0))
+    with ledger.db.write() as conn:
+        turns.update_fields(conn, turn.id, {"stalled_at": None})
+        turns.update_fields(conn, turn.id, {"stalled_at": 2000.0})
+    notifier.read_once((0, 0))
+    rows = _rows(ledger)
+    assert [r["tag"] for r in rows] == [f"{turn.id}:stalled:1000", f"{turn.id}:stalled:2000"]
+    assert json.loads(rows[0]["payload"])["headline"] == f"{turn.id} needs you: stalled"
