@@ -65,6 +65,10 @@ class ServerSettings:
     host_name: str = setting("", "this daemon's name among a ledger's hosts; empty: hostname")
     tls_cert: str = setting("", "PEM certificate: serve HTTPS (with tls_key)")
     tls_key: str = setting("", "PEM private key of tls_cert")
+    remote: str = setting(
+        "", "CLI: a team daemon's URL to talk to (with token) instead of this home's own"
+    )
+    remote_ca: str = setting("", "PEM certificate(s) to trust for remote; empty: the system's")
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,8 @@ def served(tmp_path: Path) -> Iterator[tuple[dict[str, str], dict[str, str]]]:
             "2",
             "-subj",
             "/CN=tether.example",
+            "-addext",
+            "subjectAltName=DNS:tether.example,IP:127.0.0.1",
             "-keyout",
             str(key),
             "-out",
@@ -185,3 +187,46 @@ def test_admins_manage_people_tokens_and_placement_through_the_api(
     with sqlite3.connect(Path(env["TETHER_HOME"]) / "tether.db") as db:
         stored = db.execute("SELECT * FROM tokens").fetchall()
     assert stored and all(secret not in map(str, row) for row in stored)  # only its hash
+
+
+def test_an_admin_s_cli_manages_the_team_through_a_remote_daemon(
+    served: tuple[dict[str, str], dict[str, str]], tmp_path: Path
+) -> None:
+    env, tokens = served
+    port = json.loads(_tether(env, "daemon", "status", "--json").stdout)["port"]
+    elsewhere = tmp_path / "elsewhere"  # another machine: no ledger, only the daemon's URL
+    elsewhere.mkdir()
+    base = daemon_env(
+        elsewhere,
+        TETHER_SERVER_REMOTE=f"https://127.0.0.1:{port}",
+        TETHER_SERVER_REMOTE_CA=env["TETHER_SERVER_TLS_CERT"],
+    )
+    admin = {**base, "TETHER_SERVER_TOKEN": tokens["ada"]}
+    member = {**base, "TETHER_SERVER_TOKEN": tokens["mia"]}
+
+    refused = _tether(member, "user", "add", "zed")
+    assert refused.returncode == 1 and "mia is a member; this needs admin" in refused.stderr
+    assert _tether(admin, "user", "add", "zed", "--role", "viewer").returncode == 0
+    assert _tether(admin, "user", "role", "zed", "member").returncode == 0
+    users = json.loads(_tether(admin, "user", "ls", "--json").stdout)
+    assert {"name": "zed", "role": "member"} in users
+
+    made = _tether(admin, "token", "create", "zed", "--label", "laptop", "--json")
+    assert made.returncode == 0, made.stderr
+    secret, token_id = json.loads(made.stdout)["token"], json.loads(made.stdout)["id"]
+    zed = {**base, "TETHER_SERVER_TOKEN": secret}
+    assert _tether(zed, "ls", "--json").returncode == 0
+    listed = _tether(admin, "token", "ls", "--json")
+    assert secret not in listed.stdout
+    assert any(t["id"] == token_id for t in json.loads(listed.stdout))
+    assert _tether(admin, "token", "revoke", str(token_id)).returncode == 0
+    gone = _tether(zed, "ls")
+    assert gone.returncode == 1 and "unknown or revoked token" in gone.stderr
+
+    (here,) = json.loads(_tether(admin, "hosts", "--json").stdout)
+    assert here["alive"] is True
+    moved = _tether(admin, "project", "host", "work", here["name"], "--json")
+    assert moved.returncode == 0 and json.loads(moved.stdout)["host"] == here["name"]
+    unknown = _tether(admin, "project", "host", "work", "build-9")
+    assert unknown.returncode == 2 and "no host named 'build-9'" in unknown.stderr
+    assert not (elsewhere / "tether.db").exists()  # all of it went through the daemon

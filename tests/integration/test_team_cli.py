@@ -1,4 +1,4 @@
-"""``tether user``, ``tether token``, ``tether hosts`` and ``project add --host`` on SQLite."""
+"""``tether user``, ``tether token``, ``tether hosts`` and ``project add|host`` on SQLite."""
 
 import json
 import time
@@ -65,6 +65,12 @@ def test_project_host_defaults_to_this_host(
     assert code == 0 and json.loads(out)["host"] == "build-2"  # a path on the other machine
     code, _, err = run("project", "add", "relative", "--name", "x", "--host", "build-2")
     assert code == 2 and "absolute path" in err
+    code, out, _ = run("project", "host", "web", "build-2", "--json")
+    assert code == 0 and json.loads(out)["host"] == "build-2"  # its checkout moved there
+    code, _, err = run("project", "host", "web", "build-3")
+    assert code == 2 and "no host named 'build-3'" in err
+    code, _, err = run("project", "host", "nope", "build-2")
+    assert code == 2 and "no project named 'nope'" in err
 
 
 def test_hosts_lists_heartbeat_load_and_agents(

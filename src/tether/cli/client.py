@@ -1,4 +1,5 @@
-"""Talking to this home's daemon, starting it in the background when none runs.
+"""Talking to this home's daemon, starting it in the background when none runs, or to the
+team daemon named by ``[server] remote``.
 
 Plain ``http.client``: a command answers at once, so the client costs no
 import beyond the standard library. Every write carries an idempotency key
@@ -14,7 +15,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from tether.errors import Conflict, DaemonError, InvalidInput, NotFound, TetherError
-from tether.server.address import DaemonInfo, running
+from tether.server.address import DaemonInfo, remote, running
 
 if TYPE_CHECKING:
     import ssl
@@ -35,6 +36,8 @@ _ERRORS: dict[int, type[TetherError]] = {
 
 
 def ensure_daemon(config: "Config") -> DaemonInfo:
+    if config.server.remote:
+        return remote(config.server.remote)  # never started from here
     info = running(config.home)
     if info is not None:
         return info
@@ -118,11 +121,15 @@ class Client:
 
     def _tls(self) -> "ssl.SSLContext":
         """Trust exactly this home's own certificate: the daemon is reached on its bind
-        address, which the certificate (made for the team's name) need not carry."""
+        address, which the certificate (made for the team's name) need not carry. A remote
+        daemon is reached by its name: the certificate must carry it (checked as browsers do),
+        and be ``remote_ca`` or signed by it, else by one of the system's authorities."""
         import ssl
 
-        context = ssl.create_default_context(cafile=self.config.server.tls_cert or None)
-        context.check_hostname = False
+        server = self.config.server
+        trusted = (server.remote_ca if server.remote else server.tls_cert) or None
+        context = ssl.create_default_context(cafile=trusted)
+        context.check_hostname = bool(server.remote)
         context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
         return context
 

@@ -6,8 +6,7 @@ import click
 
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx, resolve
-from tether.domain.ids import validate_name
-from tether.errors import InvalidInput, NotFound
+from tether.errors import InvalidInput
 
 
 @click.group("project")
@@ -46,8 +45,8 @@ def add(
     if agent is not None:
         check_agent(ctx.config, agent)
     with ctx.ledger.db.write() as conn:
-        if host not in (None, here) and not hosts.exists(conn, validate_name(host, "host name")):
-            raise NotFound(f"no host named {host!r} has joined this ledger; see `tether hosts`")
+        if host not in (None, here):
+            hosts.require(conn, host)
         created = projects.add(
             conn, directory, name=name, prefix=prefix, default_agent=agent, host=host or here
         )
@@ -58,6 +57,31 @@ def add(
             f"added project [bold]{created.name}[/bold] ({created.path}); "
             f"sessions will be {created.prefix}-1, {created.prefix}-2, …"
         )
+
+
+@project.command("host")
+@click.argument("name")
+@click.argument("host")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@pass_ctx
+def host(ctx: Context, name: str, host: str, as_json: bool) -> None:
+    """Move project NAME to HOST, where its checkout now lives: turns not yet started run there."""
+    from tether.cli.team import remote_api
+
+    if (api := remote_api(ctx)) is not None:
+        from urllib.parse import quote
+
+        moved = api.post(f"/api/projects/{quote(name)}/host", {"host": host}, repeatable=True)
+    else:
+        from tether.domain import serialize
+        from tether.ledger import projects
+
+        with ctx.ledger.db.write() as conn:
+            moved = serialize.project(projects.set_host(conn, name, host))
+    if as_json:
+        output.emit_json(moved)
+    else:
+        output.console.print(f"project [bold]{moved['name']}[/bold] now runs on {moved['host']}")
 
 
 @project.command("ls")

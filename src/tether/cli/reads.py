@@ -10,13 +10,14 @@ from typing import Any
 
 from tether.cli.client import Client
 from tether.cli.context import Context
-from tether.server.address import running
+from tether.server import address
 
 
 class Reader:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        info = running(ctx.config.home)
+        remote = ctx.config.server.remote
+        info = address.remote(remote) if remote else address.running(ctx.config.home)
         self.client = None if info is None else Client(ctx.config, info)
 
     def sessions(self, **query: Any) -> dict[str, Any]:

@@ -1,6 +1,12 @@
-"""``tether user``, ``tether token`` and ``tether hosts``: the people and machines of a ledger."""
+"""``tether user``, ``tether token`` and ``tether hosts``: the people and machines of a ledger.
+
+Each works on the ledger of this home, or through the admin API of the team
+daemon ``[server] remote`` names (with this person's token), where the
+ledger is out of reach.
+"""
 
 import time
+from typing import TYPE_CHECKING
 
 import click
 
@@ -8,7 +14,19 @@ from tether.cli import output
 from tether.cli.context import Context, pass_ctx
 from tether.domain.team import Role, parse_role
 
+if TYPE_CHECKING:
+    from tether.cli.client import Client
+
 ROLES = [r.value for r in Role]
+
+
+def remote_api(ctx: Context) -> "Client | None":
+    """The team daemon's API when ``[server] remote`` names one; None: use the ledger here."""
+    if not ctx.config.server.remote:
+        return None
+    from tether.cli.client import Client
+
+    return Client(ctx.config)
 
 
 @click.group("user")
@@ -22,6 +40,10 @@ def user() -> None:
 @pass_ctx
 def user_add(ctx: Context, name: str, role: str) -> None:
     """Add the person NAME; give them a token with `tether token create NAME`."""
+    if (api := remote_api(ctx)) is not None:
+        added = api.post("/api/users", {"name": name, "role": parse_role(role).value})
+        output.console.print(f"added {added['role']} [bold]{added['name']}[/bold]")
+        return
     from tether.ledger import people
 
     with ctx.ledger.db.write() as conn:
@@ -35,6 +57,12 @@ def user_add(ctx: Context, name: str, role: str) -> None:
 @pass_ctx
 def user_role(ctx: Context, name: str, role: str) -> None:
     """Change the role of NAME."""
+    if (api := remote_api(ctx)) is not None:
+        from urllib.parse import quote
+
+        changed = api.post(f"/api/users/{quote(name)}/role", {"role": parse_role(role).value})
+        output.console.print(f"{changed['name']} is now a {changed['role']}")
+        return
     from tether.ledger import people
 
     with ctx.ledger.db.write() as conn:
@@ -47,10 +75,14 @@ def user_role(ctx: Context, name: str, role: str) -> None:
 @pass_ctx
 def user_ls(ctx: Context, as_json: bool) -> None:
     """List people and their roles."""
-    from tether.ledger import people
+    if (api := remote_api(ctx)) is not None:
+        items = api.get("/api/users")["items"]
+    else:
+        from tether.domain import serialize
+        from tether.ledger import people
 
-    with ctx.ledger.db.read() as conn:
-        items = [{"name": p.name, "role": p.role.value} for p in people.list_users(conn)]
+        with ctx.ledger.db.read() as conn:
+            items = [serialize.person(p) for p in people.list_users(conn)]
     if as_json:
         output.emit_json(items)
         return
@@ -69,10 +101,14 @@ def token() -> None:
 @pass_ctx
 def token_create(ctx: Context, name: str, label: str | None, as_json: bool) -> None:
     """A new token for the person NAME, printed once."""
-    from tether.ledger import people
+    if (api := remote_api(ctx)) is not None:
+        made = api.post("/api/tokens", {"user": name, "label": label})
+        token_id, secret = made["id"], made["token"]
+    else:
+        from tether.ledger import people
 
-    with ctx.ledger.db.write() as conn:
-        token_id, secret = people.create_token(conn, name, label)
+        with ctx.ledger.db.write() as conn:
+            token_id, secret = people.create_token(conn, name, label)
     if as_json:
         output.emit_json({"id": token_id, "user": name, "token": secret})
         return
@@ -88,6 +124,10 @@ def token_create(ctx: Context, name: str, label: str | None, as_json: bool) -> N
 @pass_ctx
 def token_revoke(ctx: Context, token_id: int) -> None:
     """Refuse the token TOKEN_ID from now on."""
+    if (api := remote_api(ctx)) is not None:
+        done = api.post(f"/api/tokens/{token_id}/revoke", {}, repeatable=True)
+        output.console.print(f"revoked token {done['id']} of {done['user']}")
+        return
     from tether.ledger import people
 
     with ctx.ledger.db.write() as conn:
@@ -100,26 +140,29 @@ def token_revoke(ctx: Context, token_id: int) -> None:
 @pass_ctx
 def token_ls(ctx: Context, as_json: bool) -> None:
     """List tokens (never their secrets)."""
-    from tether.domain import serialize
-    from tether.ledger import people
+    if (api := remote_api(ctx)) is not None:
+        items = api.get("/api/tokens")["items"]
+    else:
+        from tether.domain import serialize
+        from tether.ledger import people
 
-    with ctx.ledger.db.read() as conn:
-        found = people.list_tokens(conn)
+        with ctx.ledger.db.read() as conn:
+            items = [serialize.token(t) for t in people.list_tokens(conn)]
     if as_json:
-        output.emit_json([serialize.token(t) for t in found])
+        output.emit_json(items)
         return
     output.table(
         None,
         ("id", "user", "label", "created", "revoked"),
         (
             (
-                t.id,
-                t.user,
-                t.label or "",
-                output.when(serialize.iso(t.created_at)),
-                output.when(serialize.iso(t.revoked_at)),
+                t["id"],
+                t["user"],
+                t["label"] or "",
+                output.when(t["created_at"]),
+                output.when(t["revoked_at"]),
             )
-            for t in found
+            for t in items
         ),
     )
 
@@ -129,14 +172,16 @@ def token_ls(ctx: Context, as_json: bool) -> None:
 @pass_ctx
 def hosts_cmd(ctx: Context, as_json: bool) -> None:
     """Daemons serving this ledger: last heartbeat, live turns, agents."""
-    from tether.domain import serialize
-    from tether.ledger import hosts
+    if (api := remote_api(ctx)) is not None:
+        items = api.get("/api/hosts")["items"]
+    else:
+        from tether.domain import serialize
+        from tether.ledger import hosts
 
-    timeout = ctx.config.team.host_timeout_s
-    now = time.time()
-    with ctx.ledger.db.read() as conn:
-        found = hosts.list_all(conn)
-    items = [{**serialize.host(h), "alive": h.silent_for(now) <= timeout} for h in found]
+        with ctx.ledger.db.read() as conn:
+            found = hosts.list_all(conn)
+        timeout = ctx.config.team.host_timeout_s
+        items = [serialize.host(h, time.time(), timeout) for h in found]
     if as_json:
         output.emit_json(items)
         return

@@ -115,7 +115,8 @@ def token(t: TokenInfo) -> dict[str, Any]:
     }
 
 
-def host(h: Host) -> dict[str, Any]:
+def host(h: Host, now: float, timeout_s: float) -> dict[str, Any]:
+    """A host, ``alive`` while its heartbeat is younger than ``timeout_s``."""
     return {
         "name": h.name,
         "url": h.url,
@@ -124,6 +125,7 @@ def host(h: Host) -> dict[str, Any]:
         "heartbeat_at": iso(h.heartbeat_at),
         "agents": dict(h.agents),
         "load": h.load,
+        "alive": h.silent_for(now) <= timeout_s,
     }
 
 

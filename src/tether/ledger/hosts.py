@@ -79,3 +79,11 @@ def list_all(conn: Connection) -> list[Host]:
 
 def exists(conn: Connection, name: str) -> bool:
     return conn.execute(select(hosts.c.name).where(hosts.c.name == name)).first() is not None
+
+
+def require(conn: Connection, name: str) -> str:
+    """``name``, a host that has joined this ledger (else NotFound saying where to look)."""
+    name = validate_name(name, "host name")
+    if not exists(conn, name):
+        raise NotFound(f"no host named {name!r} has joined this ledger; see `tether hosts`")
+    return name

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from tether.domain.ids import prefix_for, validate_name, validate_prefix
 from tether.domain.records import Project
 from tether.errors import Conflict, NotFound
+from tether.ledger import hosts
 from tether.ledger.schema import projects
 
 
@@ -57,6 +58,7 @@ def add(
 def set_host(conn: Connection, name: str, host: str) -> Project:
     """Move where the project's checkout lives: its queued and later turns run on ``host``."""
     get(conn, name)
+    host = hosts.require(conn, host)
     conn.execute(update(projects).where(projects.c.name == name).values(host=host))
     return get(conn, name)
 

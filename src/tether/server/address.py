@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from tether.errors import ConfigError
+
 INFO_FILE = "daemon.json"
 LOCK_FILE = "daemon.lock"
 
@@ -28,6 +30,21 @@ class DaemonInfo:
     def url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"{self.scheme}://{host}:{self.port}"
+
+
+def remote(url: str) -> DaemonInfo:
+    """A team daemon elsewhere (``[server] remote``), reached at ``http(s)://host[:port]``."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"[server] remote {url[:100]!r} is not a URL: {exc}") from exc
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(f"[server] remote must be http(s)://host[:port], not {url[:100]!r}")
+    default = 443 if parts.scheme == "https" else 80
+    return DaemonInfo(parts.hostname, port or default, 0, 0.0, parts.scheme)
 
 
 def _lock_is_held(home: Path) -> bool:

@@ -1,5 +1,6 @@
 """The ASGI application: thin handlers over the ledger (invariant 4: reads never probe)."""
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import asdict
@@ -275,7 +276,9 @@ class Api:
 
     def host_list(self, request: Request) -> Any:
         with self.ledger.db.read() as conn:
-            return {"items": [serialize.host(h) for h in hosts.list_all(conn)]}
+            found = hosts.list_all(conn)
+        timeout = self.config.team.host_timeout_s
+        return {"items": [serialize.host(h, time.time(), timeout) for h in found]}
 
     def me(self, request: Request) -> Any:
         person = person_of(request.scope)
