@@ -7,16 +7,15 @@ deadlines of minutes; nothing depends on a fixed sleep.
 """
 
 import json
-import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.fakes.notice_sinks import Receiver, recorded, recorder, wait_for
 
 from tether.config import Config, NotifySettings
 from tether.domain.records import Session
@@ -26,65 +25,7 @@ from tether.ledger import notices, projects, sessions, turns
 from tether.ledger.store import Ledger
 from tether.notify.notifier import Notifier
 
-DEADLINE_S = 180.0
 HOSTILE = "$(touch PWNED); `touch PWNED2` | rm -rf / <script>"
-RECORDER = (
-    "import json, os, sys\n"
-    "with open(sys.argv[1], 'a') as f:\n"
-    "    f.write(json.dumps({'argv': sys.argv[2:], 'tag': os.environ['TETHER_NOTICE_TAG'],\n"
-    "        'stdin': json.loads(sys.stdin.read())}) + '\\n')\n"
-)
-
-
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {DEADLINE_S:.0f}s: {what}")
-
-
-class Receiver:
-    """An HTTP server on 127.0.0.1 recording each POST; ``answer`` decides the status."""
-
-    def __init__(self, answer: Callable[[int], int]) -> None:
-        self.bodies: list[dict[str, Any]] = []
-        self.answered: list[tuple[str, int]] = []
-        self.gate = threading.Event()
-        self.gate.set()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                number = len(receiver.bodies)
-                receiver.bodies.append(body)
-                receiver.gate.wait(DEADLINE_S)
-                status = answer(number)
-                try:
-                    self.send_response(status)
-                    self.end_headers()
-                    receiver.answered.append((body["tag"], status))
-                except OSError:
-                    pass  # the notifier gave up waiting: a timed-out attempt
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def delivered(self) -> list[str]:
-        return [tag for tag, status in self.answered if status == 200]
-
-    def close(self) -> None:
-        self.gate.set()
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
@@ -96,19 +37,6 @@ def stop() -> Iterator[threading.Event]:
 
 def _notify_config(config: Config, **settings: Any) -> Config:
     return replace(config, notify=NotifySettings(**{"timeout_s": 2.0, **settings}))
-
-
-def _recorder(tmp_path: Path) -> tuple[tuple[str, ...], Path]:
-    script, out = tmp_path / "record.py", tmp_path / "notices.jsonl"
-    script.write_text(RECORDER)
-    argv = (sys.executable, str(script), str(out), "{headline}", "--", "{body}", "{title}")
-    return argv, out
-
-
-def _lines(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def _session(ledger: Ledger, tmp_path: Path, title: str = "fix the flaky test") -> Session:
@@ -139,7 +67,7 @@ def _rows(ledger: Ledger) -> list[dict[str, Any]]:
 def test_command_gets_each_notice_once_with_fields_as_arguments_never_a_shell(
     config: Config, ledger: Ledger, tmp_path: Path, stop: threading.Event
 ) -> None:
-    argv, out = _recorder(tmp_path)
+    argv, out = recorder(tmp_path)
     notifier = Notifier(_notify_config(config, command=argv), ledger)
     notifier.start(stop)
     wait_for(lambda: _cursor(ledger, config), "the notifier's first cursor")
@@ -149,7 +77,7 @@ def test_command_gets_each_notice_once_with_fields_as_arguments_never_a_shell(
     _end(ledger, session, TurnState.CANCELLED, "cancelled by alice")
     notifier.nudge()
 
-    lines = wait_for(lambda: len(_lines(out)) >= 2 and _lines(out), "two notices run")
+    lines = wait_for(lambda: len(recorded(out)) >= 2 and recorded(out), "two notices run")
     assert [line["tag"] for line in lines] == [f"{failed}:failed", f"{done}:completed"]
     urgent, finished = lines
     assert urgent["argv"][0] == f"{failed} needs you: failed"
@@ -164,7 +92,7 @@ def test_command_gets_each_notice_once_with_fields_as_arguments_never_a_shell(
     )
     assert all(r["command_error"] is None for r in rows)
     assert all(r["webhook_error"] == "not configured" for r in rows)
-    assert len(_lines(out)) == 2  # the cancelled turn is no notice
+    assert len(recorded(out)) == 2  # the cancelled turn is no notice
 
 
 def _cursor(ledger: Ledger, config: Config) -> bool:
@@ -198,7 +126,7 @@ def test_a_hanging_webhook_delays_only_itself_and_loses_nothing(
 ) -> None:
     receiver = Receiver(lambda number: 200)
     receiver.gate.clear()  # every request hangs until the test lets them go
-    argv, out = _recorder(tmp_path)
+    argv, out = recorder(tmp_path)
     try:
         settings = {"webhook": receiver.url, "command": argv, "max_attempts": 1000}
         notifier = Notifier(_notify_config(config, **settings), ledger)
@@ -210,7 +138,7 @@ def test_a_hanging_webhook_delays_only_itself_and_loses_nothing(
         tags = [f"{t}:completed" for t in ended]
 
         # The command gets all three while every webhook request hangs.
-        wait_for(lambda: [line["tag"] for line in _lines(out)] == tags, "the command runs")
+        wait_for(lambda: [line["tag"] for line in recorded(out)] == tags, "the command runs")
         wait_for(lambda: len(receiver.bodies) >= 2, "a timed-out request is retried")
         assert receiver.delivered() == []
         assert all(r["webhook_at"] is None for r in _rows(ledger))
@@ -231,13 +159,13 @@ def test_a_dead_webhook_is_given_up_after_its_attempts_and_the_command_still_run
     dead = Receiver(lambda number: 200)
     url = dead.url
     dead.close()  # nothing listens on that port any more
-    argv, out = _recorder(tmp_path)
+    argv, out = recorder(tmp_path)
     notifier = Notifier(_notify_config(config, webhook=url, command=argv, max_attempts=2), ledger)
     notifier.start(stop)
     wait_for(lambda: _cursor(ledger, config), "the notifier's first cursor")
     turn = _end(ledger, _session(ledger, tmp_path), TurnState.INTERRUPTED, "daemon restarted")
     notifier.nudge()
-    wait_for(lambda: _lines(out), "the command runs")
+    wait_for(lambda: recorded(out), "the command runs")
     row = wait_for(lambda: [r for r in _rows(ledger) if r["webhook_at"]], "webhook given up")[0]
     assert row["tag"] == f"{turn}:interrupted"
     assert row["webhook_attempts"] == 2 and "unreachable" in row["webhook_error"]
@@ -246,7 +174,7 @@ def test_a_dead_webhook_is_given_up_after_its_attempts_and_the_command_still_run
 def test_each_notice_once_across_a_restart_and_what_ended_meanwhile_is_told(
     config: Config, ledger: Ledger, tmp_path: Path
 ) -> None:
-    argv, out = _recorder(tmp_path)
+    argv, out = recorder(tmp_path)
     configured = _notify_config(config, command=argv)
     first_stop = threading.Event()
     first = Notifier(configured, ledger)
@@ -255,7 +183,7 @@ def test_each_notice_once_across_a_restart_and_what_ended_meanwhile_is_told(
     session = _session(ledger, tmp_path)
     before = _end(ledger, session, TurnState.FAILED, "boom")
     first.nudge()
-    wait_for(lambda: len(_lines(out)) == 1, "the first notice")
+    wait_for(lambda: len(recorded(out)) == 1, "the first notice")
     first_stop.set()
 
     meanwhile = _end(ledger, session, TurnState.COMPLETED)
@@ -264,8 +192,8 @@ def test_each_notice_once_across_a_restart_and_what_ended_meanwhile_is_told(
     second_stop = threading.Event()
     try:
         Notifier(configured, ledger).start(second_stop)
-        wait_for(lambda: len(_lines(out)) == 2, "the notice of what ended meanwhile")
-        tags = [line["tag"] for line in _lines(out)]
+        wait_for(lambda: len(recorded(out)) == 2, "the notice of what ended meanwhile")
+        tags = [line["tag"] for line in recorded(out)]
         assert tags == [f"{before}:failed", f"{meanwhile}:completed"]
         assert [r["tag"] for r in _rows(ledger)] == tags
     finally:
