@@ -92,8 +92,10 @@ class EventNote:
 
 
 # PostgreSQL: rows in commit order, only below the oldest running transaction.
+# (The transaction id is answered as ``txid``: an output named ``xid`` would be what ORDER BY
+# sorts, a computed value, instead of walking the (xid, id) index.)
 _PG_AFTER = (
-    "SELECT {columns}, CAST(CAST(xid AS text) AS bigint) AS xid FROM {table} "
+    "SELECT {columns}, CAST(CAST(xid AS text) AS bigint) AS txid FROM {table} "
     "WHERE (xid, id) > (CAST(:x AS xid8), :i) AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
     "ORDER BY xid, id LIMIT :n"
 )
@@ -156,12 +158,12 @@ def _bounds(after: Position, limit: int) -> dict[str, Any]:
 
 
 def _change(m: Any) -> Change:
-    return Change(m["id"], m["kind"], m["subject"], m["session_id"], m.get("xid", 0))
+    return Change(m["id"], m["kind"], m["subject"], m["session_id"], m.get("txid", 0))
 
 
 def _note(m: Any) -> EventNote:
     return EventNote(
-        m["id"], m["session_id"], m["turn_id"], m["kind"], m["preview"], m.get("xid", 0)
+        m["id"], m["session_id"], m["turn_id"], m["kind"], m["preview"], m.get("txid", 0)
     )
 
 
