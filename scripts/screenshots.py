@@ -19,7 +19,16 @@ from pathlib import Path
 from tether.config import load
 from tether.domain.records import EventKind
 from tether.domain.states import TurnState
-from tether.ledger import events, history, projects, sessions, turns
+from tether.ledger import (
+    events,
+    findings,
+    history,
+    projects,
+    sessions,
+    threads,
+    turns,
+    workspaces,
+)
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger, open_ledger
 
@@ -115,6 +124,31 @@ def seed(ledger: Ledger, work: Path) -> str:
     with ledger.db.write() as conn:
         events.insert_rows(conn, rows)
         history.upsert_entries(conn, entries)
+        workspaces.add(
+            conn, shown, str(work / "web"), str(work / "wt"), f"tether/{shown}", "main", "0" * 40
+        )
+        threads.measure(
+            conn,
+            sessions.get(conn, shown),
+            tokens=118_400,
+            window=272_000,
+            compactions=1,
+            log_bytes=3_400_000,
+        )
+        stuck = made[3]
+        findings.sync(
+            conn,
+            "demo",
+            [
+                findings.Seen(
+                    "wedged_thread",
+                    f"session {stuck.id}: 2 turns in a row ended context full: Prompt is too long",
+                    {"session": stuck.id},
+                    now - 1500,
+                )
+            ],
+            now,
+        )
     return shown
 
 

@@ -11,6 +11,7 @@ from tether.domain.waits import named_wait
 from tether.server.assets import Assets
 
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
+AUDIT_SHOWN = 20  # findings listed on the overview; `tether audit` lists them all
 
 
 def age(ts: float | None, now: float | None = None) -> str:
@@ -118,4 +119,5 @@ def environment(assets: Assets) -> Environment:
         size=size,
     )
     env.globals["asset"] = assets.url
+    env.globals["AUDIT_SHOWN"] = AUDIT_SHOWN
     return env

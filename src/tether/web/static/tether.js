@@ -113,8 +113,14 @@
     const refresh = debounce(async () => {
       const fresh = fragment(await get(url)).getElementById(id);
       const old = document.getElementById(id);
-      if (fresh && old) old.replaceWith(fresh);
+      if (!fresh || !old) return;
+      if (old.dataset.touched) { fresh.open = old.open; fresh.dataset.touched = "1"; } // their choice
+      old.replaceWith(fresh);
     }, 150);
+    document.addEventListener("click", (e) => {
+      const summary = e.target.closest(`#${id} > summary`);
+      if (summary) summary.parentElement.dataset.touched = "1";
+    });
     onLive((msg) => {
       if (msg.type === "reset" || (msg.type === "status" && msg.status === "live")) refresh();
       else if (msg.type === "data" && changed(msg.data)) refresh();
