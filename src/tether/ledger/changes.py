@@ -12,8 +12,9 @@ and a reader past 10 would never see 9. There each row also records its
 transaction id (``xid``, migration 0010), a position is ``(xid, id)``, and
 a reader takes only rows whose transaction is older than the oldest one
 still running (``pg_snapshot_xmin``): every row still to come sorts after
-them. The price: a write transaction that stays open holds back what later
-ones committed until it ends.
+them. The price: a write transaction that stays open (on the whole
+PostgreSQL server, whatever its database) holds back what later ones
+committed until it ends.
 """
 
 import re
