@@ -391,3 +391,56 @@ def test_attached_part_of_a_tether_session_is_imported_once(
     assert [(e.preview, e.turn_id) for e in stored] == [("typed in the agent's UI", attached.id)]
     with ledger.db.read() as conn:
         assert sessions.find_by_native_id(conn, "claude", "s-att") == sessions.get(conn, mine.id)
+
+
+def test_a_warm_pass_is_skipped_only_when_nothing_changed_or_is_pending(
+    config: Config, ledger: Ledger, roots: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tether.history import unchanged
+    from tether.history.roots import log_files
+    from tether.history.roots import roots as found_roots
+    from tether.ledger import threads
+
+    write_tree(roots["claude"], roots["codex"], 400_000, seed=5)
+    path = _claude_file(roots["claude"], "s-grow", [_assistant("s-grow", "m1", "r1", 5)])
+    monkeypatch.setenv("TETHER_HISTORY_IMPORT_TRANSCRIPTS", "0")
+    usage_only = load()
+    assert unchanged.check(usage_only) is None  # nothing indexed yet
+    Indexer(usage_only, ledger).run_once()
+    if not ledger.db.is_sqlite:
+        assert unchanged.check(usage_only) is None  # the full pass always runs on PostgreSQL
+        return
+    logs = list(log_files(found_roots(usage_only.history)))
+    quiet = unchanged.check(usage_only)
+    assert quiet is not None and (quiet.files, quiet.files_read) == (len(logs), 0)
+    assert unchanged.check(config) is None  # with transcripts: none imported yet
+    Indexer(config, ledger).run_once()
+    assert unchanged.check(config) is not None
+
+    with path.open("a") as handle:
+        handle.write(_assistant("s-grow", "m2", "r2", 7))
+    assert unchanged.check(config) is None  # a log grew
+    Indexer(config, ledger).run_once()
+    assert unchanged.check(config) is not None
+    _claude_file(roots["claude"], "s-new", [_assistant("s-new", "m1", "r1", 3)])
+    assert unchanged.check(config) is None  # a new log
+    Indexer(config, ledger).run_once()
+    assert unchanged.check(config) is not None
+
+    with ledger.db.write() as conn:
+        conn.execute(text("INSERT INTO native_sessions (agent, native_id) VALUES ('codex', 'n1')"))
+    assert unchanged.check(config) is None  # a native session to attribute
+    Indexer(config, ledger).run_once()
+    assert unchanged.check(config) is not None
+
+    with ledger.db.write() as conn:
+        app = projects.add(conn, Path("/w"), name="w")
+        threads.ensure_current(conn, sessions.create(conn, app, "claude", "/w", native_id="s-mine"))
+    _claude_file(roots["claude"], "s-mine", [_assistant("s-mine", "m1", "r1", 4)])
+    assert Indexer(config, ledger).run_once().threads_measured == 1
+    assert unchanged.check(config) is not None
+    with ledger.db.write() as conn:
+        conn.execute(text("UPDATE threads SET log_offset = 0"))
+    assert unchanged.check(config) is None  # a live thread whose log is not measured to its end
+    assert Indexer(config, ledger).run_once().threads_measured == 1
+    assert unchanged.check(config) is not None

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tether.config import Config
+from tether.history import unchanged
 from tether.history.indexer import Indexer
 from tether.ledger import history as ledger_history
 from tether.ledger.store import Ledger
@@ -77,7 +78,9 @@ def test_recorded_opencode_sessions_incrementally(
     assert first.errors == [] and first.sessions_created == 1
     assert _usage(ledger) == [(160, 40, 20)]
     assert indexer.run_once().files_read == 0  # unchanged store: not even opened
+    assert (unchanged.check(config) is not None) == ledger.db.is_sqlite
     _load(store, "tool")
+    assert unchanged.check(config) is None  # the store changed: the full pass reads it
     indexer.run_once()
     assert _usage(ledger)[-1] == (160, 40, 20) and len(_usage(ledger)) == 2
 

@@ -25,22 +25,18 @@ TOKEN_HEADERS = ("input", "cached", "cache write", "output", "reasoning")
 @pass_ctx
 def index(ctx: Context, as_json: bool) -> None:
     """Read new native-log bytes of every agent into the ledger, once, in the foreground."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+    from tether.history import unchanged
 
-    from tether.history.indexer import Indexer
+    report = unchanged.check(ctx.config)
+    if report is None:
+        from tether.history.indexer import Indexer
 
-    indexer = Indexer(ctx.config, ctx.ledger)
-    with Progress(
-        *Progress.get_default_columns()[:-1],
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        console=output.errors,
-        disable=as_json,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("indexing native logs", total=None)
-        report = indexer.run_once(lambda done, total: bar.update(task, completed=done, total=total))
+        indexer = Indexer(ctx.config, ctx.ledger)
+        bar = _Bar()
+        try:
+            report = indexer.run_once(None if as_json else bar.update)
+        finally:
+            bar.close()
     if as_json:
         output.emit_json(asdict(report))
         return
@@ -92,6 +88,34 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
             f"{names}{more}. `tether prices update` fetches newer prices.",
             highlight=False,
         )
+
+
+class _Bar:
+    """Rich's progress bar, loaded and shown only once there is something to read."""
+
+    def __init__(self) -> None:
+        self.progress: Any = None
+        self.task: Any = None
+
+    def update(self, done: int, total: int) -> None:
+        if self.progress is None:
+            from rich.progress import BarColumn, DownloadColumn, Progress, TransferSpeedColumn
+
+            self.progress = Progress(
+                *Progress.get_default_columns()[:-1],
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                console=output.errors,
+                transient=True,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task("indexing native logs", total=None)
+        self.progress.update(self.task, completed=done, total=total)
+
+    def close(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
 
 
 @contextmanager

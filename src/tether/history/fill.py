@@ -25,6 +25,11 @@ from tether.lines import LineStats, line_bounds, windows
 READ_LIMIT = 64 * 1024 * 1024  # bytes per pass; the next pass goes on from there
 
 
+def main_log(agent: str, native_id: str, path: Path) -> bool:
+    """Claude's sub-agent transcripts carry the session id too: only its own file counts."""
+    return agent != "claude" or path.stem == native_id
+
+
 @dataclass(slots=True)
 class Fill:
     offset: int = 0  # read up to here

@@ -12,7 +12,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from tether.history import attribution, meter, opencode
 from tether.history.fold import Folded, fold
 from tether.history.pricing import PriceTable, load
 from tether.history.readers import READERS
+from tether.history.report import IndexReport
 from tether.history.reprice import price_unpriced
 from tether.history.roots import Roots, log_files, roots
 from tether.history.scan import Job, JobResult, run_jobs, split
@@ -34,6 +35,7 @@ from tether.history.sources import (
     classify,
     head_hash,
     identity,
+    store_stamp,
 )
 from tether.history.timestamps import day_of
 from tether.ledger import events as ledger_events
@@ -46,21 +48,6 @@ FLUSH_ENTRIES = 10_000
 EVENT_BATCH = 5_000  # transcript events per write transaction, at most …
 EVENT_BATCH_BYTES = 8 * 1024 * 1024  # … and at most this many bytes of previews
 Progress = Callable[[int, int], None]  # bytes done, bytes to read
-
-
-@dataclass
-class IndexReport:
-    files: int = 0
-    files_read: int = 0
-    bytes_read: int = 0
-    entries: int = 0
-    sessions_created: int = 0
-    threads_measured: int = 0
-    events: int = 0
-    bad_lines: int = 0
-    oversize_lines: int = 0
-    errors: list[str] = field(default_factory=list)
-    seconds: float = 0.0
 
 
 @dataclass(slots=True)
@@ -250,14 +237,6 @@ def _grouped(
         yield planned, [next(results) for _ in file_jobs]
 
 
-def _store_stamp(path: Path) -> list[float]:
-    """Sizes and mtimes of a SQLite store and its WAL: any write changes one of them."""
-    now = identity(path)
-    wal = path.with_name(path.name + "-wal")
-    after = identity(wal) if wal.exists() else None
-    return [now.size, now.mtime, after.size if after else 0, after.mtime if after else 0]
-
-
 def _found_files(
     found: Roots, known: dict[str, ledger_history.FileRecord], walk: bool
 ) -> list[Any]:
@@ -355,11 +334,11 @@ class Indexer:
         path = self.roots.opencode_db
         state = record.state if record is not None else {}
         try:
-            if state.get("stamp") == _store_stamp(path):
+            if state.get("stamp") == store_stamp(path):
                 return
             read = opencode.read(path, int(state.get("watermark", 0)))
             # stamped after reading: opening the store read-only may create its -wal file
-            stamp, now = _store_stamp(path), identity(path)
+            stamp, now = store_stamp(path), identity(path)
         except OSError:
             return
         report.files += 1

@@ -8,16 +8,11 @@ import logging
 from pathlib import Path
 
 from tether.domain.threads import known_window
-from tether.history.fill import READERS, Fill, read
+from tether.history.fill import READERS, Fill, main_log, read
 from tether.ledger import threads
 from tether.ledger.store import Ledger
 
 log = logging.getLogger("tether.history")
-
-
-def _main_log(agent: str, native_id: str, path: Path) -> bool:
-    """Claude's sub-agent transcripts carry the session id too: only its own file counts."""
-    return agent != "claude" or path.stem == native_id
 
 
 def measure(ledger: Ledger, host: str, max_line: int) -> int:
@@ -27,7 +22,7 @@ def measure(ledger: Ledger, host: str, max_line: int) -> int:
     changed = 0
     for thread, name in found:
         path = Path(name)
-        if thread.native_id is None or not _main_log(thread.agent, thread.native_id, path):
+        if thread.native_id is None or not main_log(thread.agent, thread.native_id, path):
             continue
         try:
             size = path.stat().st_size

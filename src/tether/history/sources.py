@@ -16,8 +16,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import BinaryIO
 
-import zstandard
-
 HEAD_BYTES = 4096
 
 
@@ -70,6 +68,14 @@ def classify(path: Path, now: Identity, saved: Saved | None) -> Change:
     return Change.GREW if now.size > before.size else Change.SAME
 
 
+def store_stamp(path: Path) -> list[float]:
+    """Sizes and mtimes of a SQLite store and its WAL: any write changes one of them."""
+    now = identity(path)
+    wal = path.with_name(path.name + "-wal")
+    after = identity(wal) if wal.exists() else None
+    return [now.size, now.mtime, after.size if after else 0, after.mtime if after else 0]
+
+
 def is_compressed(path: Path) -> bool:
     return path.name.endswith(".zst")
 
@@ -96,6 +102,8 @@ def open_at(path: Path, offset: int) -> Iterator[tuple[BinaryIO, _Counting]]:
             raw.seek(offset)
             yield counting, counting  # type: ignore[misc]
             return
+        import zstandard  # only compressed logs need it (CLI start-up)
+
         reader = zstandard.ZstdDecompressor().stream_reader(
             counting,  # type: ignore[arg-type]
             read_across_frames=True,

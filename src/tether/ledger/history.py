@@ -14,8 +14,6 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy import text as sql_text
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from tether.domain.records import Origin, TurnKind
 from tether.ledger import usage
@@ -51,7 +49,14 @@ class FileRecord:
 
 
 def _insert(conn: Connection) -> Any:
-    return pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    """The dialect's INSERT … ON CONFLICT; only the one in use is loaded (CLI start-up)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def load_files(conn: Connection, host: str) -> dict[str, FileRecord]:
