@@ -6,6 +6,7 @@ file, so "ran once, on the right host" is read from what actually ran.
 
 import itertools
 import json
+import random
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -14,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import select
 from tests.engine.conftest import write_config
 from tests.integration.test_stream import Channel, Sse
 from tests.support import CliHome
@@ -21,7 +23,9 @@ from tests.support import CliHome
 from tether.config import load
 from tether.domain.records import Turn
 from tether.domain.states import TurnState
+from tether.history.synthetic import Expected, codex_session, write_codex
 from tether.ledger import projects, sessions, turns
+from tether.ledger.schema import history_files
 from tether.ledger.store import Ledger, open_ledger
 
 TERMINAL = {s.value for s in TurnState if s.terminal}
@@ -293,3 +297,33 @@ def test_a_host_restarted_before_the_timeout_reattaches(team_host: Callable[...,
     done = a.wait(turn_id)
     assert (done["state"], done["host"]) == ("completed", "b")
     assert len(b.runs()) == 1 and a.runs() == []
+
+
+def test_each_host_indexes_its_own_agent_logs_under_its_name(
+    team_host: Callable[..., Host], pg_url: str
+) -> None:
+    a, b = team_host("a"), team_host("b")
+    native: dict[str, tuple[str, Path]] = {}
+    for seed, host in enumerate((a, b)):
+        rollout = codex_session(random.Random(seed), Expected(), 1767225600.0, 2)
+        path = write_codex(host.path / "native-logs" / "codex", rollout)  # same day, same layout
+        native[host.name] = (rollout.native_id, path)
+    a.serve()
+    b.serve()
+    ledger = _ledger(pg_url, a.path)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            with ledger.db.read() as conn:
+                rows = conn.execute(
+                    select(history_files.c.host, history_files.c.native_id, history_files.c.path)
+                ).all()
+            found = {host: (native_id, Path(path)) for host, native_id, path in rows}
+            if found == native:
+                break
+            assert time.monotonic() < deadline, f"indexed: {rows}"
+            time.sleep(0.2)
+    finally:
+        ledger.close()
+    listed = a.api("GET", "/api/sessions?agent=codex")["items"]  # one view: both machines
+    assert {s["native_id"] for s in listed} == {n for n, _ in native.values()}
