@@ -209,12 +209,15 @@ def test_a_stalled_turn_needs_you_once_per_stall(
         turns.transition(conn, turn.id, TurnState.DISPATCHED, dispatched_at=time.time())
         turns.update_fields(conn, turn.id, {"stalled_at": 1000.0})
     notifier = Notifier(config, ledger)
-    notifier.read_once((0, 0))
+    # On PostgreSQL a write is readable once older transactions on the server have ended.
+    wait_for(lambda: notifier.read_once((0, 0)) and _rows(ledger), "the first stall is read")
     notifier.read_once((0, 0))
     with ledger.db.write() as conn:
         turns.update_fields(conn, turn.id, {"stalled_at": None})
         turns.update_fields(conn, turn.id, {"stalled_at": 2000.0})
-    notifier.read_once((0, 0))
-    rows = _rows(ledger)
+    rows = wait_for(
+        lambda: notifier.read_once((0, 0)) and len(_rows(ledger)) == 2 and _rows(ledger),
+        "the second stall is read",
+    )
     assert [r["tag"] for r in rows] == [f"{turn.id}:stalled:1000", f"{turn.id}:stalled:2000"]
     assert json.loads(rows[0]["payload"])["headline"] == f"{turn.id} needs you: stalled"

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.fakes.notice_sinks import wait_for
 
 from tether.config import Config
 from tether.domain.notices import notice_for
@@ -21,7 +22,7 @@ from tether.domain.records import Session
 from tether.domain.states import TurnState
 from tether.engine.audit import Auditor
 from tether.engine.supervisor import Engine
-from tether.ledger import changes, findings, notices, projects, sessions, threads, turns
+from tether.ledger import findings, notices, projects, sessions, threads, turns
 from tether.ledger.changes import Cursor
 from tether.ledger.store import Ledger
 from tether.server.app import create_app
@@ -39,51 +40,58 @@ def _session(ledger: Ledger, tmp_path: Path, model: str | None = "gpt-5") -> Ses
         return sessions.create(conn, owner, "codex", str(tmp_path / "web"), model=model)
 
 
-def _messages(ledger: Ledger, after: Cursor) -> list[dict[str, Any]]:
-    with ledger.db.read() as conn:
-        return [json.loads(m.data) for m in read_after(conn, after)]
+def _upto_marker(ledger: Ledger, tmp_path: Path, after: Cursor) -> tuple[list[Any], Cursor]:
+    """The messages after ``after`` up to a marker written now (a new session), once the
+    marker is readable: on PostgreSQL the feed reads only below the oldest running
+    transaction, which anyone's transaction on the server can hold back for a while."""
+    marker = _session(ledger, tmp_path).id
 
+    def read() -> tuple[list[Any], Cursor] | None:
+        with ledger.db.read() as conn:
+            found = read_after(conn, after)
+        data = [json.loads(m.data) for m in found]
+        if not any(d["type"] == "session" and d["session"]["id"] == marker for d in data):
+            return None
+        return [d for d in data if d.get("session", {}).get("id") != marker], found[-1].cursor
 
-def _head(ledger: Ledger) -> Cursor:
-    with ledger.db.read() as conn:
-        return changes.head(conn)
+    return wait_for(read, "the marker write is readable")  # type: ignore[no-any-return]
 
 
 def test_thread_fill_findings_and_notices_reach_the_change_feed(
     ledger: Ledger, tmp_path: Path
 ) -> None:
     session = _session(ledger, tmp_path)
-    start = _head(ledger)
+    _, start = _upto_marker(ledger, tmp_path, Cursor(0, 0))
     with ledger.db.write() as conn:
         sessions.bind_native_id(conn, session, "thread-1")
         threads.measure(conn, session, tokens=136_000, window=272_000, log_bytes=4096)
-    thread_messages = [m for m in _messages(ledger, start) if m["type"] == "thread"]
+    sent, quiet = _upto_marker(ledger, tmp_path, start)
+    thread_messages = [m for m in sent if m["type"] == "thread"]
     assert thread_messages[-1]["session_id"] == session.id
     assert thread_messages[-1]["thread"]["fill"] == 0.5
     assert thread_messages[-1]["thread"]["log_bytes"] == 4096
 
-    quiet = _head(ledger)
     with ledger.db.write() as conn:  # nothing a page shows changed: no message
         threads.measure(conn, session, tokens=136_000, window=272_000, log_bytes=4096)
-    assert [m for m in _messages(ledger, quiet) if m["type"] == "thread"] == []
+    sent, found = _upto_marker(ledger, tmp_path, quiet)
+    assert [m for m in sent if m["type"] == "thread"] == []
 
-    found = _head(ledger)
     seen = findings.Seen("stalled", "turn x stalled", {"session": session.id}, 100.0)
     with ledger.db.write() as conn:
         findings.sync(conn, "h1", [seen], 200.0)
-    opened = [m for m in _messages(ledger, found) if m["type"] == "finding"]
+    sent, again = _upto_marker(ledger, tmp_path, found)
+    opened = [m for m in sent if m["type"] == "finding"]
     assert [(m["finding"]["code"], m["finding"]["resolved"]) for m in opened] == [
         ("stalled", False)
     ]
     assert opened[0]["finding"]["hint"] and opened[0]["finding"]["ids"] == {"session": session.id}
-    again = _head(ledger)
     with ledger.db.write() as conn:
         findings.sync(conn, "h1", [seen], 260.0)  # still there: no message
         findings.sync(conn, "h1", [], 320.0)  # gone: resolved
-    resolved = [m for m in _messages(ledger, again) if m["type"] == "finding"]
+    sent, told = _upto_marker(ledger, tmp_path, again)
+    resolved = [m for m in sent if m["type"] == "finding"]
     assert [m["finding"]["resolved"] for m in resolved] == [True]
 
-    told = _head(ledger)
     with ledger.db.write() as conn:
         turn, _ = turns.add(conn, session, "do it")
         turns.transition(conn, turn.id, TurnState.DISPATCHED, dispatched_at=time.time())
@@ -92,7 +100,7 @@ def test_thread_fill_findings_and_notices_reach_the_change_feed(
         assert notice is not None
         notices.add(conn, notice, "h1", set())
         assert not notices.add(conn, notice, "h1", set())  # once per tag
-    sent = [m for m in _messages(ledger, told) if m["type"] == "notice"]
+    sent = [m for m in _upto_marker(ledger, tmp_path, told)[0] if m["type"] == "notice"]
     assert len(sent) == 1 and sent[0]["notice"]["tag"] == f"{turn.id}:failed"
     assert sent[0]["notice"]["kind"] == "needs_you" and sent[0]["notice"]["cue"]["sticky"]
 
