@@ -8,13 +8,10 @@ is reported with the file, the key and what is wrong.
 
 import json
 import os
-import socket
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from tether.domain.ids import validate_name
 from tether.errors import ConfigError, InvalidId
@@ -171,6 +168,8 @@ class Config:
     @property
     def host_name(self) -> str:
         """This daemon's host name: ``[server] host_name`` or the machine's short hostname."""
+        import socket  # the commands that name a host are few (CLI start-up)
+
         name = self.server.host_name or socket.gethostname().split(".")[0]
         try:
             return validate_name(name, "host name")
@@ -246,25 +245,31 @@ def _check_team(path: Path, server: ServerSettings, team: TeamSettings) -> None:
 
 
 def _check_notify(path: Path, notify: NotifySettings) -> None:
-    url = urlsplit(notify.webhook)
-    if notify.webhook and (url.scheme not in ("http", "https") or not url.hostname):
-        raise ConfigError(
-            f"{path}: notify.webhook must be an http:// or https:// URL, not {notify.webhook!r}"
-        )
+    if notify.webhook:
+        from urllib.parse import urlsplit  # loaded only to check a webhook (CLI start-up)
+
+        url = urlsplit(notify.webhook)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(
+                f"{path}: notify.webhook must be an http:// or https:// URL, not {notify.webhook!r}"
+            )
     if notify.max_attempts < 1:
         raise ConfigError(f"{path}: notify.max_attempts must be at least 1")
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = path.read_bytes()
     except FileNotFoundError:
         return {}
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    import tomllib  # loaded only when there is a config file (CLI start-up)
+
+    try:
+        return tomllib.loads(data.decode())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
 def _section(path: Path, name: str, cls: type, table: Any, environ: Mapping[str, str]) -> Any:

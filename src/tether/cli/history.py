@@ -10,9 +10,8 @@ import click
 
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
-from tether.domain.records import USAGE_GROUPS
 from tether.domain.text import shorten
-from tether.ledger.usage import TOKEN_COLUMNS
+from tether.ledger.usage import TOKEN_COLUMNS, USAGE_GROUPS
 
 if TYPE_CHECKING:
     from tether.ledger.usage import Execute

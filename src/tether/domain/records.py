@@ -56,9 +56,6 @@ class Project:
     host: str | None = None  # where its checkout lives; its turns run there
 
 
-USAGE_GROUPS = ("daily", "session", "model", "project", "agent")  # how usage reports group
-
-
 @dataclass(frozen=True, slots=True)
 class Usage:
     input_tokens: int = 0

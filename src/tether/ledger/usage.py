@@ -3,16 +3,16 @@
 Plain SQL that SQLite and PostgreSQL both run, behind a one-function
 executor, so ``tether usage`` can answer from a read-only stdlib sqlite3
 connection without loading SQLAlchemy or Alembic (``ledger/light.py``).
-Imports nothing but the standard library, tether's errors and domain records.
+Imports nothing but the standard library and tether's errors.
 """
 
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any
 
-from tether.domain.records import USAGE_GROUPS
 from tether.errors import InvalidInput
 
+USAGE_GROUPS = ("daily", "session", "model", "project", "agent")  # how usage reports group
 Execute = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
 TOKEN_COLUMNS = (
     "input_tokens",
