@@ -18,6 +18,7 @@ import pytest
 from tests.fakes.notice_sinks import Receiver, recorded, recorder, wait_for
 
 from tether.config import Config, NotifySettings
+from tether.domain.notices import notice_for
 from tether.domain.records import Session
 from tether.domain.states import TurnState
 from tether.errors import NotFound
@@ -221,3 +222,18 @@ def test_a_stalled_turn_needs_you_once_per_stall(
     )
     assert [r["tag"] for r in rows] == [f"{turn.id}:stalled:1000", f"{turn.id}:stalled:2000"]
     assert json.loads(rows[0]["payload"])["headline"] == f"{turn.id} needs you: stalled"
+
+
+def test_old_notices_every_sink_is_done_with_are_pruned(
+    config: Config, ledger: Ledger, tmp_path: Path
+) -> None:
+    session = _session(ledger, tmp_path)
+    old = _end(ledger, session, TurnState.FAILED, "boom")
+    pending = _end(ledger, session, TurnState.COMPLETED)
+    with ledger.db.write() as conn:
+        for turn_id, sinks in ((old, set()), (pending, {"webhook"})):
+            notice = notice_for(turns.get(conn, turn_id), session)
+            assert notice is not None
+            notices.add(conn, notice, config.host_name, sinks)  # type: ignore[arg-type]
+        assert notices.prune(conn, time.time() + 1) == 1  # the pending one is kept
+    assert [r["turn_id"] for r in _rows(ledger)] == [pending]

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.notices import Notice
@@ -111,6 +111,12 @@ def failed(conn: Connection, sink: Sink, pk: int, attempts: int, error: str, giv
 def payload(conn: Connection, pk: int) -> dict[str, Any] | None:
     raw = conn.execute(select(notices.c.payload).where(notices.c.pk == pk)).scalar_one_or_none()
     return None if raw is None else dict(json.loads(raw))
+
+
+def prune(conn: Connection, before: float) -> int:
+    """Forget notices written before ``before`` that every sink is done with."""
+    done = notices.c.webhook_at.is_not(None) & notices.c.command_at.is_not(None)
+    return conn.execute(delete(notices).where(notices.c.created_at < before, done)).rowcount or 0
 
 
 def all_of(conn: Connection, limit: int = 1000) -> list[dict[str, Any]]:

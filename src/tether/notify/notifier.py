@@ -31,6 +31,8 @@ PENDING = 50  # notices a sink worker holds at once
 TICK_S = 1.0  # a pass without a nudge (writes by another process)
 SAVE_EVERY_S = 5.0  # a cursor with no notice to write is saved this often
 MAX_BACKOFF_S = 300.0
+KEEP_S = 30 * 86400  # delivered notices are kept this long (the tag guards re-reads meanwhile)
+PRUNE_EVERY_S = 3600.0
 
 
 def backoff(attempts: int) -> float:
@@ -74,6 +76,7 @@ class Notifier:
         with self.ledger.db.write() as conn:
             position = notices.start_cursor(conn, self.host)
         saved, saved_at = position, time.monotonic()
+        pruned_at = 0.0
         while not stop.is_set():
             self.nudged.wait(TICK_S)
             self.nudged.clear()
@@ -86,6 +89,10 @@ class Notifier:
                     saved, saved_at = position, time.monotonic()
                     for wake in self.wakes.values():
                         wake.set()
+                if time.monotonic() - pruned_at > PRUNE_EVERY_S:
+                    with self.ledger.db.write() as conn:
+                        notices.prune(conn, time.time() - KEEP_S)
+                    pruned_at = time.monotonic()
             except TetherError as exc:
                 log.warning("action=notify_read_failed error=%s", exc)
                 stop.wait(TICK_S)
