@@ -204,6 +204,10 @@ def test_an_admin_s_cli_manages_the_team_through_a_remote_daemon(
     admin = {**base, "TETHER_SERVER_TOKEN": tokens["ada"]}
     member = {**base, "TETHER_SERVER_TOKEN": tokens["mia"]}
 
+    untrusted = {**admin, "TETHER_SERVER_REMOTE_CA": ""}  # a certificate no authority signed
+    unknown = _tether(untrusted, "user", "ls")
+    assert unknown.returncode == 1 and "certificate verify failed" in unknown.stderr
+    assert "check server.remote and server.remote_ca" in unknown.stderr
     refused = _tether(member, "user", "add", "zed")
     assert refused.returncode == 1 and "mia is a member; this needs admin" in refused.stderr
     assert _tether(admin, "user", "add", "zed", "--role", "viewer").returncode == 0

@@ -96,6 +96,7 @@ class Client:
     def _retrying(
         self, method: str, target: str, body: bytes | None, ok: tuple[int, ...], repeatable: bool
     ) -> Any:
+        import ssl
         from http.client import HTTPException
 
         deadline = time.monotonic() + RETRY_FOR_S
@@ -106,10 +107,10 @@ class Client:
                 break
             except (OSError, HTTPException) as exc:
                 unseen = isinstance(exc, ConnectionRefusedError)
-                if not (repeatable or unseen) or time.monotonic() + pause > deadline:
+                untrusted = isinstance(exc, ssl.SSLError)  # retrying will not change the answer
+                if untrusted or not (repeatable or unseen) or time.monotonic() + pause > deadline:
                     raise DaemonError(
-                        f"cannot reach the daemon at {self.info.url} (tried for "
-                        f"{RETRY_FOR_S:g}s): {exc}; see {self.config.home / 'daemon.log'}"
+                        f"cannot reach the daemon at {self.info.url}: {exc}; {self._hint()}"
                     ) from exc
             time.sleep(pause)
             pause = min(pause * 2, RETRY_MAX_S)
@@ -118,6 +119,11 @@ class Client:
             message = data.get("error") if isinstance(data, dict) else None
             raise _ERRORS.get(status, TetherError)(message or f"HTTP {status}")
         return data
+
+    def _hint(self) -> str:
+        if self.config.server.remote:
+            return "check server.remote and server.remote_ca (TETHER_SERVER_REMOTE, _REMOTE_CA)"
+        return f"tried for {RETRY_FOR_S:g}s; see {self.config.home / 'daemon.log'}"
 
     def _tls(self) -> "ssl.SSLContext":
         """Trust exactly this home's own certificate: the daemon is reached on its bind
