@@ -73,14 +73,13 @@ class Notifier:
     # Reading the change feed
 
     def _read_forever(self, stop: threading.Event) -> None:
-        with self.ledger.db.write() as conn:
-            position = notices.start_cursor(conn, self.host)
-        saved, saved_at = position, time.monotonic()
-        pruned_at = 0.0
+        position: Position | None = None
+        saved, saved_at, pruned_at = position, time.monotonic(), 0.0
         while not stop.is_set():
-            self.nudged.wait(TICK_S)
-            self.nudged.clear()
             try:
+                if position is None:
+                    with self.ledger.db.write() as conn:
+                        position = saved = notices.start_cursor(conn, self.host)
                 position, wrote = self.read_once(position)
                 if wrote or (position != saved and time.monotonic() - saved_at > SAVE_EVERY_S):
                     if not wrote:
@@ -93,12 +92,10 @@ class Notifier:
                     with self.ledger.db.write() as conn:
                         notices.prune(conn, time.time() - KEEP_S)
                     pruned_at = time.monotonic()
-            except TetherError as exc:
-                log.warning("action=notify_read_failed error=%s", exc)
-                stop.wait(TICK_S)
-            except Exception:
+            except Exception:  # logged, never fatal: the next pass retries from the cursor
                 log.exception("action=notify_read_failed")
-                stop.wait(TICK_S)
+            self.nudged.wait(TICK_S)
+            self.nudged.clear()
 
     def read_once(self, position: Position) -> tuple[Position, bool]:
         """Notices for the turns written after ``position``; the new position, and whether
