@@ -237,3 +237,33 @@ def test_old_notices_every_sink_is_done_with_are_pruned(
             notices.add(conn, notice, config.host_name, sinks)  # type: ignore[arg-type]
         assert notices.prune(conn, time.time() + 1) == 1  # the pending one is kept
     assert [r["turn_id"] for r in _rows(ledger)] == [pending]
+
+
+def test_two_hosts_on_one_ledger_deliver_each_notice_once(
+    config: Config, ledger: Ledger, tmp_path: Path, stop: threading.Event
+) -> None:
+    argv, out = recorder(tmp_path)
+    hosts = []
+    for name in ("host-a", "host-b"):
+        host = replace(
+            _notify_config(config, command=argv), server=replace(config.server, host_name=name)
+        )
+        hosts.append(Notifier(host, ledger))
+        hosts[-1].start(stop)
+    wait_for(
+        lambda: all(
+            _cursor(ledger, replace(config, server=replace(config.server, host_name=n)))
+            for n in ("host-a", "host-b")
+        ),
+        "both notifiers' cursors",
+    )
+    session = _session(ledger, tmp_path)
+    ended = [_end(ledger, session, TurnState.FAILED, f"boom {i}") for i in range(5)]
+    for notifier in hosts:
+        notifier.nudge()
+    tags = [f"{t}:failed" for t in ended]
+    wait_for(lambda: sorted(r["tag"] for r in recorded(out)) == sorted(tags), "five runs")
+    rows = wait_for(lambda: all(r["command_at"] for r in _rows(ledger)) and _rows(ledger), "saved")
+    assert sorted(r["tag"] for r in rows) == sorted(tags)
+    assert {r["host"] for r in rows} <= {"host-a", "host-b"}
+    assert len(recorded(out)) == 5  # each once, whichever host wrote it
