@@ -16,16 +16,19 @@ class Bounded:
     truncated: bool
 
 
-_IMAGE_MARKS = ("base64,", "iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR")
-
-
 def strip_images(text: str) -> str:
     """Replace inline base64 images by a short marker; the full text may go to a blob.
 
     A substring test first: most texts hold no image, and it is ten times
     cheaper than the two patterns.
     """
-    if not any(mark in text for mark in _IMAGE_MARKS):
+    if (  # the data URL's marker and the four magic prefixes of _BARE_IMAGE
+        "base64," not in text
+        and "iVBORw0KGgo" not in text
+        and "/9j/" not in text
+        and "R0lGOD" not in text
+        and "UklGR" not in text
+    ):
         return text
     text = _DATA_URL.sub(lambda m: f"[image: {len(m.group(0))} bytes base64]", text)
     return _BARE_IMAGE.sub(lambda m: f"[image: {len(m.group(0))} bytes base64]", text)
@@ -36,7 +39,7 @@ def bound(text: str, limit: int = DEFAULT_PREVIEW_BYTES) -> Bounded:
     raw = text.encode("utf-8", "replace")
     size = len(raw)
     cleaned = strip_images(text) if size > 256 else text
-    data = cleaned.encode("utf-8", "replace")
+    data = raw if cleaned is text else cleaned.encode("utf-8", "replace")
     if len(data) <= limit:
         return Bounded(cleaned, size, cleaned != text)
     half = max(limit // 2 - 64, 0)

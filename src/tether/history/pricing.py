@@ -62,7 +62,7 @@ class PriceTable:
         self.data_file = data_file
         self._snapshot: Any = None
         self._models: dict[str, Any] = {}  # model name -> genai-prices ModelInfo, or None
-        self._rates: dict[tuple[str, int], Rates | None] = {}
+        self._rates: dict[tuple[str, int | None], Rates | None] = {}
         self._by_price: dict[int, tuple[Any, Rates]] = {}  # keeps the price set, so ids stay unique
 
     def _model(self, model: str) -> Any:
@@ -78,10 +78,15 @@ class PriceTable:
     def rates(self, model: str, ts: float) -> Rates | None:
         """The model's rates in the minute of ``ts`` (prices change by date, and for some
         providers by time of day); None if no price is known."""
-        key = (model, int(ts // 60))
+        always: tuple[str, int | None] = (model, None)  # one price set whatever the time
+        if always in self._rates:
+            return self._rates[always]
+        key: tuple[str, int | None] = (model, int(ts // 60))
         if key not in self._rates:
             info = self._model(model)
-            self._rates[key] = None if info is None else self._resolved(info, key[1] * 60)
+            if info is None or not isinstance(info.prices, list):  # not conditional prices
+                key = always
+            self._rates[key] = None if info is None else self._resolved(info, int(ts // 60) * 60)
         return self._rates[key]
 
     def _resolved(self, info: Any, ts: float) -> Rates:

@@ -1,6 +1,7 @@
 """Native timestamps (ISO 8601 strings or epoch numbers) as epoch seconds."""
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 
 def parse_iso(value: str | None) -> float | None:
@@ -24,4 +25,10 @@ def from_epoch(value: object) -> float | None:
 
 def day_of(timestamp: float) -> str:
     """The UTC calendar day tether groups usage by."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%d")
+    return _day(int(timestamp // 86400))
+
+
+@lru_cache(maxsize=4096)
+def _day(days: int) -> str:
+    """Days since the epoch as a date: a history spans few days and many entries."""
+    return datetime.fromtimestamp(days * 86400, UTC).strftime("%Y-%m-%d")
