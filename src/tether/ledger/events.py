@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, select, text
+from sqlalchemy import Connection, Row, bindparam, select, text
 
 from tether.domain.bounded import DEFAULT_PREVIEW_BYTES, bound
 from tether.domain.records import Event, EventKind
@@ -139,14 +139,26 @@ def of_turns(conn: Connection, session_id: str, turn_ids: list[str], limit: int)
     return [_record(row) for row in reversed(rows)]
 
 
+# Built once (a page is the dashboard's most frequent read); no cursor reads before this id.
+_PAGE = (
+    select(events)
+    .where(events.c.session_id == bindparam("session_id"), events.c.id < bindparam("before"))
+    .order_by(events.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_NO_CURSOR = 2**63 - 1
+
+
 def page(
     conn: Connection, session_id: str, before: str | None = None, limit: int = 100
 ) -> Page[Event]:
-    query = select(events).where(events.c.session_id == session_id)
     cursor = parse_cursor(before)
-    if cursor is not None:
-        query = query.where(events.c.id < cursor)
-    rows = conn.execute(query.order_by(events.c.id.desc()).limit(check_limit(limit) + 1)).all()
+    params = {
+        "session_id": session_id,
+        "before": _NO_CURSOR if cursor is None else cursor,
+        "limit": check_limit(limit) + 1,
+    }
+    rows = conn.execute(_PAGE, params).all()
     items = _within_budget(rows[:limit])
     more = len(rows) > len(items)
     return Page(items, str(items[-1].id) if more and items else None)

@@ -8,8 +8,9 @@ the overview costs the same with 10 sessions or 10,000.
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, Select, and_, case, func, or_, select
+from sqlalchemy import Connection, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -109,10 +110,21 @@ def sessions_page(
     return Page([s for s, _ in shown], shown[-1][1] if len(found) > limit else None)
 
 
+# Built once: the session page runs these on every request.
+_SEEN = select(session_views.c.seen_turn).where(
+    session_views.c.session_id == bindparam("session_id")
+)
+_RECENT = (
+    select(turns)
+    .where(turns.c.session_id == bindparam("session_id"))
+    .order_by(turns.c.number.desc())
+    .limit(bindparam("limit"))
+)
+_BY_IDS = select(turns).where(turns.c.id.in_(bindparam("ids", expanding=True)))
+
+
 def seen_turn(conn: Connection, session_id: str) -> int:
-    value = conn.execute(
-        select(session_views.c.seen_turn).where(session_views.c.session_id == session_id)
-    ).scalar()
+    value = conn.execute(_SEEN, {"session_id": session_id}).scalar()
     return int(value or 0)
 
 
@@ -135,19 +147,26 @@ class Spend:
     unpriced_tokens: int  # tokens of models without a known price (never counted as $0)
 
 
+def _spend_query() -> Select[Any]:
+    c = usage_entries.c
+    tokens = c.input_tokens + c.cached_input_tokens + c.cache_write_tokens + c.output_tokens
+    unpriced = func.sum(case((c.cost.is_(None), tokens), else_=0))
+    return (
+        select(c.agent, c.native_id, func.sum(tokens), func.sum(c.cost), unpriced)
+        .where(c.native_id.in_(bindparam("natives", expanding=True)))
+        .group_by(c.agent, c.native_id)
+    )
+
+
+_SPEND = _spend_query()  # built once: every page with sessions on it asks
+
+
 def spend(conn: Connection, listed: list[Session]) -> dict[str, Spend]:
     """Tokens and cost of each listed session from its native usage entries, in one query."""
     keyed = {(s.agent, s.native_id): s.id for s in listed if s.native_id}
     if not keyed:
         return {}
-    c = usage_entries.c
-    tokens = c.input_tokens + c.cached_input_tokens + c.cache_write_tokens + c.output_tokens
-    unpriced = func.sum(case((c.cost.is_(None), tokens), else_=0))
-    rows = conn.execute(
-        select(c.agent, c.native_id, func.sum(tokens), func.sum(c.cost), unpriced)
-        .where(c.native_id.in_([native for _, native in keyed]))
-        .group_by(c.agent, c.native_id)
-    )
+    rows = conn.execute(_SPEND, {"natives": [native for _, native in keyed]})
     found: dict[str, Spend] = {}
     for agent, native_id, total, cost, without_price in rows:
         session_id = keyed.get((agent, native_id))
@@ -160,17 +179,12 @@ def spend(conn: Connection, listed: list[Session]) -> dict[str, Spend]:
 
 def recent_turns(conn: Connection, session_id: str, limit: int) -> list[Turn]:
     """The newest ``limit`` turns of a session, oldest first (a timeline, not a history)."""
-    rows = conn.execute(
-        select(turns)
-        .where(turns.c.session_id == session_id)
-        .order_by(turns.c.number.desc())
-        .limit(check_limit(limit))
-    ).all()
+    rows = conn.execute(_RECENT, {"session_id": session_id, "limit": check_limit(limit)}).all()
     return [turn_rows.record(r) for r in reversed(rows)]
 
 
 def turns_by_id(conn: Connection, turn_ids: set[str]) -> dict[str, Turn]:
     if not turn_ids:
         return {}
-    rows = conn.execute(select(turns).where(turns.c.id.in_(sorted(turn_ids))))
+    rows = conn.execute(_BY_IDS, {"ids": sorted(turn_ids)})
     return {r._mapping["id"]: turn_rows.record(r) for r in rows}

@@ -8,7 +8,7 @@ the session by exact id and a rotation is a row, not a guess.
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.records import Session
@@ -24,20 +24,19 @@ def _record(row: Row[tuple[object, ...]]) -> Thread:
     return Thread(**{name: m[name] for name in _FIELDS})
 
 
+# Built once: the session page and API read these on every request.
+_OF_SESSION = select(threads).where(threads.c.session_id == bindparam("session_id"))
+_ALL = _OF_SESSION.order_by(threads.c.ordinal)
+_CURRENT = _OF_SESSION.order_by(threads.c.ordinal.desc()).limit(1)
+
+
 def for_session(conn: Connection, session_id: str) -> list[Thread]:
-    rows = conn.execute(
-        select(threads).where(threads.c.session_id == session_id).order_by(threads.c.ordinal)
-    ).all()
+    rows = conn.execute(_ALL, {"session_id": session_id}).all()
     return [_record(r) for r in rows]
 
 
 def current(conn: Connection, session_id: str) -> Thread | None:
-    row = conn.execute(
-        select(threads)
-        .where(threads.c.session_id == session_id)
-        .order_by(threads.c.ordinal.desc())
-        .limit(1)
-    ).first()
+    row = conn.execute(_CURRENT, {"session_id": session_id}).first()
     return None if row is None else _record(row)
 
 

@@ -4,7 +4,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, Select, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, exists, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.ids import parse_turn_id
@@ -111,10 +111,13 @@ def get(conn: Connection, turn_id: str) -> Turn:
     return record(row)
 
 
+_OF_SESSION = (  # built once: the session API reads it on every request
+    select(turns).where(turns.c.session_id == bindparam("session_id")).order_by(turns.c.number)
+)
+
+
 def for_session(conn: Connection, session_id: str) -> list[Turn]:
-    rows = conn.execute(
-        select(turns).where(turns.c.session_id == session_id).order_by(turns.c.number)
-    )
+    rows = conn.execute(_OF_SESSION, {"session_id": session_id})
     return [record(r) for r in rows]
 
 

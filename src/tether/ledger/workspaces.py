@@ -3,7 +3,7 @@
 import time
 from typing import Any
 
-from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy import Connection, Row, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.states import TERMINAL_TURN_STATES, TurnState
@@ -48,8 +48,11 @@ def add(
     return get(conn, session_id)
 
 
+_FIND = select(workspaces).where(workspaces.c.session_id == bindparam("session_id"))  # built once
+
+
 def find(conn: Connection, session_id: str) -> Workspace | None:
-    row = conn.execute(select(workspaces).where(workspaces.c.session_id == session_id)).first()
+    row = conn.execute(_FIND, {"session_id": session_id}).first()
     return None if row is None else _record(row)
 
 

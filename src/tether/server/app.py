@@ -40,7 +40,8 @@ from tether.server import admin, pages
 from tether.server.assets import Assets
 from tether.server.auth import COOKIE, People, person_of
 from tether.server.body import read_object, text_field
-from tether.server.bus import buses_for
+from tether.server.bus import CommitBus, buses_for
+from tether.server.coalesce import Coalesce
 from tether.server.feed import Feed
 from tether.server.security import Guard, is_loopback
 from tether.server.stream import Stream
@@ -387,7 +388,9 @@ def create_app(
         Route("/api/turns/{turn_id}/cancel", _post(api.cancel_turn), methods=["POST"]),
     ]
     app = Starlette(routes=routes, exception_handlers={404: _not_found}, lifespan=_lifespan(feed))
-    return Guard(app, bind_host, signed, config.server.max_body_bytes)
+    shared = Coalesce(app)
+    CommitBus(ledger.db.engine).start(shared.written)
+    return Guard(shared, bind_host, signed, config.server.max_body_bytes)
 
 
 def _lifespan(feed: Feed) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
