@@ -13,10 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
+from tests.browser.test_dashboard import Daemon
+from tests.engine.conftest import write_config
 
+from tether.config import load
 from tether.domain.records import Session
 from tether.domain.states import TurnState
 from tether.ledger import findings, projects, sessions, threads, turns
+from tether.ledger.store import open_ledger
 
 if TYPE_CHECKING:  # fixtures come from tests/browser/conftest.py, which is not a package
     from conftest import Served
@@ -200,3 +204,37 @@ def test_thread_gauge_updates_live(served: Served, browser: Browser, tmp_path: P
     )
     assert page.evaluate("window.sameDocument") == "still here"
     context.close()
+
+
+def test_what_the_audit_found_while_the_daemon_was_down_shows_after_it_returns(
+    browser: Browser, tmp_path: Path
+) -> None:
+    home, work = tmp_path / "home", tmp_path / "work"
+    home.mkdir()
+    work.mkdir()
+    write_config(home)
+    daemon = Daemon(home, work)
+    daemon.start()
+    ledger = open_ledger(load(daemon.env))
+    try:
+        context = browser.new_context()
+        page = _page(context, daemon.url + "/")
+        expect(page.locator("#audit")).to_contain_text("nothing to look at")
+
+        daemon.kill()
+        expect(page.locator("#live")).to_have_text("reconnecting…")
+        seen = findings.Seen(
+            "lost", "turn work-1.1: its runner is gone", {"turn": "work-1.1"}, None
+        )
+        with ledger.db.write() as conn:
+            findings.sync(conn, "elsewhere", [seen], time.time())
+        daemon.start()
+
+        expect(page.locator("#live")).to_have_text("live")
+        expect(page.locator("#audit .finding")).to_have_count(1)
+        expect(page.locator("#audit .finding")).to_contain_text("its runner is gone")
+        assert page.evaluate("window.sameDocument") == "still here"
+        context.close()
+    finally:
+        ledger.close()
+        daemon.stop()
