@@ -7,6 +7,7 @@ deadlines of minutes; nothing depends on a fixed sleep.
 """
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -267,3 +268,40 @@ def test_two_hosts_on_one_ledger_deliver_each_notice_once(
     assert sorted(r["tag"] for r in rows) == sorted(tags)
     assert {r["host"] for r in rows} <= {"host-a", "host-b"}
     assert len(recorded(out)) == 5  # each once, whichever host wrote it
+
+
+def test_a_receiver_that_speaks_no_http_is_a_failed_delivery_not_a_dead_worker(
+    config: Config, ledger: Ledger, tmp_path: Path, stop: threading.Event
+) -> None:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def garbage() -> None:
+        while True:
+            try:
+                peer, _ = listener.accept()
+            except OSError:
+                return
+            with peer:
+                peer.recv(65536)
+                peer.sendall(b"this is not HTTP\r\n\r\n")
+
+    threading.Thread(target=garbage, daemon=True).start()
+    try:
+        settings = {"webhook": f"http://127.0.0.1:{port}/", "max_attempts": 2}
+        notifier = Notifier(_notify_config(config, **settings), ledger)
+        notifier.start(stop)
+        wait_for(lambda: _cursor(ledger, config), "the notifier's first cursor")
+        session = _session(ledger, tmp_path)
+        first = _end(ledger, session, TurnState.FAILED, "one")
+        notifier.nudge()
+        row = wait_for(lambda: [r for r in _rows(ledger) if r["webhook_at"]], "given up")[0]
+        assert row["turn_id"] == first and "no HTTP" in row["webhook_error"]
+        second = _end(ledger, session, TurnState.FAILED, "two")  # the worker is still there
+        notifier.nudge()
+        wait_for(
+            lambda: [r for r in _rows(ledger) if r["turn_id"] == second and r["webhook_at"]],
+            "the next notice tried too",
+        )
+    finally:
+        listener.close()

@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from tether.config import Config
 from tether.domain.notices import Notice, notice_for
-from tether.errors import DeliveryError, NotFound, TetherError
+from tether.errors import DeliveryError, NotFound
 from tether.ledger import changes, notices, sessions, turns
 from tether.ledger.changes import Position
 from tether.ledger.notices import Sink
@@ -142,8 +142,8 @@ class Notifier:
                 for item in batch:
                     if stop.is_set() or not self._deliver(sink, deliver, item, stop):
                         break
-            except TetherError as exc:
-                log.warning("action=notify_pending_failed sink=%s error=%s", sink, exc)
+            except Exception:  # logged, never fatal: pending notices stay in the ledger
+                log.exception("action=notify_pending_failed sink=%s", sink)
                 batch = []
             if not batch:
                 wake.wait(TICK_S * 5)

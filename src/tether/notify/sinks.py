@@ -6,6 +6,7 @@ replaced by the notice's fields, which it also gets as ``TETHER_NOTICE_*``
 environment variables and as JSON on stdin.
 """
 
+import http.client
 import json
 import os
 import subprocess
@@ -50,6 +51,8 @@ def webhook(url: str, timeout_s: float) -> Deliver:
             raise DeliveryError(f"webhook answered HTTP {exc.code}") from exc
         except (urllib.error.URLError, OSError) as exc:
             raise DeliveryError(f"webhook unreachable: {getattr(exc, 'reason', exc)}") from exc
+        except http.client.HTTPException as exc:  # a receiver that does not speak HTTP
+            raise DeliveryError(f"webhook answered no HTTP: {exc!r}"[:300]) from exc
 
     return deliver
 
