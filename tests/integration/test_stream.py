@@ -18,15 +18,18 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from sqlalchemy import insert
 
 from tether.config import Config
 from tether.domain.records import EventKind, Session
 from tether.engine.supervisor import Engine
 from tether.ledger import changes, events, projects, sessions, turns
 from tether.ledger.events import NewEvent
+from tether.ledger.schema import changes as changes_table
 from tether.ledger.store import Ledger
 from tether.server.app import create_app
 from tether.server.bus import CommitBus
+from tether.server.feed import read_after
 
 DEADLINE_S = 180.0  # generous: a loaded machine is slow, a broken stream never delivers
 
@@ -231,3 +234,22 @@ def test_only_write_commits_nudge_the_feed(ledger: Ledger, tmp_path: Path) -> No
         assert len(nudges) == 1
     finally:
         bus.stop()
+
+
+def test_a_change_of_a_kind_this_daemon_does_not_know_is_named_and_passed(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A newer peer on the same ledger may write kinds of change an older daemon lacks."""
+    session = _session(ledger, tmp_path / "web")
+    with ledger.db.read() as conn:
+        start = changes.head(conn)
+    with ledger.db.write() as conn:
+        conn.execute(
+            insert(changes_table).values(kind="widget", subject="w-1", session_id=session.id)
+        )
+        sessions.set_model(conn, session.id, "gpt-5")
+    with ledger.db.read() as conn:
+        got = [json.loads(m.data) for m in read_after(conn, start)]
+    assert got[0] == {"type": "change", "kind": "widget", "subject": "w-1"}
+    assert [p["type"] for p in got] == ["change", "session"]
+    assert got[1]["session"]["model"] == "gpt-5"

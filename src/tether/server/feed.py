@@ -94,6 +94,11 @@ def _notice_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
     return {"type": "notice", "notice": notices.payload(conn, int(change.subject))}
 
 
+def _other_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
+    """A kind of change this daemon does not know (a newer peer wrote it): named, not read."""
+    return {"type": "change", "kind": change.kind, "subject": change.subject}
+
+
 PAYLOADS = {
     "session": _session_payload,
     "turn": _turn_payload,
@@ -119,7 +124,7 @@ def read_after(conn: Connection, after: Cursor, upto: Cursor | None = None) -> l
     for change in found:
         if latest[(change.kind, change.subject)] is not change:
             continue
-        payload = PAYLOADS[change.kind](conn, change)
+        payload = PAYLOADS.get(change.kind, _other_payload)(conn, change)
         at = Cursor(change.id, after.event, change.xid, after.event_xid)
         out.append(Message(at, "message", json.dumps(payload)))
     last = found[-1] if found else None
@@ -196,6 +201,9 @@ class Feed:
                         changes.prune(conn, KEEP_CHANGES)
             except TetherError as exc:
                 log.warning("action=feed_read_failed error=%s", exc)
+                self.stopping.wait(TICK_S)
+            except Exception:  # a dead feed thread would freeze every page: log, go on
+                log.exception("action=feed_read_failed")
                 self.stopping.wait(TICK_S)
 
     def _read_once(self) -> bool:
