@@ -219,21 +219,24 @@ def test_a_position_older_than_the_change_log_gets_a_reset(
     assert set(ids) <= {*written, *live}
 
 
-def test_only_write_commits_nudge_the_feed(ledger: Ledger, tmp_path: Path) -> None:
-    """A read commits too; were it to nudge, the feed's own reads would keep it spinning."""
+def test_only_write_commits_nudge_each_bus(ledger: Ledger, tmp_path: Path) -> None:
+    """A read commits too; were it to nudge, the feed's own reads would keep it spinning.
+    Two buses on one engine (the feed's and another's) are each nudged by every write."""
     session = _session(ledger, tmp_path / "web")
-    nudges: list[float] = []
-    bus = CommitBus(ledger.db.engine)
-    bus.start(lambda: nudges.append(time.monotonic()))
+    nudges: list[str] = []
+    buses = {name: CommitBus(ledger.db.engine) for name in ("feed", "other")}
+    for name, bus in buses.items():
+        bus.start(lambda name=name: nudges.append(name))  # type: ignore[misc]
     try:
         for _ in range(3):
             with ledger.db.read() as conn:
                 sessions.get(conn, session.id)
         assert nudges == []
         _write_events(ledger, session, ["a write"])
-        assert len(nudges) == 1
+        assert sorted(nudges) == ["feed", "other"]
     finally:
-        bus.stop()
+        for bus in buses.values():
+            bus.stop()
 
 
 def test_a_change_of_a_kind_this_daemon_does_not_know_is_named_and_passed(

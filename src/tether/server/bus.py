@@ -39,6 +39,7 @@ class CommitBus:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.wake: Wake | None = None
+        self.flag = f"{_COMMITTED}_{id(self)}"  # each bus on an engine sees every commit
 
     def start(self, wake: Wake) -> None:
         self.wake = wake
@@ -52,10 +53,10 @@ class CommitBus:
     def _committed(self, conn: Any) -> None:
         # The commit event fires before the database commits; wake at checkin instead.
         if is_write(conn):
-            conn.info[_COMMITTED] = True
+            conn.info[self.flag] = True
 
     def _checked_in(self, dbapi_conn: Any, record: Any) -> None:
-        if record.info.pop(_COMMITTED, False) and self.wake is not None:
+        if record.info.pop(self.flag, False) and self.wake is not None:
             self.wake()
 
 
