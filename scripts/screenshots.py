@@ -16,8 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from sqlalchemy import Connection
+
 from tether.config import load
-from tether.domain.records import EventKind
+from tether.domain.records import EventKind, Session
 from tether.domain.states import TurnState
 from tether.ledger import (
     events,
@@ -49,8 +51,11 @@ TITLES = [
 ]
 
 
-def _turn(ledger: Ledger, session_id: str, prompt: str, end: TurnState, why: str) -> str:
-    now = time.time()
+def _turn(
+    ledger: Ledger, session_id: str, prompt: str, end: TurnState, why: str, ago: float
+) -> str:
+    """A turn that was accepted ``ago`` seconds ago and took 54 s."""
+    now = time.time() - ago
     with ledger.db.write() as conn:
         turn, _ = turns.add(conn, sessions.get(conn, session_id), prompt)
         turns.transition(conn, turn.id, TurnState.DISPATCHED, dispatched_at=now + 0.2)
@@ -58,7 +63,12 @@ def _turn(ledger: Ledger, session_id: str, prompt: str, end: TurnState, why: str
         turns.update_fields(
             conn,
             turn.id,
-            {"first_event_at": now + 3, "first_output_at": now + 11, "last_progress_at": now + 52},
+            {
+                "accepted_at": now,
+                "first_event_at": now + 3,
+                "first_output_at": now + 11,
+                "last_progress_at": now + 52,
+            },
         )
         turns.transition(conn, turn.id, end, reason=why or None, finished_at=now + 54)
     return turn.id
@@ -85,6 +95,33 @@ def _usage(index: int, day: float) -> dict[str, object]:
     }
 
 
+def _native_sessions(conn: Connection, made: list[Session], now: float) -> None:
+    """The agents' own records of the demo threads, bound to their sessions as the indexer does."""
+    for agent in {s.agent for s in made}:
+        facts = [
+            {
+                "native_id": s.native_id,
+                "started_at": now - 14 * DAY,
+                "ended_at": now,
+                "cwd": s.workspace,
+                "title": s.title,
+                "model": s.model,
+                "parent_native_id": None,
+            }
+            for s in made
+            if s.agent == agent
+        ]
+        history.merge_sessions(conn, agent, facts)
+    bound = {(s.agent, s.native_id): s.id for s in made}
+    history.attribute_many(
+        conn,
+        [
+            (row["pk"], bound[(row["agent"], row["native_id"])])
+            for row in history.unattributed(conn)
+        ],
+    )
+
+
 def seed(ledger: Ledger, work: Path) -> str:
     """Demo sessions in every state; returns the id of the one worth a screenshot."""
     with ledger.db.write() as conn:
@@ -103,8 +140,8 @@ def seed(ledger: Ledger, work: Path) -> str:
         (TurnState.TIMED_OUT, "no progress for 900 s"),
         (TurnState.COMPLETED, ""),
     ]
-    for session, (end, why) in zip(made, ends, strict=True):
-        _turn(ledger, session.id, session.title or "", end, why)
+    for n, (session, (end, why)) in enumerate(zip(made, ends, strict=True)):
+        _turn(ledger, session.id, session.title or "", end, why, ago=300 + 1700 * n)
     shown = made[2].id
     lines = [
         (EventKind.MESSAGE, "I'll look at the build configuration first."),
@@ -124,6 +161,7 @@ def seed(ledger: Ledger, work: Path) -> str:
     with ledger.db.write() as conn:
         events.insert_rows(conn, rows)
         history.upsert_entries(conn, entries)
+        _native_sessions(conn, made, now)
         workspaces.add(
             conn, shown, str(work / "web"), str(work / "wt"), f"tether/{shown}", "main", "0" * 40
         )
