@@ -8,6 +8,7 @@ import itertools
 import json
 import random
 import signal
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import select
-from tests.engine.conftest import write_config
+from tests.engine.conftest import FAKE_AGENT, write_config
 from tests.integration.test_stream import Channel, Sse
 from tests.support import CliHome
 
@@ -327,3 +328,42 @@ def test_each_host_indexes_its_own_agent_logs_under_its_name(
         ledger.close()
     listed = a.api("GET", "/api/sessions?agent=codex")["items"]  # one view: both machines
     assert {s["native_id"] for s in listed} == {n for n, _ in native.values()}
+
+
+def _codex_is_the_fake(host: Host) -> None:
+    """The built-in codex provider replaced by the fake agent, which logs where it ran."""
+    python, agent = sys.executable, str(FAKE_AGENT)
+    with (host.path / "config.toml").open("a") as config:
+        config.write(
+            f"""
+[providers.codex]
+new = ["{python}", "{agent}", "{{prompt}}"]
+resume = ["{python}", "{agent}", "resume", "{{native_id}}", "{{prompt}}"]
+stream = "codex"
+"""
+        )
+
+
+def test_a_message_to_an_external_session_runs_on_the_host_with_its_log(
+    team_host: Callable[..., Host],
+) -> None:
+    a, b = team_host("a"), team_host("b")
+    for host in (a, b):
+        _codex_is_the_fake(host)
+    rollout = codex_session(random.Random(3), Expected(), 1767225600.0, 2, cwd=str(a.work))
+    write_codex(a.path / "native-logs" / "codex", rollout)  # a thread started on a, outside tether
+    b.serve()
+    added = b.json("project", "add", str(a.work), "--name", "web", "--agent", "fake")
+    assert added["host"] == "b"  # the session's cwd is a project checked out on b
+    a.serve()
+    deadline = time.monotonic() + 240
+    while not (found := b.api("GET", "/api/sessions?agent=codex")["items"]):
+        assert time.monotonic() < deadline, "a did not import its codex log"
+        time.sleep(0.2)
+    (session,) = found
+    assert (session["native_id"], session["project"]) == (rollout.native_id, "web")
+    assert (session["origin"], session["host"]) == ("external", "a")
+    turn_id = _send(b, session["id"], "from b")  # b's API; only a holds the thread's log
+    done = b.wait(turn_id)
+    assert (done["state"], done["host"]) == ("completed", "a"), done["reason"]
+    assert b.runs() == [] and a.runs() == [f"{rollout.native_id} from b"]

@@ -13,12 +13,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.engine.conftest import make_engine, wait_for, write_config
+from tests.engine.conftest import FAKE_AGENT, make_engine, wait_for, write_config
 
 from tether.agents import codex
 from tether.config import load
 from tether.domain.states import TurnState
 from tether.engine import accept
+from tether.history.adopt import adopt
 from tether.history.indexer import Indexer
 from tether.ledger import history, projects, sessions
 
@@ -188,3 +189,36 @@ def test_start_retry_of_a_preassigned_thread_starts_it_again(
     attempts = argv_log.read_text().splitlines()
     assert len(attempts) == 2
     assert all("--session-id=" in a and "--resume" not in a for a in attempts), attempts
+
+
+def test_an_adopted_session_resumes_the_thread_found_in_the_logs(
+    home: Path, workdir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Started outside tether, the thread exists: its first turn here is a resume by its id."""
+    codex_home = tmp_path / "codex-home"
+    thread = _codex_rollout(codex_home, workdir)
+    monkeypatch.setenv("TETHER_HISTORY_CODEX_HOME", str(codex_home))
+    argv_log = tmp_path / "argv.log"
+    fake = f'exec "{sys.executable}" "{FAKE_AGENT}" "$@"'
+    codex_command = _script(tmp_path / "codex", f'echo "$@" >> "{argv_log}"\n{fake}')
+    write_config(home)
+    with (home / "config.toml").open("a") as handle:
+        handle.write(f'\n[agents.codex]\ncommand = "{codex_command}"\n')
+    config = load()
+    engine, ledger = make_engine(config, workdir)
+    Indexer(config, ledger).run_once()
+    with ledger.db.read() as conn:
+        found = sessions.find_by_native_id(conn, "codex", thread)
+    assert found is not None
+    adopted = adopt(ledger, found.id, project="work")
+    engine.start()
+    try:
+        accepted = accept.send(config, ledger, adopted.id, "carry on")
+        engine.poke()
+        turn = wait_for(engine, accepted.turn.id)
+    finally:
+        engine.stop()
+        ledger.close()
+    assert turn.state is TurnState.COMPLETED, turn.reason
+    (argv,) = argv_log.read_text().splitlines()
+    assert argv.endswith(f"resume -m gpt-5 -- {thread} carry on"), argv

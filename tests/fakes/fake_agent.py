@@ -75,7 +75,10 @@ def item(kind: str, **fields: object) -> dict[str, object]:
 def resumed_thread(argv: list[str]) -> str | None:
     if "resume" not in argv:
         return None
-    rest = [a for a in argv[argv.index("resume") + 1 :] if not a.startswith("-")]
+    rest = argv[argv.index("resume") + 1 :]
+    if "--" in rest:  # codex's own form: options (-m MODEL) first, then -- THREAD_ID
+        rest = rest[rest.index("--") + 1 :]
+    rest = [a for a in rest if not a.startswith("-")]
     return rest[0] if rest else None
 
 

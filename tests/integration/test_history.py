@@ -268,8 +268,11 @@ def test_external_sessions_projects_and_adopt(
     with ledger.db.read() as conn:
         hits = ledger_history.search(conn, "flux capacitor")
     assert [h["session_id"] for h in hits] == [in_app.id]
+    found_on = None if ledger.db.is_sqlite else config.host_name  # SQLite: one implicit host
+    assert in_app.host == elsewhere.host == found_on
     adopted = adopt(ledger, elsewhere.id, project=app.name)
     assert (adopted.project, adopted.origin, adopted.native_id) == ("app", Origin.TETHER, "s-else")
+    assert adopted.host == found_on
     assert Indexer(config, ledger).run_once().sessions_created == 0
     usage = _report(ledger, "session")
     assert usage[adopted.id]["output_tokens"] == 6

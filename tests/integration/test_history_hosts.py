@@ -6,17 +6,21 @@ both machines here: it holds machine A's tree while A's indexer runs and
 machine B's while B's runs, as each machine would see its own disk.
 """
 
+import json
 import random
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from tests.integration.test_history_opencode import _load, make_store
+from tests.integration.test_history_opencode import ROWS, _load, make_store
 
 from tether.config import load
+from tether.domain.records import Origin
+from tether.history.adopt import adopt
 from tether.history.indexer import Indexer
 from tether.history.synthetic import Expected, codex_session, write_codex
 from tether.ledger import history as ledger_history
+from tether.ledger import hosts, projects, sessions, turns
 from tether.ledger.schema import history_files
 from tether.ledger.store import Ledger, open_ledger
 
@@ -118,3 +122,61 @@ def test_two_hosts_index_the_same_paths_on_their_own_machines(tmp_path: Path, pg
     finally:
         ledger_a.close()
         ledger_b.close()
+
+
+def _opencode_ids(label: str) -> set[str]:
+    rows = json.loads((ROWS / f"{label}.opencode-rows.json").read_text())
+    return {s["id"] for s in rows["session"]}
+
+
+def _claim_all(ledger: Ledger, host: str) -> set[str]:
+    with ledger.db.write() as conn:
+        return {t.session_id for t in turns.claim(conn, host, 100, only_own=True)}
+
+
+def test_external_sessions_run_on_the_host_whose_logs_hold_them(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Only the machine with a thread's native logs can resume it: its turns are claimed there."""
+    parked_a, codex_a = _machine(tmp_path, "main", seed=1)
+    parked_b, codex_b = _machine(tmp_path, "tool", seed=2)
+    shared = tmp_path / "home"
+    host_a, ledger_a = _host_ledger(pg_url, tmp_path, "build-a")
+    host_b, ledger = _host_ledger(pg_url, tmp_path, "build-b")
+    (tmp_path / "web").mkdir()
+    try:
+        with Machine(shared, parked_a):
+            host_a.run_once()
+        with Machine(shared, parked_b):
+            host_b.run_once()
+        with ledger.db.write() as conn:
+            for name in ("build-a", "build-b"):
+                hosts.register(conn, name, None, 1, {})
+            projects.add(conn, tmp_path / "web", name="web", host="build-b")
+            external = sessions.list_page(conn, limit=50).items
+            catch_all = {projects.get(conn, f"external-{a}").host for a in ("codex", "opencode")}
+        assert catch_all == {None}  # projects on no host: any host could claim their turns
+        found = {(s.agent, s.native_id): s for s in external}
+        expected = {("codex", codex_a): "build-a", ("codex", codex_b): "build-b"}
+        expected.update({("opencode", n): "build-a" for n in _opencode_ids("main")})
+        expected.update({("opencode", n): "build-b" for n in _opencode_ids("tool")})
+        assert {key: s.host for key, s in found.items()} == expected
+        assert {s.origin for s in external} == {Origin.EXTERNAL}
+
+        # adopted into a project checked out on b, a's thread stays on a
+        adopted = adopt(ledger, found[("codex", codex_a)].id, project="web")
+        assert (adopted.project, adopted.host) == ("web", "build-a")
+        with ledger.db.write() as conn:
+            listed = sessions.list_page(conn, limit=50).items
+            for session in listed:
+                turns.add(conn, session, "go on")
+        on = {h: {s.id for s in listed if s.host == h} for h in ("build-a", "build-b")}
+        assert adopted.id in on["build-a"] and len(on["build-a"]) + len(on["build-b"]) == len(
+            listed
+        )
+        assert _claim_all(ledger, "build-c") == set()  # a third host has none of these logs
+        assert _claim_all(ledger, "build-b") == on["build-b"]
+        assert _claim_all(ledger, "build-a") == on["build-a"]
+    finally:
+        ledger_a.close()
+        ledger.close()

@@ -86,6 +86,7 @@ class Session:
     title: str | None
     created_at: float
     updated_at: float
+    host: str | None = None  # where its turns run when not its project's (an external thread)
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ def session(s: Session) -> dict[str, Any]:
         "title": s.title,
         "created_at": iso(s.created_at),
         "updated_at": iso(s.updated_at),
+        "host": s.host,
     }
 
 

@@ -146,7 +146,7 @@ def _bind(conn: Connection, active: Active, native_ids: list[str]) -> str | None
         if holder is not None and holder.origin is Origin.EXTERNAL and session.native_id is None:
             # The history indexer saw this thread's log before the stream named it:
             # the thread is this session's, so take the external record over.
-            history.move_session(conn, holder.id, session.id, native_id)
+            history.move_session(conn, holder.id, session.id, native_id, session.host)
             threads.bind(conn, session, native_id)
             continue
         try:

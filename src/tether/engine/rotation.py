@@ -21,6 +21,7 @@ from tether.domain.states import TurnState
 from tether.domain.threads import Budget, Decision, Thread, decide
 from tether.errors import Conflict
 from tether.ledger import events, sessions, threads, turns
+from tether.ledger import history as ledger_history
 from tether.ledger.blobs import BlobStore
 from tether.ledger.events import NewEvent
 
@@ -142,13 +143,21 @@ def handoff_prompt(conn: Connection, blobs: BlobStore, session: Session, turn: T
 
 
 def thread_started(conn: Connection, session: Session, turn: Turn) -> bool:
-    """Whether an earlier turn already ran in the current thread (resume) or not (new)."""
+    """Whether the current thread exists already (resume) or not (new).
+
+    It does when an earlier turn ran in it, or when its id was found in the
+    agent's own logs: an external session, adopted or not, was started outside
+    tether, and a new thread would not be the one its id names.
+    """
     thread = threads.current(conn, session.id)
     start = thread.first_turn if thread is not None else 0
-    return any(
+    if any(
         start <= t.number < turn.number and t.phases.first_event is not None
         for t in turns.for_session(conn, session.id)
-    )
+    ):
+        return True
+    native_id = session.native_id  # the current thread's
+    return native_id is not None and ledger_history.found_in_logs(conn, session.agent, native_id)
 
 
 def compaction_loop(compactions: int) -> str | None:

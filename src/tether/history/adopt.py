@@ -1,7 +1,8 @@
 """``tether adopt``: an external session becomes a regular, resumable tether session.
 
 It keeps its native id, so resume goes to the exact native thread
-(invariant 3). Moving it to another project gives it that project's next
+(invariant 3), and its host, so its turns run on the machine holding that
+thread's logs. Moving it to another project gives it that project's next
 id; its events and native threads move with it.
 """
 
@@ -32,5 +33,5 @@ def adopt(ledger: Ledger, session_id: str, project: str | None = None) -> Sessio
             model=session.model,
             title=session.title,
         )
-        ledger_history.move_session(conn, session_id, moved.id, session.native_id)
+        ledger_history.move_session(conn, session_id, moved.id, session.native_id, session.host)
         return sessions.get(conn, moved.id)

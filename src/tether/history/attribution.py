@@ -5,7 +5,9 @@ session. Any other becomes an ``external`` session of its agent, placed in
 the project registered at exactly its cwd, else in the agent's catch-all
 project ``external-<agent>`` (whose path is the agent's log root). The cwd
 chooses a project for a new external session; it never binds a native
-session to an existing tether session.
+session to an existing tether session. On a shared ledger the session keeps
+the host whose logs hold its thread: only that machine can resume it, so
+its turns run there whatever host the project is on.
 """
 
 from pathlib import Path
@@ -94,4 +96,5 @@ def _new(row: dict[str, Any]) -> dict[str, Any]:
         "workspace": row["cwd"] or "",
         "model": row["model"],
         "title": _title(row["title"]),
+        "host": row["host"],
     }

@@ -174,7 +174,7 @@ class _Batch:
                 if ledger_history.files_of(conn, agent, native_id) <= 1:
                     ledger_history.delete_entries_of(conn, agent, native_id)
             for agent, facts in self.sessions.items():
-                ledger_history.merge_sessions(conn, agent, _merged_facts(facts))
+                ledger_history.merge_sessions(conn, agent, _merged_facts(facts), host or None)
             rows = list(self.entries.values())
             for agent in {r["agent"] for r in rows}:
                 mine = [r for r in rows if r["agent"] == agent]

@@ -152,17 +152,20 @@ def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     )
 
 
-def merge_sessions(conn: Connection, agent: str, facts: Iterable[Mapping[str, Any]]) -> None:
+def merge_sessions(
+    conn: Connection, agent: str, facts: Iterable[Mapping[str, Any]], host: str | None = None
+) -> None:
     """Insert native sessions or widen what is known of them, set-based.
 
     Each fact has ``native_id``, ``started_at``, ``ended_at``, ``cwd``,
     ``title``, ``model`` and ``parent_native_id`` (one fact per native id);
     the earliest start, the latest end and the first known cwd, title and
-    parent are kept.
+    parent are kept. A new one is recorded as found on ``host`` (its logs are
+    on that machine); a known one keeps the host it was first found on.
     """
     facts = list(facts)
     known = _native_rows(conn, agent, [f["native_id"] for f in facts])
-    new = [dict(f, agent=agent) for f in facts if f["native_id"] not in known]
+    new = [dict(f, agent=agent, host=host) for f in facts if f["native_id"] not in known]
     if new:
         conn.execute(insert(native_sessions), new)
     changes = [_widened(known[f["native_id"]], f) for f in facts if f["native_id"] in known]
@@ -208,6 +211,14 @@ def _widened(row: Mapping[str, Any], item: Mapping[str, Any]) -> dict[str, Any]:
 def _pick(choose: Any, old: float | None, new: float | None) -> float | None:
     known = [v for v in (old, new) if v is not None]
     return choose(known) if known else None
+
+
+def found_in_logs(conn: Connection, agent: str, native_id: str) -> bool:
+    """Whether the history indexer found this thread in the agent's own logs."""
+    query = select(native_sessions.c.pk).where(
+        native_sessions.c.agent == agent, native_sessions.c.native_id == native_id
+    )
+    return conn.execute(query).first() is not None
 
 
 def started_at(conn: Connection, agent: str, native_ids: Iterable[str]) -> dict[str, float]:
@@ -407,8 +418,10 @@ def search(conn: Connection, text: str, limit: int = 20) -> list[dict[str, Any]]
     return [dict(r._mapping) for r in rows]
 
 
-def move_session(conn: Connection, old_id: str, new_id: str, native_id: str | None) -> None:
-    """Hand an external session's events and native threads to ``new_id``, then drop it."""
+def move_session(
+    conn: Connection, old_id: str, new_id: str, native_id: str | None, host: str | None
+) -> None:
+    """Hand an external session's events, native threads and host to ``new_id``, then drop it."""
     conn.execute(update(events).where(events.c.session_id == old_id).values(session_id=new_id))
     conn.execute(
         update(native_sessions)
@@ -416,7 +429,9 @@ def move_session(conn: Connection, old_id: str, new_id: str, native_id: str | No
         .values(session_id=new_id)
     )
     conn.execute(sessions.delete().where(sessions.c.id == old_id))
-    conn.execute(update(sessions).where(sessions.c.id == new_id).values(native_id=native_id))
+    conn.execute(
+        update(sessions).where(sessions.c.id == new_id).values(native_id=native_id, host=host)
+    )
 
 
 def adopt_in_place(conn: Connection, session_id: str) -> None:

@@ -63,6 +63,9 @@ sessions = Table(
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("spawn_key", String(255)),  # idempotency key of the spawn that created it
+    # an external session's turns run where its native thread's logs are, whatever the
+    # project's host; NULL: its project's host (tether's own sessions, SQLite)
+    Column("host", String(255)),
     UniqueConstraint("project_id", "number"),
     UniqueConstraint("agent", "native_id"),
     UniqueConstraint("spawn_key"),
@@ -216,6 +219,7 @@ native_sessions = Table(
     Column("model", String(255)),
     Column("started_at", Float),
     Column("ended_at", Float),
+    Column("host", String(255)),  # whose logs it was first found in (NULL on SQLite)
     UniqueConstraint("agent", "native_id"),
     Index(None, "session_id"),
 )

@@ -4,7 +4,18 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Connection, Row, Select, and_, bindparam, func, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    and_,
+    bindparam,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.ids import parse_session_id
@@ -38,6 +49,7 @@ def record(row: Row[tuple[object, ...]]) -> Session:
         title=m["title"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        host=m["host"],
     )
 
 
@@ -48,6 +60,16 @@ def select_sessions() -> Select[Any]:
 # Built once: every page and API read looks sessions up by id, and building the
 # statement cost three times what running it does (bench/api.py).
 _BY_ID = select_sessions().where(sessions.c.id == bindparam("id"))
+
+
+def runs_on(host: str) -> ColumnElement[bool]:
+    """SQL over sessions joined with projects: the session's turns may run on ``host``.
+
+    An external session runs where its native thread's logs are (its own host);
+    any other where its project's checkout is; with neither set, on any host.
+    """
+    placed = func.coalesce(sessions.c.host, projects.c.host)
+    return placed.is_(None) | (placed == host)
 
 
 def create(
@@ -104,7 +126,8 @@ def create_external(
     conn: Connection, project: Project, agent: str, natives: Sequence[Mapping[str, Any]]
 ) -> list[str]:
     """External sessions of one project and agent, numbered in one counter update and
-    inserted in one statement; ``natives`` hold native_id, workspace, model and title.
+    inserted in one statement; ``natives`` hold native_id, workspace, model, title and
+    host (the machine whose logs hold the thread: its turns run there).
 
     Returns their ids, in the order of ``natives``.
     """
@@ -131,6 +154,7 @@ def create_external(
             "native_id": item["native_id"],
             "model": item["model"],
             "title": item["title"],
+            "host": item["host"],
             "created_at": now,
             "updated_at": now,
         }

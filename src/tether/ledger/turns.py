@@ -4,7 +4,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, Row, Select, bindparam, exists, func, insert, or_, select, update
+from sqlalchemy import Connection, Row, Select, bindparam, exists, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from tether.domain.ids import parse_turn_id
@@ -305,7 +305,7 @@ def _dispatchable(limit: int, host: str | None) -> Select[tuple[object, ...]]:
         placed = (
             select(sessions.c.id)
             .join(projects, projects.c.id == sessions.c.project_id)
-            .where(or_(projects.c.host == host, projects.c.host.is_(None)))
+            .where(session_rows.runs_on(host))
         )
         query = query.where(turns.c.session_id.in_(placed))
     return query

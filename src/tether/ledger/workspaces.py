@@ -10,6 +10,7 @@ from tether.domain.states import TERMINAL_TURN_STATES, TurnState
 from tether.domain.workspace import Workspace, WorkspaceState
 from tether.errors import Conflict, NotFound
 from tether.ledger.schema import projects, sessions, turns, workspaces
+from tether.ledger.sessions import runs_on
 
 _TERMINAL = [s.value for s in TERMINAL_TURN_STATES]
 
@@ -82,12 +83,12 @@ def update_fields(conn: Connection, session_id: str, values: dict[str, Any]) -> 
 
 
 def _on_host(host: str) -> Any:
-    """SQL: the workspace's project is checked out on this host (or on any: no host set)."""
+    """SQL: the workspace's session runs on this host (see ``sessions.runs_on``)."""
     return (
         select(projects.c.id)
         .join(sessions, sessions.c.project_id == projects.c.id)
         .where(sessions.c.id == workspaces.c.session_id)
-        .where(projects.c.host.is_(None) | (projects.c.host == host))
+        .where(runs_on(host))
         .exists()
     )
 
