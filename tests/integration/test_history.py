@@ -28,7 +28,7 @@ from tether.history.synthetic import (
 )
 from tether.ledger import history as ledger_history
 from tether.ledger import projects, sessions
-from tether.ledger.store import Ledger, open_ledger
+from tether.ledger.store import Ledger, history_host, open_ledger
 
 KINDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
 T0 = 1767225600.0
@@ -221,7 +221,7 @@ def test_bad_data_is_counted_never_fatal(
     assert (report.bad_lines, report.oversize_lines) == (2, 1)
     assert _report(ledger, "agent")["claude"]["output_tokens"] == 10
     with ledger.db.read() as conn:
-        problems = ledger_history.problems(conn)
+        problems = ledger_history.problems(conn, history_host(config, ledger))
     assert (problems["bad_lines"], problems["oversize_lines"]) == (2, 1)
 
 

@@ -8,11 +8,14 @@ machine B's while B's runs, as each machine would see its own disk.
 
 import json
 import random
+import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import select
 from tests.integration.test_history_opencode import ROWS, _load, make_store
+from tests.support import TETHER, daemon_env
 
 from tether.config import load
 from tether.domain.records import Origin
@@ -180,3 +183,41 @@ def test_external_sessions_run_on_the_host_whose_logs_hold_them(
     finally:
         ledger_a.close()
         ledger.close()
+
+
+def _doctor_history(pg_url: str, root: Path, name: str) -> dict[str, Any]:
+    """``tether doctor --json``'s history check, run as host ``name``."""
+    env = daemon_env(root / f"tether-{name}")
+    env.update(TETHER_DATABASE_URL=pg_url, TETHER_SERVER_HOST_NAME=name)
+    done = subprocess.run(
+        [*TETHER, "doctor", "--json"], env=env, capture_output=True, text=True, timeout=120
+    )
+    return next(c for c in json.loads(done.stdout) if c["check"] == "history")  # type: ignore[no-any-return]
+
+
+def test_doctor_reports_its_own_machine_s_logs_and_counts_the_others(
+    tmp_path: Path, pg_url: str
+) -> None:
+    parked_a, _ = _machine(tmp_path, "main", seed=1)
+    parked_b, _ = _machine(tmp_path, "tool", seed=2)
+    store_b = parked_b / "data" / "opencode" / "opencode.db"
+    store_b.write_bytes(b"this is not a database" * 100)  # b's store only; a's is sound
+    shared = tmp_path / "home"
+    host_a, ledger_a = _host_ledger(pg_url, tmp_path, "build-a")
+    host_b, ledger_b = _host_ledger(pg_url, tmp_path, "build-b")
+    try:
+        with Machine(shared, parked_a):
+            assert host_a.run_once().errors == []
+        with Machine(shared, parked_b):
+            assert any("opencode.db" in e for e in host_b.run_once().errors)
+    finally:
+        ledger_a.close()
+        ledger_b.close()
+    on_a = _doctor_history(pg_url, tmp_path, "build-a")
+    on_b = _doctor_history(pg_url, tmp_path, "build-b")
+    assert on_a["ok"], on_a  # the unreadable store is b's: a's own at that path was read
+    assert on_a["detail"].startswith("2 native log files; 0 bad lines")
+    elsewhere = "; 1 unreadable on 1 other host (`tether doctor` there names them)"
+    assert on_a["detail"].endswith(elsewhere)
+    assert not on_b["ok"] and "unreadable, e.g. " in on_b["detail"], on_b
+    assert "other host" not in on_b["detail"]

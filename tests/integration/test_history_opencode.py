@@ -11,7 +11,7 @@ from tether.config import Config
 from tether.history import unchanged
 from tether.history.indexer import Indexer
 from tether.ledger import history as ledger_history
-from tether.ledger.store import Ledger
+from tether.ledger.store import Ledger, history_host
 
 ROWS = Path(__file__).parents[1] / "data" / "recorded" / "opencode" / "native"
 
@@ -101,4 +101,4 @@ def test_corrupt_or_locked_store_is_reported_not_fatal(
     report = Indexer(config, ledger).run_once()
     assert any("opencode.db" in e for e in report.errors)
     with ledger.db.read() as conn:
-        assert ledger_history.problems(conn)["errors"]
+        assert ledger_history.problems(conn, history_host(config, ledger))["errors"]

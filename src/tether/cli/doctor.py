@@ -72,11 +72,13 @@ def _agents_in_use(ctx: Context) -> set[str]:
 
 
 def _history(ctx: Context) -> Check:
+    """This machine's native logs; another host's paths name files on its own machine."""
     from tether.ledger import history
+    from tether.ledger.store import history_host
 
     try:
         with ctx.ledger.db.read() as conn:
-            seen = history.problems(conn)
+            seen = history.problems(conn, history_host(ctx.config, ctx.ledger))
     except TetherError as exc:
         return Check("history", False, str(exc))
     detail = (
@@ -86,6 +88,13 @@ def _history(ctx: Context) -> Check:
     errors = seen["errors"]
     if errors:
         detail += f"; {len(errors)} unreadable, e.g. {errors[0]['path']}: {errors[0]['error']}"
+    elsewhere = seen["elsewhere"]
+    if elsewhere["unreadable"]:
+        hosts = elsewhere["hosts"]
+        detail += (
+            f"; {elsewhere['unreadable']} unreadable on {hosts} other "
+            f"host{'s' if hosts > 1 else ''} (`tether doctor` there names them)"
+        )
     return Check("history", not errors, detail, required=False)
 
 

@@ -40,7 +40,7 @@ from tether.history.sources import (
 from tether.history.timestamps import day_of
 from tether.ledger import events as ledger_events
 from tether.ledger import history as ledger_history
-from tether.ledger.store import Ledger
+from tether.ledger.store import Ledger, history_host
 from tether.ledger.usage import TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -243,11 +243,6 @@ def _found_files(
     if walk:
         return list(log_files(found))
     return [(r.agent, Path(r.path)) for r in known.values() if r.agent in READERS]
-
-
-def history_host(config: Config, ledger: Ledger) -> str:
-    """Whose machine the logs are: this host on a shared ledger, the implicit host on SQLite."""
-    return "" if ledger.db.is_sqlite else config.host_name
 
 
 class Indexer:

@@ -264,25 +264,34 @@ def sessions_by_native(conn: Connection, agent: str) -> dict[str, str]:
     return dict(rows.all())  # type: ignore[arg-type,unused-ignore]
 
 
-def problems(conn: Connection) -> dict[str, Any]:
-    """What ``tether doctor`` reports: bad and oversize lines, unreadable files."""
+def problems(conn: Connection, host: str) -> dict[str, Any]:
+    """What ``tether doctor`` reports of ``host``'s native logs: bad and oversize lines,
+    unreadable files; of other hosts' (paths on their machines), only how many are unreadable.
+    """
+    mine = history_files.c.host == host
     totals = conn.execute(
         select(
             func.count(),
             func.coalesce(func.sum(history_files.c.bad_lines), 0),
             func.coalesce(func.sum(history_files.c.oversize_lines), 0),
-        )
+        ).where(mine)
     ).one()
     errors = conn.execute(
         select(history_files.c.path, history_files.c.error)
-        .where(history_files.c.error.is_not(None))
+        .where(mine, history_files.c.error.is_not(None))
         .limit(20)
     ).all()
+    elsewhere = conn.execute(
+        select(func.count(), func.count(history_files.c.host.distinct())).where(
+            ~mine, history_files.c.error.is_not(None)
+        )
+    ).one()
     return {
         "files": totals[0],
         "bad_lines": int(totals[1]),
         "oversize_lines": int(totals[2]),
         "errors": [{"path": p, "error": e} for p, e in errors],
+        "elsewhere": {"unreadable": int(elsewhere[0]), "hosts": int(elsewhere[1])},
     }
 
 

@@ -17,6 +17,11 @@ class Ledger:
         self.db.dispose()
 
 
+def history_host(config: Config, ledger: Ledger) -> str:
+    """Whose machine the logs are: this host on a shared ledger, the implicit host on SQLite."""
+    return "" if ledger.db.is_sqlite else config.host_name
+
+
 def open_ledger(config: Config, run_migrations: bool = True) -> Ledger:
     config.home.mkdir(parents=True, exist_ok=True)
     db = Database(config.database_url)
