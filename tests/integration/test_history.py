@@ -106,6 +106,26 @@ def test_generated_tree_totals_days_and_sessions_are_exact(
     assert _by_native(ledger) == _clean(expected.sessions)
 
 
+def test_big_files_are_folded_range_by_range_with_writes_between(
+    config: Config, ledger: Ledger, roots: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files cut into 64 KiB ranges and a write every few entries, so sessions (Codex state
+    included) are folded and stored across many ranges and transactions."""
+    from tether.history import indexer, scan
+
+    monkeypatch.setattr(scan, "SPLIT_BYTES", 64 * 1024)
+    monkeypatch.setattr(indexer, "FLUSH_ENTRIES", 7)
+    expected = write_tree(roots["claude"], roots["codex"], 3_000_000, seed=3, big_bytes=400_000)
+    report = Indexer(config, ledger).run_once()
+    assert report.bad_lines == 0 and report.errors == []
+    assert _report(ledger, "daily") == _clean(expected.days)
+    assert _by_native(ledger) == _clean(expected.sessions)
+    with ledger.db.read() as conn:
+        files = ledger_history.load_files(conn, "" if ledger.db.is_sqlite else config.host_name)
+    assert all(f.read_offset == f.size for f in files.values())
+    assert Indexer(config, ledger).run_once().files_read == 0
+
+
 def test_streamed_duplicates_keep_the_largest_usage(
     config: Config, ledger: Ledger, roots: dict[str, Path]
 ) -> None:

@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -145,6 +145,63 @@ def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+@dataclass(slots=True)
+class _FileRead:
+    """How far this pass has folded one file, range by range, so a big file never sits whole
+    in memory: each range's entries may be written before the next range is folded."""
+
+    planned: _Planned
+    state: dict[str, Any]
+    end: int
+    native_id: str | None
+    bad_lines: int
+    oversize_lines: int
+    error: str | None = None
+    ranges: int = 0  # folded so far
+
+    @classmethod
+    def start(cls, planned: _Planned) -> "_FileRead":
+        record = planned.record
+        fresh = planned.reset or record is None
+        return cls(
+            planned,
+            planned.state,
+            planned.start,
+            record.native_id if record else None,
+            0 if fresh or record is None else record.bad_lines,
+            0 if fresh or record is None else record.oversize_lines,
+        )
+
+    def advance(self, folded: Folded, result: JobResult) -> None:
+        self.state = folded.state
+        self.end = result.stats.end
+        self.native_id = folded.native_id or self.native_id
+        self.bad_lines += result.stats.bad_lines
+        self.oversize_lines += result.stats.oversize_lines
+        self.ranges += 1
+
+    def row(self) -> dict[str, Any]:
+        planned, record = self.planned, self.planned.record
+        return {
+            "agent": planned.agent,
+            "path": str(planned.path),
+            "native_id": self.native_id,
+            "device": planned.now.device,
+            "inode": planned.now.inode,
+            "size": planned.now.size,
+            "mtime": planned.now.mtime,
+            "head_size": planned.head_size,
+            "head_hash": planned.head_hash,
+            "read_offset": self.end,
+            "events_offset": 0 if planned.reset or record is None else record.events_offset,
+            "state": json.dumps(self.state),
+            "bad_lines": self.bad_lines,
+            "oversize_lines": self.oversize_lines,
+            "error": self.error,
+            "scanned_at": time.time(),
+        }
+
+
 class _Batch:
     """File outcomes waiting to be written in one transaction."""
 
@@ -152,19 +209,21 @@ class _Batch:
         self.prices = prices
         self.entries: dict[tuple[str, str], dict[str, Any]] = {}
         self.sessions: dict[str, list[dict[str, Any]]] = {}
-        self.files: list[dict[str, Any]] = []
+        self.files: dict[str, dict[str, Any]] = {}  # by path: a file's latest progress
         self.resets: list[tuple[str, str]] = []
 
-    def add(self, planned: _Planned, folded: Folded, results: list[JobResult]) -> None:
+    def add(self, reading: _FileRead, folded: Folded) -> None:
+        """One folded range of a file (the caller records the file's row)."""
+        planned = reading.planned
         agent = planned.agent
         for entry in folded.entries:
             row = _entry_row(agent, entry, self.prices)
             key = (agent, entry.key)
             self.entries[key] = _merge(self.entries[key], row) if key in self.entries else row
         self.sessions.setdefault(agent, []).extend(asdict(s) for s in folded.sessions)
-        if planned.reset and planned.record is not None and planned.record.native_id:
+        first = reading.ranges == 0
+        if first and planned.reset and planned.record is not None and planned.record.native_id:
             self.resets.append((agent, planned.record.native_id))
-        self.files.append(_file_row(planned, folded, results))
 
     def flush(self, ledger: Ledger, host: str) -> None:
         if not self.files:
@@ -182,7 +241,7 @@ class _Batch:
                 for row in mine:
                     row["origin_ts"] = starts.get(row["native_id"], row["origin_ts"])
             ledger_history.upsert_entries(conn, rows)
-            ledger_history.save_files(conn, host, self.files)
+            ledger_history.save_files(conn, host, list(self.files.values()))
         self.__init__(self.prices)  # type: ignore[misc]
 
 
@@ -200,41 +259,6 @@ def _merged_facts(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
             old[key] = old[key] or item[key]
         old["model"] = item["model"] or old["model"]
     return list(by_id.values())
-
-
-def _file_row(planned: _Planned, folded: Folded, results: list[JobResult]) -> dict[str, Any]:
-    errors = [r.error for r in results if r.error]
-    record = planned.record
-    base_bad = 0 if planned.reset or record is None else record.bad_lines
-    base_big = 0 if planned.reset or record is None else record.oversize_lines
-    end = planned.start if errors else results[-1].stats.end
-    return {
-        "agent": planned.agent,
-        "path": str(planned.path),
-        "native_id": folded.native_id or (record.native_id if record else None),
-        "device": planned.now.device,
-        "inode": planned.now.inode,
-        "size": planned.now.size,
-        "mtime": planned.now.mtime,
-        "head_size": planned.head_size,
-        "head_hash": planned.head_hash,
-        "read_offset": end,
-        "events_offset": 0 if planned.reset or record is None else record.events_offset,
-        "state": json.dumps(folded.state if not errors else planned.state),
-        "bad_lines": base_bad + sum(r.stats.bad_lines for r in results),
-        "oversize_lines": base_big + sum(r.stats.oversize_lines for r in results),
-        "error": "; ".join(e for e in errors if e) or None,
-        "scanned_at": time.time(),
-    }
-
-
-def _grouped(
-    jobs: list[tuple[_Planned, list[Job]]],
-) -> Iterator[tuple[_Planned, list[JobResult]]]:
-    flat = [job for _, file_jobs in jobs for job in file_jobs]
-    results = run_jobs(flat, {str(p.path): p.now.size for p, _ in jobs})
-    for planned, file_jobs in jobs:
-        yield planned, [next(results) for _ in file_jobs]
 
 
 def _found_files(
@@ -303,26 +327,46 @@ class Indexer:
         return plans
 
     def _read(self, plans: list[_Planned], report: IndexReport, progress: Progress | None) -> None:
+        """Fold each range as it comes back, in file order; a file stops at an unreadable range
+        (its row keeps how far it got, and the next pass reads on from there)."""
         max_line = self.config.history.max_line_bytes
-        jobs = [(p, _jobs(p, max_line)) for p in plans]
+        pieces = [(planned, job) for planned in plans for job in _jobs(planned, max_line)]
+        sizes = {str(planned.path): planned.now.size for planned in plans}
+        results = run_jobs([job for _, job in pieces], sizes)
         total = sum(p.now.size - p.start for p in plans)
         batch = _Batch(self.prices)
+        reading: _FileRead | None = None
         done = 0
-        for planned, results in _grouped(jobs):
-            folded = fold(planned.agent, planned.path, planned.state, results)
-            batch.add(planned, folded, results)
-            report.files_read += 1
-            report.entries += len(folded.entries)
-            report.bytes_read += sum(r.disk_bytes for r in results)
-            report.bad_lines += sum(r.stats.bad_lines for r in results)
-            report.oversize_lines += sum(r.stats.oversize_lines for r in results)
-            report.errors.extend(f"{planned.path}: {r.error}" for r in results if r.error)
-            done += planned.now.size - planned.start
+        for (planned, job), result in zip(pieces, results, strict=True):
+            if reading is None or reading.planned is not planned:
+                reading = _FileRead.start(planned)
+                report.files_read += 1
+            done += (job.end if job.end is not None else planned.now.size) - job.start
+            if reading.error is None:
+                self._fold(reading, result, batch, report)
             if progress is not None:
                 progress(done, total)
             if len(batch.entries) >= FLUSH_ENTRIES:
                 batch.flush(self.ledger, self.host)
         batch.flush(self.ledger, self.host)
+
+    def _fold(
+        self, reading: _FileRead, result: JobResult, batch: _Batch, report: IndexReport
+    ) -> None:
+        planned = reading.planned
+        report.bytes_read += result.disk_bytes
+        report.bad_lines += result.stats.bad_lines
+        report.oversize_lines += result.stats.oversize_lines
+        if result.error:
+            report.errors.append(f"{planned.path}: {result.error}")
+            reading.error = result.error
+            batch.files[str(planned.path)] = reading.row()
+            return
+        folded = fold(planned.agent, planned.path, reading.state, [result])
+        report.entries += len(folded.entries)
+        batch.add(reading, folded)
+        reading.advance(folded, result)
+        batch.files[str(planned.path)] = reading.row()
 
     def _read_opencode(self, record: ledger_history.FileRecord | None, report: IndexReport) -> None:
         """OpenCode keeps a database, not logs: read it from its watermark when it changed."""
@@ -347,9 +391,11 @@ class Indexer:
         folded = Folded(None, read.entries, read.sessions, {"watermark": read.watermark})
         if not read.error:
             folded.state["stamp"] = stamp
-        batch.add(planned, folded, [JobResult(Job("opencode", str(path), None, 0))])
-        batch.files[-1]["error"] = read.error
-        batch.files[-1]["bad_lines"] = (record.bad_lines if record else 0) + read.bad_rows
+        reading = _FileRead.start(planned)
+        batch.add(reading, folded)
+        reading.state, reading.error = folded.state, read.error
+        reading.bad_lines += read.bad_rows
+        batch.files[str(path)] = reading.row()
         batch.flush(self.ledger, self.host)
 
     def import_transcripts(self) -> int:
