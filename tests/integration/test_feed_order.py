@@ -208,11 +208,12 @@ def test_the_feed_delivers_what_was_committed_while_its_listen_was_down(
         got: list[str] = []
         async with asyncio.timeout(WAIT_S):
             while "m3" not in got:
-                message = await subscriber.queue.get()
-                assert message is not None
-                data = json.loads(message.data)
-                if data["type"] == "session":
-                    got.append(data["session"]["model"])
+                batch = await subscriber.queue.get()
+                assert batch is not None
+                for message in subscriber.take(batch):
+                    data = json.loads(message.data)
+                    if data["type"] == "session":
+                        got.append(data["session"]["model"])
         feed.stop()
         return got
 

@@ -41,17 +41,27 @@ class Message:
     cursor: Cursor
     kind: str  # message | reset
     data: str
+    wire: bytes = field(init=False, repr=False, compare=False)  # encoded once, sent to all
+
+    def __post_init__(self) -> None:
+        wire = f"id: {self.cursor}\nevent: {self.kind}\ndata: {self.data}\n\n".encode()
+        object.__setattr__(self, "wire", wire)
 
     def encode(self) -> bytes:
-        return f"id: {self.cursor}\nevent: {self.kind}\ndata: {self.data}\n\n".encode()
+        return self.wire
 
 
 @dataclass(eq=False)
 class Subscriber:
-    queue: asyncio.Queue[Message | None] = field(
-        default_factory=lambda: asyncio.Queue(maxsize=QUEUE)
-    )
+    """Batches as the feed read them (one queue item each, shared by every subscriber)."""
+
+    queue: asyncio.Queue[list[Message] | None] = field(default_factory=asyncio.Queue)
+    pending: int = 0  # messages queued and not yet taken
     dropped: bool = False  # fell QUEUE messages behind: ends, and the browser resumes
+
+    def take(self, batch: list[Message]) -> list[Message]:
+        self.pending -= len(batch)
+        return batch
 
 
 def _session_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
@@ -222,11 +232,9 @@ class Feed:
     def _fanout(self, batch: list[Message]) -> None:
         self.ring.extend(batch)
         for subscriber in list(self.subscribers):
-            for message in batch:
-                if not _offer(subscriber, message):
-                    subscriber.dropped = True
-                    self.subscribers.discard(subscriber)
-                    break
+            if not _offer(subscriber, batch):
+                subscriber.dropped = True
+                self.subscribers.discard(subscriber)
 
     def subscribe(self, after: Cursor | None) -> tuple[Subscriber, list[Message] | None, Cursor]:
         """A new subscriber, what it missed from memory (None: read the ledger), and the
@@ -273,9 +281,10 @@ def _precedes_or_is(cursor: Cursor, position: Cursor) -> bool:
     return cursor.change_at <= position.change_at and cursor.event_at <= position.event_at
 
 
-def _offer(subscriber: Subscriber, message: Message | None) -> bool:
-    try:
-        subscriber.queue.put_nowait(message)
-    except asyncio.QueueFull:
-        return False
+def _offer(subscriber: Subscriber, batch: list[Message] | None) -> bool:
+    if batch is not None:
+        if subscriber.pending + len(batch) > QUEUE:
+            return False
+        subscriber.pending += len(batch)
+    subscriber.queue.put_nowait(batch)
     return True

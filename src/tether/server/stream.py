@@ -64,16 +64,37 @@ class Stream:
             while True:
                 try:
                     async with asyncio.timeout(HEARTBEAT_S):
-                        message = await subscriber.queue.get()
+                        batch = await subscriber.queue.get()
                 except TimeoutError:
                     if subscriber.dropped:
                         return
                     yield _ping(cursor)
                     continue
-                if message is None:
+                if batch is None:
                     return
-                if message.cursor.later_than(cursor):  # not already sent in the replay
-                    cursor = message.cursor
-                    yield message.encode()
+                chunk, cursor, ended = _drain(subscriber, batch, cursor)
+                if chunk:
+                    yield chunk
+                if ended:
+                    return
         finally:
             self.feed.unsubscribe(subscriber)
+
+
+def _drain(
+    subscriber: Subscriber, batch: list[Message], cursor: Cursor
+) -> tuple[bytes, Cursor, bool]:
+    """This batch and every one queued behind it as one write (a subscriber that fell
+    behind catches up in one send, not one per message); True when the feed ended."""
+    parts: list[bytes] = []
+    queue = subscriber.queue
+    taken: list[Message] | None = batch
+    while taken is not None:
+        for message in subscriber.take(taken):
+            if message.cursor.later_than(cursor):  # not already sent in the replay
+                cursor = message.cursor
+                parts.append(message.wire)
+        if queue.empty():
+            return b"".join(parts), cursor, False
+        taken = queue.get_nowait()
+    return b"".join(parts), cursor, True
