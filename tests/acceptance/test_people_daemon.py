@@ -233,4 +233,14 @@ def test_an_admin_s_cli_manages_the_team_through_a_remote_daemon(
     assert moved.returncode == 0 and json.loads(moved.stdout)["host"] == here["name"]
     unknown = _tether(admin, "project", "host", "work", "build-9")
     assert unknown.returncode == 2 and "no host named 'build-9'" in unknown.stderr
+    checkout = tmp_path / "api"
+    checkout.mkdir()
+    refused = _tether(member, "project", "add", str(checkout), "--host", here["name"])
+    assert refused.returncode == 1 and "mia is a member; this needs admin" in refused.stderr
+    added = _tether(admin, "project", "add", str(checkout), "--host", here["name"], "--json")
+    assert added.returncode == 0, added.stderr
+    assert (json.loads(added.stdout)["name"], json.loads(added.stdout)["host"]) == (
+        "api",
+        here["name"],
+    )
     assert not (elsewhere / "tether.db").exists()  # all of it went through the daemon

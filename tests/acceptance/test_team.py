@@ -367,3 +367,37 @@ def test_a_message_to_an_external_session_runs_on_the_host_with_its_log(
     done = b.wait(turn_id)
     assert (done["state"], done["host"]) == ("completed", "a"), done["reason"]
     assert b.runs() == [] and a.runs() == [f"{rollout.native_id} from b"]
+
+
+def test_a_remote_cli_adds_a_project_through_the_team_daemon(
+    team_host: Callable[..., Host], tmp_path: Path
+) -> None:
+    a, b = team_host("a"), team_host("b")
+    a.serve()
+    b.serve()
+    laptop = CliHome(  # no ledger here: only host a's URL
+        tmp_path / "laptop",
+        tmp_path / "laptop-work",
+        TETHER_SERVER_REMOTE=a.url,
+        TETHER_SERVER_HOST_NAME="laptop",
+    )
+    laptop.path.mkdir()
+    laptop.work.mkdir()
+    write_config(laptop.path)
+    refused = laptop.run("project", "add", str(laptop.work), "--name", "mine")
+    assert refused.returncode == 2, refused.stderr  # the default host is this machine's
+    assert "no host named 'laptop' has joined this ledger" in refused.stderr
+    missing = laptop.run("project", "add", str(tmp_path / "nowhere"), "--name", "gone")
+    assert missing.returncode == 2 and "is not a directory" in missing.stderr
+    added = laptop.json(
+        "project", "add", str(b.work), "--name", "web", "--agent", "fake", "--host", "b"
+    )
+    assert (added["name"], added["host"], added["path"]) == ("web", "b", str(b.work))
+    again = laptop.run("project", "add", str(b.work), "--name", "web", "--host", "b")
+    assert again.returncode == 1 and "exists already" in again.stderr
+    listed = {p["name"]: p["host"] for p in b.api("GET", "/api/projects")["items"]}
+    assert listed == {"web": "b"}
+    spawned = laptop.json("spawn", "--project", "web", "from the laptop")
+    turn_id = spawned["turn"]["id"]  # type: ignore[index]
+    assert a.wait(turn_id)["host"] == "b" and len(b.runs()) == 1 and a.runs() == []
+    assert not (laptop.path / "tether.db").exists()  # all of it went through host a

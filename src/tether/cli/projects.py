@@ -31,31 +31,36 @@ def add(
     host: str | None,
     as_json: bool,
 ) -> None:
-    """Track the directory PATH (on this host, or on --host) as a project."""
-    from tether.agents.registry import check_agent
+    """Track the directory PATH (on this host, or on --host) as a project.
+
+    With ``[server] remote``, the team daemon adds it (admins only); PATH is
+    then on this machine, which must be one of the team's hosts, or on --host.
+    """
+    from tether.cli.team import remote_api
     from tether.domain import serialize
-    from tether.ledger import hosts, projects
 
     here = ctx.config.host_name
     directory = resolve(path) if host in (None, here) else Path(path)
-    if host in (None, here) and not directory.is_dir():
-        raise InvalidInput(f"{directory} is not a directory")
-    if not directory.is_absolute():
-        raise InvalidInput(f"{path} must be an absolute path on host {host}")
-    if agent is not None:
-        check_agent(ctx.config, agent)
-    with ctx.ledger.db.write() as conn:
-        if host not in (None, here):
-            hosts.require(conn, host)
-        created = projects.add(
-            conn, directory, name=name, prefix=prefix, default_agent=agent, host=host or here
-        )
+    fields = {"name": name, "prefix": prefix, "agent": agent, "host": host or here}
+    if (api := remote_api(ctx)) is not None:
+        if host in (None, here) and not directory.is_dir():
+            raise InvalidInput(f"{directory} is not a directory")
+        created = api.post("/api/projects", {"path": str(directory), **fields})
+    else:
+        from tether.agents.registry import check_agent
+        from tether.ledger import projects
+
+        if agent is not None:
+            check_agent(ctx.config, agent)
+        with ctx.ledger.db.write() as conn:
+            added = projects.add_checkout(conn, directory, here, host, name, prefix, agent)
+        created = serialize.project(added)
     if as_json:
-        output.emit_json(serialize.project(created))
+        output.emit_json(created)
     else:
         output.console.print(
-            f"added project [bold]{created.name}[/bold] ({created.path}); "
-            f"sessions will be {created.prefix}-1, {created.prefix}-2, …"
+            f"added project [bold]{created['name']}[/bold] ({created['path']}); "
+            f"sessions will be {created['prefix']}-1, {created['prefix']}-2, …"
         )
 
 

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from tether.domain.ids import prefix_for, validate_name, validate_prefix
 from tether.domain.records import Project
-from tether.errors import Conflict, NotFound
+from tether.errors import Conflict, InvalidInput, NotFound
 from tether.ledger import hosts
 from tether.ledger.schema import projects
 
@@ -53,6 +53,30 @@ def add(
     except IntegrityError as exc:
         raise Conflict(f"project {name!r} collides with an existing one: {exc.orig}") from exc
     return get(conn, name)
+
+
+def add_checkout(
+    conn: Connection,
+    path: Path,
+    here: str,
+    host: str | None = None,
+    name: str | None = None,
+    prefix: str | None = None,
+    default_agent: str | None = None,
+) -> Project:
+    """Add a project whose checkout is at ``path`` on ``host`` (default: ``here``, the adder).
+
+    A path on this machine must be a directory here; one on another host must
+    be absolute and that host must have joined the ledger.
+    """
+    where = host or here
+    if where == here and not path.is_dir():
+        raise InvalidInput(f"{path} is not a directory")
+    if not path.is_absolute():
+        raise InvalidInput(f"{path} must be an absolute path on host {where}")
+    if where != here:
+        hosts.require(conn, where)
+    return add(conn, path, name=name, prefix=prefix, default_agent=default_agent, host=where)
 
 
 def set_host(conn: Connection, name: str, host: str) -> Project:

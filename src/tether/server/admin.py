@@ -1,4 +1,4 @@
-"""The admin API: people, their tokens and where projects run (admins only).
+"""The admin API: people, their tokens, projects and where they run (admins only).
 
 The Guard (security.py) lets only admins through: every method under these
 paths, reads included, since who holds access is itself worth guarding. A
@@ -8,12 +8,15 @@ keeps it. Each change is logged with who made it.
 
 import logging
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from tether.agents.registry import check_agent
+from tether.config import Config
 from tether.domain import serialize
 from tether.domain.team import Role, parse_role
 from tether.ledger import people, projects
@@ -28,7 +31,8 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 
 class Admin:
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, config: Config, ledger: Ledger) -> None:
+        self.config = config
         self.ledger = ledger
 
     def users(self, request: Request) -> Any:
@@ -70,6 +74,25 @@ class Admin:
         _log(request, "token_revoke", f"token {revoked.id} of {revoked.user}")
         return JSONResponse(serialize.token(revoked))
 
+    def add_project(self, request: Request, body: dict[str, Any]) -> Response:
+        """A checkout on this daemon's host, or on another host of the ledger (``host``)."""
+        path = Path(text_field(body, "path", required=True) or "")
+        agent = text_field(body, "agent")
+        if agent is not None:
+            check_agent(self.config, agent)
+        with self.ledger.db.write() as conn:
+            added = projects.add_checkout(
+                conn,
+                path,
+                self.config.host_name,
+                text_field(body, "host"),
+                text_field(body, "name"),
+                text_field(body, "prefix"),
+                agent,
+            )
+        _log(request, "project_add", f"{added.name} at {added.path} on {added.host}")
+        return JSONResponse(serialize.project(added), status_code=201)
+
     def set_project_host(self, request: Request, body: dict[str, Any]) -> Response:
         """Turns not yet claimed run on the new host; a live one ends where it runs."""
         host = text_field(body, "host", required=True) or ""
@@ -96,5 +119,6 @@ def routes(
         Route("/api/tokens", read(admin.tokens), methods=["GET"]),
         Route("/api/tokens", write(admin.create_token), methods=["POST"]),
         Route("/api/tokens/{token_id:int}/revoke", write(admin.revoke_token), methods=["POST"]),
+        Route("/api/projects", write(admin.add_project), methods=["POST"]),
         Route("/api/projects/{name}/host", write(admin.set_project_host), methods=["POST"]),
     ]

@@ -359,7 +359,7 @@ def create_app(
     stream = Stream(feed)
     routes = [
         *pages.routes(pages.Pages(config, ledger, engine, assets), assets),
-        *admin.routes(admin.Admin(ledger), _json, _post),
+        *admin.routes(admin.Admin(config, ledger), _json, _post),
         Route("/api/stream", stream.serve),
         Route("/api/stream/status", stream.status),
         Route("/signin", _json(api.signin_page)),
