@@ -5,10 +5,19 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import func, select
 from tests.engine.conftest import write_config
+
+from tether.ledger import changes
+from tether.ledger.changes import Cursor
+from tether.ledger.schema import changes as changes_table
+from tether.ledger.schema import events as events_table
+from tether.ledger.store import Ledger
 
 TETHER = [sys.executable, "-m", "tether.cli.main"]
 DEADLINE_S = 180
@@ -144,3 +153,35 @@ def stub_agents(directory: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         stub.write_text("#!/bin/sh\necho 'a stub agent: this test never runs one' >&2\nexit 3\n")
         stub.chmod(0o755)
     monkeypatch.setenv("PATH", f"{directory}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def wait_for(condition: Callable[[], Any], what: str) -> Any:
+    """The condition's first truthy value, or a failure after minutes (never a fixed sleep)."""
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"not within {DEADLINE_S:.0f}s: {what}")
+
+
+def settled_head(ledger: Ledger) -> Cursor:
+    """The change feed's head once it covers every row committed so far.
+
+    On PostgreSQL the feed reads only below the oldest transaction running on
+    the server, so anyone's write transaction (another test's) holds it back
+    for a while; a test that starts reading from the head waits for that.
+    """
+    deadline = time.monotonic() + DEADLINE_S
+    while True:
+        with ledger.db.read() as conn:
+            head = changes.head(conn)
+            newest = (
+                conn.execute(select(func.max(changes_table.c.id))).scalar() or 0,
+                conn.execute(select(func.max(events_table.c.id))).scalar() or 0,
+            )
+        if (head.change, head.event) == newest:
+            return head
+        assert time.monotonic() < deadline, f"the feed's head {head} never reached {newest}"
+        time.sleep(0.05)

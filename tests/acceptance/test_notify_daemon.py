@@ -8,8 +8,8 @@ import signal
 import time
 from pathlib import Path
 
-from tests.fakes.notice_sinks import Receiver, recorded, recorder, wait_for
-from tests.support import cli_home
+from tests.fakes.notice_sinks import Receiver, recorded, recorder
+from tests.support import cli_home, wait_for
 
 from tether.config import load
 from tether.domain.states import TurnState

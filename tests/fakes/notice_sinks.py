@@ -4,30 +4,19 @@ command that appends what it was given (argv, environment, stdin) to a file."""
 import json
 import sys
 import threading
-import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-DEADLINE_S = 180.0
+from tests.support import DEADLINE_S
+
 RECORDER = (
     "import json, os, sys\n"
     "with open(sys.argv[1], 'a') as f:\n"
     "    f.write(json.dumps({'argv': sys.argv[2:], 'tag': os.environ['TETHER_NOTICE_TAG'],\n"
     "        'stdin': json.loads(sys.stdin.read())}) + '\\n')\n"
 )
-
-
-def wait_for(condition: Callable[[], Any], what: str) -> Any:
-    """The condition's first truthy value, or a failure after minutes (never a fixed sleep)."""
-    deadline = time.monotonic() + DEADLINE_S
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"not within {DEADLINE_S:.0f}s: {what}")
 
 
 class Receiver:

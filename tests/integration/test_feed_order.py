@@ -17,6 +17,7 @@ import psycopg
 import pytest
 from sqlalchemy import Connection, text
 from tests.conftest import PG_ADMIN
+from tests.support import settled_head
 
 from tether.config import load
 from tether.ledger import changes, projects, sessions
@@ -49,8 +50,7 @@ class Reader:
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        with ledger.db.read() as conn:
-            self.cursor = changes.head(conn)
+        self.cursor = settled_head(ledger)
         self.seen: list[tuple[str, str]] = []
 
     def read(self) -> list[tuple[str, str]]:

@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.fakes.notice_sinks import Receiver, recorded, recorder, wait_for
+from tests.fakes.notice_sinks import Receiver, recorded, recorder
+from tests.support import wait_for
 
 from tether.config import Config, NotifySettings
 from tether.domain.notices import notice_for

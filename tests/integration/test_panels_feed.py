@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from tests.fakes.notice_sinks import wait_for
+from tests.support import wait_for
 
 from tether.config import Config
 from tether.domain.notices import notice_for

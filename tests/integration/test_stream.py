@@ -14,11 +14,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
 from sqlalchemy import insert
+from tests.support import settled_head, wait_for
 
 from tether.config import Config
 from tether.domain.records import EventKind, Session
@@ -244,15 +246,18 @@ def test_a_change_of_a_kind_this_daemon_does_not_know_is_named_and_passed(
 ) -> None:
     """A newer peer on the same ledger may write kinds of change an older daemon lacks."""
     session = _session(ledger, tmp_path / "web")
-    with ledger.db.read() as conn:
-        start = changes.head(conn)
+    start = settled_head(ledger)
     with ledger.db.write() as conn:
         conn.execute(
             insert(changes_table).values(kind="widget", subject="w-1", session_id=session.id)
         )
         sessions.set_model(conn, session.id, "gpt-5")
-    with ledger.db.read() as conn:
-        got = [json.loads(m.data) for m in read_after(conn, start)]
+
+    def both() -> list[dict[str, Any]] | None:
+        with ledger.db.read() as conn:
+            got = [json.loads(m.data) for m in read_after(conn, start)]
+        return got if len(got) == 2 else None
+
+    got = wait_for(both, "both changes are readable")
     assert got[0] == {"type": "change", "kind": "widget", "subject": "w-1"}
-    assert [p["type"] for p in got] == ["change", "session"]
-    assert got[1]["session"]["model"] == "gpt-5"
+    assert got[1]["type"] == "session" and got[1]["session"]["model"] == "gpt-5"
