@@ -1,10 +1,10 @@
 """One indexing pass, and the loop the daemon runs in a background thread.
 
-A pass stats every native log, reads what is new (in worker processes when
-there is a lot), folds it into usage entries and session facts, writes
-them with the files' new offsets, attributes new native sessions, then
-imports the transcripts of external sessions and of attached turns. Bad data is counted per
-file; an unreadable file or ledger is recorded and the pass goes on.
+A pass stats every native log, reads what is new range by range, folds it
+into usage entries and session facts, writes them with the files' new
+offsets, attributes new native sessions, then imports the transcripts of
+external sessions and of attached turns. Bad data is counted per file; an
+unreadable file or ledger is recorded and the pass goes on.
 """
 
 import json
@@ -26,7 +26,7 @@ from tether.history.readers import READERS
 from tether.history.report import IndexReport
 from tether.history.reprice import price_unpriced
 from tether.history.roots import Roots, log_files, roots
-from tether.history.scan import Job, JobResult, run_jobs, split
+from tether.history.scan import Job, JobResult, run_job, split
 from tether.history.sources import (
     HEAD_BYTES,
     Change,
@@ -331,8 +331,7 @@ class Indexer:
         (its row keeps how far it got, and the next pass reads on from there)."""
         max_line = self.config.history.max_line_bytes
         pieces = [(planned, job) for planned in plans for job in _jobs(planned, max_line)]
-        sizes = {str(planned.path): planned.now.size for planned in plans}
-        results = run_jobs([job for _, job in pieces], sizes)
+        results = map(run_job, (job for _, job in pieces))
         total = sum(p.now.size - p.start for p in plans)
         batch = _Batch(self.prices)
         reading: _FileRead | None = None
@@ -404,8 +403,8 @@ class Indexer:
         External sessions get every record. A tether session gets only the
         records of its attached turns (the agent's own UI, ``tether attach``):
         the rest already came through tether's stream. Files are read in
-        worker processes when there is a lot; events are written in batches,
-        each with its files' new offsets in the same transaction.
+        ranges; events are written in batches, each with its files' new
+        offsets in the same transaction.
         """
         with self.ledger.db.read() as conn:
             files = ledger_history.load_files(conn, self.host)
@@ -425,7 +424,7 @@ class Indexer:
             for index, (record, _, _) in enumerate(todo)
             for job in split(self._transcript_job(record), record.read_offset)
         ]
-        results = run_jobs([job for _, job in jobs], {})
+        results = map(run_job, (job for _, job in jobs))
         imported = 0
         batch = _EventBatch(self.host)
         failed: set[int] = set()  # a file stops at its first unreadable range

@@ -1,20 +1,19 @@
-"""Reading byte ranges of native logs, in worker processes when there is a lot.
+"""Reading byte ranges of native logs.
 
 A job is one byte range of one file. Big plain files are cut into ranges
-at arbitrary offsets; a worker whose range does not start at a known line
+at arbitrary offsets; a reader whose range does not start at a known line
 start skips to the next line, and reads the line that crosses its end, so
-every line is read exactly once. Results come back in range order and are
-folded by the indexer. Memory is bounded: transcript ranges are small (their
-results hold text), and only a few jobs per worker are in flight.
+every line is read exactly once. The indexer folds and writes each range's
+result before reading the next, so memory holds one range's facts or text,
+never a whole file's (transcript ranges are smaller: their results hold text).
+
+Ranges are read in the indexing process itself. Worker processes were
+slower on every tree measured (bench/history.py, 2 cores): results cross
+back pickled, and unpickling a range's facts and text costs about what
+reading it does, while folding and writing stay in one process anyway.
 """
 
-import os
-from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
-from multiprocessing import get_context
-from multiprocessing.context import BaseContext
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,6 @@ from tether.lines import (
 
 SPLIT_BYTES = 16 * 1024 * 1024  # usage: the facts of a range are small
 TRANSCRIPT_SPLIT_BYTES = 4 * 1024 * 1024  # transcripts: a range's result holds its text
-IN_FLIGHT_BYTES = 32 * 1024 * 1024  # of input submitted and not yet handed back, at most …
-IN_FLIGHT_JOBS = 4  # … unless fewer jobs than this per worker are in flight
-# Worker processes pay for themselves only on a lot of bytes: results cross back pickled, and
-# unpickling a tree's facts and transcript text costs the caller about what reading them does
-# (a busy 2-core machine, 200 MB tree: 2.5 s in one process, 3.8 to 5 s with two workers).
-POOL_THRESHOLD_BYTES = 256 * 1024 * 1024
 _ALIGN_PROBE = 64 * 1024
 HEAD_BYTES = 1024 * 1024  # what a reader's head() sees of a file's first block
 
@@ -182,51 +175,3 @@ def split(job: Job, size: int) -> list[Job]:
         )
         for index, start in enumerate(range(job.start, end, piece))
     ]
-
-
-def workers() -> int:
-    return max(1, min(os.cpu_count() or 1, 8))
-
-
-def _context() -> BaseContext:
-    """A fork server: workers are forked from a small process that imported only the readers,
-    not from this one (whatever it holds), and forking it is safe under the daemon's threads."""
-    context = get_context("forkserver")
-    context.set_forkserver_preload([__name__])
-    return context
-
-
-def _size(job: Job, sizes: dict[str, int]) -> int:
-    end = job.end if job.end is not None else sizes.get(job.path, job.start)
-    return end - job.start
-
-
-def run_jobs(jobs: list[Job], sizes: dict[str, int]) -> Iterator[JobResult]:
-    """Results in job order; a process pool only when the work is worth its start-up.
-
-    Jobs are submitted ahead while those not yet handed back cover less than
-    ``IN_FLIGHT_BYTES`` of input (at least ``IN_FLIGHT_JOBS`` per worker), so
-    the workers read on while the caller writes, and memory holds a few
-    results, never the whole tree's.
-    """
-    total = sum(_size(job, sizes) for job in jobs)
-    if total < POOL_THRESHOLD_BYTES or workers() == 1 or len(jobs) == 1:
-        yield from map(run_job, jobs)
-        return
-    pending = iter(jobs)
-    running: deque[tuple[Future[JobResult], int]] = deque()
-    ahead = 0
-    with ProcessPoolExecutor(workers(), mp_context=_context()) as pool:
-        while True:
-            while ahead < IN_FLIGHT_BYTES or len(running) < IN_FLIGHT_JOBS * workers():
-                following = next(pending, None)
-                if following is None:
-                    break
-                size = _size(following, sizes)
-                running.append((pool.submit(run_job, following), size))
-                ahead += size
-            if not running:
-                return
-            future, size = running.popleft()
-            ahead -= size
-            yield future.result()

@@ -1,4 +1,4 @@
-"""Byte ranges read in the worker pool: every line once, results in job order."""
+"""Files cut into byte ranges: every line read once, whatever the cut."""
 
 import random
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from tether.history import scan
-from tether.history.scan import Job, run_jobs, split
+from tether.history.scan import Job, run_job, split
 from tether.history.synthetic import (
     Expected,
     claude_session,
@@ -18,11 +18,9 @@ from tether.history.synthetic import (
 
 @pytest.fixture
 def small_ranges(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Ranges of a few KiB and a pool for any amount of work, so small files take the pool path."""
+    """Ranges of a few KiB, so small files are cut into many."""
     monkeypatch.setattr(scan, "SPLIT_BYTES", 8 * 1024)
     monkeypatch.setattr(scan, "TRANSCRIPT_SPLIT_BYTES", 4 * 1024)
-    monkeypatch.setattr(scan, "POOL_THRESHOLD_BYTES", 0)
-    monkeypatch.setattr(scan, "workers", lambda: 2)
 
 
 def _files(tmp_path: Path) -> list[tuple[str, Path, str]]:
@@ -38,7 +36,7 @@ def _files(tmp_path: Path) -> list[tuple[str, Path, str]]:
 
 
 @pytest.mark.usefixtures("small_ranges")
-def test_ranges_read_every_line_once_in_job_order(tmp_path: Path) -> None:
+def test_ranges_read_every_line_once(tmp_path: Path) -> None:
     files = _files(tmp_path)
     for transcript in (False, True):
         jobs = [
@@ -48,10 +46,9 @@ def test_ranges_read_every_line_once_in_job_order(tmp_path: Path) -> None:
         sizes = {str(path): path.stat().st_size for _, path, _ in files}
         pieces = [piece for job in jobs for piece in split(job, sizes[job.path])]
         assert len(pieces) > 3 * len(jobs)  # the files were cut into several ranges each
-        results = list(run_jobs(pieces, sizes))
-        assert [r.job for r in results] == pieces
+        results = [run_job(piece) for piece in pieces]
         assert all(r.error is None and r.stats.bad_lines == 0 for r in results)
-        whole = [scan.run_job(job) for job in jobs]  # one range per file, in this process
+        whole = [run_job(job) for job in jobs]  # one range per file
         if transcript:
             got = [(i.key, i.text) for r in results for i in r.transcript]
             want = [(i.key, i.text) for r in whole for i in r.transcript]
