@@ -46,7 +46,7 @@ from tether.server.render import environment
 OVERVIEW_PAGE = 50
 NEEDS_YOU_SHOWN = 50
 TIMELINE_TURNS = 20
-TRANSCRIPT_PAGE = 60
+TRANSCRIPT_PAGE = 40
 SEARCH_RESULTS = 50
 AsyncHandler = Callable[[Request], Awaitable[Response]]
 USAGE_PERIODS = {"7": 7, "30": 30, "90": 90, "365": 365}

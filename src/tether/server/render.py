@@ -102,6 +102,7 @@ def wait(turn: Turn) -> str:
 
 def environment(assets: Assets) -> Environment:
     env = Environment(
+        auto_reload=False,  # packaged templates: no stat of each file on every render
         loader=FileSystemLoader(TEMPLATES),
         autoescape=select_autoescape(["html"]),
         trim_blocks=True,
