@@ -401,3 +401,42 @@ def test_a_remote_cli_adds_a_project_through_the_team_daemon(
     turn_id = spawned["turn"]["id"]  # type: ignore[index]
     assert a.wait(turn_id)["host"] == "b" and len(b.runs()) == 1 and a.runs() == []
     assert not (laptop.path / "tether.db").exists()  # all of it went through host a
+
+
+def test_tokens_and_roles_hold_on_every_host(team_host: Callable[..., Host]) -> None:
+    """People are in the shared ledger: made on a, checked on b; revoked on a, refused by b."""
+    a, b = team_host("a"), team_host("b")
+    for host in (a, b):  # a token required even on loopback; this one is the owner's
+        host.env["TETHER_SERVER_TOKEN"] = "owner-secret-of-the-team"
+        host.serve()
+    _web_on(a, b)
+    tokens = {}
+    for name, role in (("vera", "viewer"), ("mia", "member")):
+        assert a.run("user", "add", name, "--role", role).returncode == 0
+        made = a.json("token", "create", name)
+        tokens[name] = (str(made["token"]), made["id"])
+
+    def spawn_on_b(name: str) -> httpx.Response:
+        bearer = {"Authorization": f"Bearer {tokens[name][0]}"}
+        body = {"prompt": f"from {name}", "project": "web"}
+        return httpx.post(f"{b.url}/api/sessions", json=body, headers=bearer, timeout=120)
+
+    refused = spawn_on_b("vera")
+    assert refused.status_code == 403 and "vera is a viewer" in refused.text
+    accepted = spawn_on_b("mia")
+    assert accepted.status_code == 201, accepted.text
+    turn_id = accepted.json()["turn"]["id"]
+    owner = {"Authorization": "Bearer owner-secret-of-the-team"}
+    revoked = httpx.post(
+        f"{a.url}/api/tokens/{tokens['mia'][1]}/revoke", json={}, headers=owner, timeout=120
+    )
+    assert revoked.status_code == 200, revoked.text
+    gone = spawn_on_b("mia")
+    assert gone.status_code == 401 and "unknown or revoked token" in gone.text
+    deadline = time.monotonic() + 240
+    read = f"{a.url}/api/turns/{turn_id}"
+    while (done := httpx.get(read, headers=owner, timeout=120).json())["state"] not in TERMINAL:
+        assert time.monotonic() < deadline, f"{turn_id} still {done['state']}"
+        time.sleep(0.2)
+    assert (done["state"], done["host"], done["accepted_by"]) == ("completed", "b", "mia")
+    assert len(b.runs()) == 1 and a.runs() == []  # the viewer's and the revoked sends never ran
