@@ -14,6 +14,7 @@ from sqlalchemy import text
 
 from tether.config import Config, load
 from tether.domain.records import Origin
+from tether.errors import Conflict
 from tether.history.adopt import adopt
 from tether.history.indexer import Indexer
 from tether.history.synthetic import (
@@ -27,7 +28,7 @@ from tether.history.synthetic import (
     write_tree,
 )
 from tether.ledger import history as ledger_history
-from tether.ledger import projects, sessions
+from tether.ledger import projects, sessions, turns
 from tether.ledger.store import Ledger, history_host, open_ledger
 
 KINDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")
@@ -290,6 +291,12 @@ def test_external_sessions_projects_and_adopt(
     assert [h["session_id"] for h in hits] == [in_app.id]
     found_on = None if ledger.db.is_sqlite else config.host_name  # SQLite: one implicit host
     assert in_app.host == elsewhere.host == found_on
+    with ledger.db.write() as conn:
+        projects.add(conn, tmp_path, name="other")
+        turns.add(conn, in_app, "carry on")  # a message sent to it before adoption
+    with pytest.raises(Conflict, match=f"adopt it where it is with `tether adopt {in_app.id}`"):
+        adopt(ledger, in_app.id, project="other")
+    assert adopt(ledger, in_app.id).id == in_app.id  # in place, its turn stays with it
     adopted = adopt(ledger, elsewhere.id, project=app.name)
     assert (adopted.project, adopted.origin, adopted.native_id) == ("app", Origin.TETHER, "s-else")
     assert adopted.host == found_on

@@ -10,7 +10,7 @@ from tether.domain.ids import parse_session_id
 from tether.domain.records import Origin, Session
 from tether.errors import Conflict
 from tether.ledger import history as ledger_history
-from tether.ledger import projects, sessions
+from tether.ledger import projects, sessions, turns
 from tether.ledger.store import Ledger
 
 
@@ -24,6 +24,11 @@ def adopt(ledger: Ledger, session_id: str, project: str | None = None) -> Sessio
             ledger_history.adopt_in_place(conn, session_id)
             return sessions.get(conn, session_id)
         target = projects.get(conn, project)
+        if turns.for_session(conn, session_id):
+            raise Conflict(
+                f"{session_id} has turns of its own, whose ids name it: they cannot move to "
+                f"{target.name}; adopt it where it is with `tether adopt {session_id}`"
+            )
         moved = sessions.create(
             conn,
             target,
