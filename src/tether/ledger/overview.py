@@ -153,7 +153,12 @@ def _spend_query() -> Select[Any]:
     unpriced = func.sum(case((c.cost.is_(None), tokens), else_=0))
     return (
         select(c.agent, c.native_id, func.sum(tokens), func.sum(c.cost), unpriced)
-        .where(c.native_id.in_(bindparam("natives", expanding=True)))
+        # Both columns of the (agent, native_id) index: on the native id alone the
+        # database walks the whole index, every session's entries.
+        .where(
+            c.agent.in_(bindparam("agents", expanding=True)),
+            c.native_id.in_(bindparam("natives", expanding=True)),
+        )
         .group_by(c.agent, c.native_id)
     )
 
@@ -166,7 +171,8 @@ def spend(conn: Connection, listed: list[Session]) -> dict[str, Spend]:
     keyed = {(s.agent, s.native_id): s.id for s in listed if s.native_id}
     if not keyed:
         return {}
-    rows = conn.execute(_SPEND, {"natives": [native for _, native in keyed]})
+    agents = sorted({agent for agent, _ in keyed})
+    rows = conn.execute(_SPEND, {"agents": agents, "natives": [native for _, native in keyed]})
     found: dict[str, Spend] = {}
     for agent, native_id, total, cost, without_price in rows:
         session_id = keyed.get((agent, native_id))
