@@ -191,7 +191,7 @@ def bench_tree(size_mb: int, ccusage: Path, keep: bool, transcripts: bool, singl
             shutil.rmtree(base, ignore_errors=True)
 
 
-def _single_file(base: Path, size_mb: int) -> Expected:
+def single_rollout(base: Path, size_mb: int) -> Expected:
     """One Codex rollout of about ``size_mb``: memory must not grow with a file."""
     target, turns = size_mb * 1_000_000, max(1, size_mb * 1_000_000 // 30_000)
     for _ in range(5):  # rare outputs of MBs make a turn's size vary: scale until within 10%
@@ -215,7 +215,7 @@ def _median(argv: list[str], env: dict[str, str], times: int = 3) -> Run:
 def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: bool) -> None:
     started = time.perf_counter()
     if single:
-        expected = _single_file(base, size_mb)
+        expected = single_rollout(base, size_mb)
     else:
         expected = write_tree(
             base / "claude",
