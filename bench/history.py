@@ -27,6 +27,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import subprocess
 import sys
@@ -51,6 +52,7 @@ class Run:
     seconds: float
     peak_rss_mb: float
     stdout: str
+    cpu_seconds: float  # user + system of the process and the children it waited for
 
 
 def _tree_rss_kb(pid: int) -> int:
@@ -81,7 +83,12 @@ def _tree_rss_kb(pid: int) -> int:
 
 
 def run(argv: list[str], env: dict[str, str]) -> Run:
-    """Run a command, sampling the RSS of its process tree every 20 ms."""
+    """Run a command, sampling the RSS of its process tree every 20 ms.
+
+    Its CPU time is measured too: on a machine other work shares, wall time
+    varies several-fold from run to run, CPU time much less.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = 0
@@ -101,7 +108,9 @@ def run(argv: list[str], env: dict[str, str]) -> Run:
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{argv[0]} failed ({process.returncode}): {stderr.decode()[-2000:]}")
-    return Run(elapsed, peak / 1024, stdout.decode())
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return Run(elapsed, peak / 1024, stdout.decode(), cpu)
 
 
 def install_ccusage(prefix: Path) -> Path:
@@ -246,6 +255,7 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
     cc_argv = [str(ccusage), "daily", "--offline", "--json", "--timezone", "UTC"]
     run(cc_argv, env)  # warms the page cache for both
     tether = [sys.executable, "-m", "tether.cli.main"]
+    load_before = os.getloadavg()[0]
     cold = run([*tether, "index", "--json"], env)
     cold_out = json.loads(cold.stdout)
     warm = run([*tether, "index", "--json"], env)
@@ -259,7 +269,8 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
         f"{cold_out['entries']} usage entries, {cold_out['events']} transcript events, "
         f"{cold_out['sessions_created']} external sessions"
     )
-    print(f"{'whole processes':34}{'seconds':>9}{'MB/s':>9}{'peak RSS MB':>13}")
+    print(f"load average (1 min) before the runs {load_before:.2f}, after {os.getloadavg()[0]:.2f}")
+    print(f"{'whole processes':34}{'seconds':>9}{'cpu s':>8}{'MB/s':>9}{'peak RSS MB':>13}")
     for name, measured in (
         (f"tether index, cold ({what})", cold),
         ("tether index, warm rescan", warm),
@@ -268,12 +279,13 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
         ("ccusage session --json", cc_session),
     ):
         print(
-            f"{name:34}{measured.seconds:9.3f}{mb / measured.seconds:9.0f}"
-            f"{measured.peak_rss_mb:13.0f}"
+            f"{name:34}{measured.seconds:9.3f}{measured.cpu_seconds:8.2f}"
+            f"{mb / measured.seconds:9.0f}{measured.peak_rss_mb:13.0f}"
         )
     print(
-        f"ratios: ccusage daily / tether cold index = {cc.seconds / cold.seconds:.2f}x; "
-        f"ccusage daily / tether usage = {cc.seconds / report.seconds:.1f}x; "
+        f"ratios: ccusage daily / tether cold index = {cc.seconds / cold.seconds:.2f}x "
+        f"(cpu {cc.cpu_seconds / cold.cpu_seconds:.2f}x); ccusage daily / tether usage = "
+        f"{cc.seconds / report.seconds:.1f}x (cpu {cc.cpu_seconds / report.cpu_seconds:.1f}x); "
         f"warm rescan {warm.seconds / (mb / 1000):.2f} s per GB"
     )
     _compare(
