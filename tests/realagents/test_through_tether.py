@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from tests.fakes.model_server import ModelServer
-from tests.realagents.harness import AGENTS, AgentHome
+from tests.realagents.harness import AGENTS, AgentHome, run_turn
 from tests.realagents.tether_harness import (
     Rig,
     isolate_env,
@@ -38,8 +38,10 @@ from tests.realagents.tether_harness import (
     recorded_id,
 )
 
-from tether.domain.records import EventKind
+from tether.domain.records import EventKind, Origin
 from tether.domain.states import TurnState
+from tether.history.indexer import Indexer
+from tether.ledger import sessions
 
 pytestmark = pytest.mark.realagent
 
@@ -155,6 +157,31 @@ def test_send_resumes_the_same_thread(
     last = model_server.main_requests()[-1]
     assert last["user_texts"] == ["first message alpha", "second message beta"], last
     assert "ECHO[users=2 " in rig.text(first.session.id, second.turn.id), rig.dump(second.turn.id)
+
+
+# Gemini CLI's logs name the project by a hash of its directory only (projectHash), and
+# it resumes a session only from that directory: an external Gemini session has no
+# workspace to resume in.
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("agent", [a for a in ALL if a != "gemini"])
+def test_a_session_started_outside_tether_is_resumed_by_its_id(
+    agent: str, make_rig: MakeRig, model_server: ModelServer
+) -> None:
+    """Found in the agent's own logs, an external session's first turn here resumes it."""
+    rig = make_rig(agent)
+    outside = run_turn(rig.home, "started outside tether gamma")
+    assert outside.returncode == 0 and outside.native_id, outside.dump()
+    Indexer(rig.config, rig.ledger).run_once()
+    with rig.ledger.db.read() as conn:
+        found = sessions.find_by_native_id(conn, agent, outside.native_id)
+    assert found is not None and found.origin is Origin.EXTERNAL, found
+
+    sent = rig.send(found.id, "sent through tether delta")
+    _completed(rig, sent.turn.id)
+    assert rig.stream_native_id(sent.turn.id) == outside.native_id, rig.dump(sent.turn.id)
+    assert native_thread_ids(rig.home) == {outside.native_id}, "a new thread was started"
+    last = model_server.main_requests()[-1]
+    assert last["user_texts"] == ["started outside tether gamma", "sent through tether delta"]
 
 
 # --------------------------------------------------------------------------
