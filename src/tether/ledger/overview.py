@@ -8,7 +8,6 @@ the overview costs the same with 10 sessions or 10,000.
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Connection, Select, and_, bindparam, case, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,7 +19,7 @@ from tether.errors import InvalidInput
 from tether.ledger import sessions as session_rows
 from tether.ledger import turns as turn_rows
 from tether.ledger.cursor import Page, check_limit
-from tether.ledger.schema import projects, session_views, sessions, turns, usage_entries
+from tether.ledger.schema import projects, session_views, sessions, turns, usage_totals
 
 NEEDS_YOU_WINDOW_S = 7 * 86400.0  # older finished turns no longer ask for attention
 PROBLEM_STATES = (TurnState.FAILED, TurnState.TIMED_OUT, TurnState.INTERRUPTED)
@@ -147,38 +146,34 @@ class Spend:
     unpriced_tokens: int  # tokens of models without a known price (never counted as $0)
 
 
-def _spend_query() -> Select[Any]:
-    c = usage_entries.c
-    tokens = c.input_tokens + c.cached_input_tokens + c.cache_write_tokens + c.output_tokens
-    unpriced = func.sum(case((c.cost.is_(None), tokens), else_=0))
-    return (
-        select(c.agent, c.native_id, func.sum(tokens), func.sum(c.cost), unpriced)
-        # Both columns of the (agent, native_id) index: on the native id alone the
-        # database walks the whole index, every session's entries.
-        .where(
-            c.agent.in_(bindparam("agents", expanding=True)),
-            c.native_id.in_(bindparam("natives", expanding=True)),
-        )
-        .group_by(c.agent, c.native_id)
-    )
-
-
-_SPEND = _spend_query()  # built once: every page with sessions on it asks
+_SPEND = select(  # built once: every page with sessions on it asks
+    usage_totals.c.agent,
+    usage_totals.c.native_id,
+    usage_totals.c.tokens,
+    usage_totals.c.cost,
+    usage_totals.c.priced,
+    usage_totals.c.unpriced_tokens,
+).where(
+    # Both columns of the key: on the native id alone the database would walk all of it.
+    usage_totals.c.agent.in_(bindparam("agents", expanding=True)),
+    usage_totals.c.native_id.in_(bindparam("natives", expanding=True)),
+)
 
 
 def spend(conn: Connection, listed: list[Session]) -> dict[str, Spend]:
-    """Tokens and cost of each listed session from its native usage entries, in one query."""
+    """Tokens and cost of each listed session, in one query of the totals that triggers keep
+    as usage entries are written (a session with none, or none left, has no spend)."""
     keyed = {(s.agent, s.native_id): s.id for s in listed if s.native_id}
     if not keyed:
         return {}
     agents = sorted({agent for agent, _ in keyed})
     rows = conn.execute(_SPEND, {"agents": agents, "natives": [native for _, native in keyed]})
     found: dict[str, Spend] = {}
-    for agent, native_id, total, cost, without_price in rows:
+    for agent, native_id, total, cost, priced, without_price in rows:
         session_id = keyed.get((agent, native_id))
-        if session_id is not None:
+        if session_id is not None and (total or priced):
             found[session_id] = Spend(
-                int(total or 0), None if cost is None else float(cost), int(without_price or 0)
+                int(total), float(cost) if priced else None, int(without_price)
             )
     return found
 

@@ -248,6 +248,19 @@ usage_entries = Table(
     Index(None, "day"),
 )
 
+# One row per native session, kept by triggers on usage_entries (migration 0013), so a
+# page shows a session's tokens and cost without summing all its entries.
+usage_totals = Table(
+    "usage_totals",
+    metadata,
+    Column("agent", String(64), primary_key=True),
+    Column("native_id", String(255), primary_key=True),
+    Column("tokens", BigInteger, nullable=False),
+    Column("cost", Float, nullable=False),  # of the priced entries
+    Column("priced", BigInteger, nullable=False),  # entries with a price; 0: cost unknown
+    Column("unpriced_tokens", BigInteger, nullable=False),
+)
+
 # Team
 # People hold tokens (only a sha256 of each is stored) and a role; hosts are
 # the daemons serving one PostgreSQL ledger, alive as long as they heartbeat.
