@@ -400,6 +400,12 @@ def test_a_remote_cli_adds_a_project_through_the_team_daemon(
     spawned = laptop.json("spawn", "--project", "web", "from the laptop")
     turn_id = spawned["turn"]["id"]  # type: ignore[index]
     assert a.wait(turn_id)["host"] == "b" and len(b.runs()) == 1 and a.runs() == []
+    session_id = spawned["session"]["id"]  # type: ignore[index]
+    remote = laptop.run("attach", session_id)  # the agent's UI here, its lane held from here
+    assert remote.returncode == 2 and "run it on the session's host" in remote.stderr
+    on_a = a.run("attach", session_id)  # a is a host, but the checkout is on b
+    assert on_a.returncode == 1, on_a.stderr
+    assert "runs on host b, where its fake thread can be resumed" in on_a.stderr
     assert not (laptop.path / "tether.db").exists()  # all of it went through host a
 
 

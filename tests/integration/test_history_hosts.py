@@ -7,6 +7,7 @@ machine B's while B's runs, as each machine would see its own disk.
 """
 
 import json
+import os
 import random
 import subprocess
 from pathlib import Path
@@ -19,6 +20,8 @@ from tests.support import TETHER, daemon_env
 
 from tether.config import load
 from tether.domain.records import Origin
+from tether.engine import accept
+from tether.errors import Conflict
 from tether.history.adopt import adopt
 from tether.history.indexer import Indexer
 from tether.history.synthetic import Expected, codex_session, write_codex
@@ -169,6 +172,8 @@ def test_external_sessions_run_on_the_host_whose_logs_hold_them(
         # adopted into a project checked out on b, a's thread stays on a
         adopted = adopt(ledger, found[("codex", codex_a)].id, project="web")
         assert (adopted.project, adopted.host) == ("web", "build-a")
+        with pytest.raises(Conflict, match="runs on host build-a, where its codex thread"):
+            accept.attach(host_b.config, ledger, adopted.id, os.getpid(), None)  # b lacks its log
         with ledger.db.write() as conn:
             listed = sessions.list_page(conn, limit=50).items
             for session in listed:

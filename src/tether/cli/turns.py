@@ -17,6 +17,7 @@ from tether.cli.reads import Reader
 from tether.domain.ids import SessionId, parse_session_id, parse_session_or_turn_id
 from tether.domain.states import TurnState
 from tether.domain.text import shorten
+from tether.errors import InvalidInput
 
 WAIT_POLL_S = 0.2
 LOG_PREVIEW_CHARS = 160
@@ -186,6 +187,12 @@ def attach(ctx: Context, session_id: str) -> None:
     from tether.engine.procs import start_ticks
 
     session_id = str(parse_session_id(session_id))
+    if ctx.config.server.remote:
+        raise InvalidInput(
+            "tether attach runs the agent here and holds the session's lane by this process, "
+            f"which the team daemon at {ctx.config.server.remote} cannot watch: run it on the "
+            "session's host"
+        )
     client = Client(ctx.config)
     me = os.getpid()
     answer = client.post(

@@ -187,6 +187,12 @@ def attach(
             raise Conflict(
                 f"session {session.id} has no captured {session.agent} native id to attach to"
             )
+        placed = None if ledger.db.is_sqlite else sessions.host_of(conn, session)
+        if placed not in (None, config.host_name):
+            raise Conflict(
+                f"session {session.id} runs on host {placed}, where its {session.agent} thread "
+                f"can be resumed: run `tether attach {session.id}` there"
+            )
         busy = [
             t for t in turns.for_session(conn, session.id) if t.state.value in turns.LIVE_STATES
         ]

@@ -62,14 +62,27 @@ def select_sessions() -> Select[Any]:
 _BY_ID = select_sessions().where(sessions.c.id == bindparam("id"))
 
 
+# Where a session's turns run: its own host (an external thread's), else its project's.
+_placed = func.coalesce(sessions.c.host, projects.c.host)
+
+
 def runs_on(host: str) -> ColumnElement[bool]:
     """SQL over sessions joined with projects: the session's turns may run on ``host``.
 
     An external session runs where its native thread's logs are (its own host);
     any other where its project's checkout is; with neither set, on any host.
     """
-    placed = func.coalesce(sessions.c.host, projects.c.host)
-    return placed.is_(None) | (placed == host)
+    return _placed.is_(None) | (_placed == host)
+
+
+def host_of(conn: Connection, session: Session) -> str | None:
+    """Where the session's turns run (see ``runs_on``); None: on any host."""
+    query = (
+        select(_placed)
+        .join(projects, projects.c.id == sessions.c.project_id)
+        .where(sessions.c.id == session.id)
+    )
+    return conn.execute(query).scalar_one()  # type: ignore[no-any-return]
 
 
 def create(
