@@ -357,8 +357,9 @@ def create_app(
     assets = Assets()
     feed = Feed(ledger, buses_for(ledger.db.engine, ledger.db.url))
     stream = Stream(feed)
+    dashboard = pages.Pages(config, ledger, engine, assets)
     routes = [
-        *pages.routes(pages.Pages(config, ledger, engine, assets), assets),
+        *pages.routes(dashboard, assets),
         *admin.routes(admin.Admin(config, ledger), _json, _post),
         Route("/api/stream", stream.serve),
         Route("/api/stream/status", stream.status),
@@ -387,15 +388,19 @@ def create_app(
         Route("/api/turns/{turn_id}/finish", _post(api.finish_attached), methods=["POST"]),
         Route("/api/turns/{turn_id}/cancel", _post(api.cancel_turn), methods=["POST"]),
     ]
-    app = Starlette(routes=routes, exception_handlers={404: _not_found}, lifespan=_lifespan(feed))
+    lifespan = _lifespan(feed, dashboard)
+    app = Starlette(routes=routes, exception_handlers={404: _not_found}, lifespan=lifespan)
     shared = Coalesce(app)
     CommitBus(ledger.db.engine).start(shared.written)
     return Guard(shared, bind_host, signed, config.server.max_body_bytes)
 
 
-def _lifespan(feed: Feed) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
+def _lifespan(
+    feed: Feed, dashboard: pages.Pages
+) -> Callable[[Starlette], AbstractAsyncContextManager[None]]:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        dashboard.compile_all()
         feed.start()
         try:
             yield
