@@ -10,6 +10,7 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import Connection, Row, bindparam, select, text
 
@@ -55,8 +56,23 @@ def _record(row: Row[tuple[object, ...]]) -> Event:
 
 
 def _encode_data(data: Mapping[str, object] | None) -> str | None:
+    """JSON of an event's data; the few shapes that repeat (an imported transcript's role)
+    are encoded once."""
     if not data:
         return None
+    flat = tuple((key, type(value), value) for key, value in data.items())
+    try:
+        return _encoded(flat)
+    except TypeError:  # an unhashable value (a list, a mapping): encoded each time
+        return _encode(data)
+
+
+@lru_cache(maxsize=1024)
+def _encoded(flat: tuple[tuple[str, type, object], ...]) -> str:
+    return _encode({key: value for key, _, value in flat})
+
+
+def _encode(data: Mapping[str, object]) -> str:
     encoded = json.dumps(data, default=str, ensure_ascii=False)
     if len(encoded) > MAX_DATA_BYTES:
         encoded = json.dumps({"truncated": True, "keys": sorted(data)[:50]})
