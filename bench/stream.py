@@ -99,6 +99,12 @@ def serve(home: Path, rate: int) -> None:
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
+def cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -154,6 +160,8 @@ class Phase:
     rss_start_mb: float
     rss_max_mb: float
     rss_end_mb: float
+    server_cpu: float  # CPU seconds per second of writing, of the server process
+    client_cpu: float  # the same, of this process (the subscribers)
 
 
 async def phase(
@@ -164,6 +172,8 @@ async def phase(
     tasks = [asyncio.create_task(subscribe(port, s, stop)) for s in subs]
     await asyncio.wait_for(asyncio.gather(*(s.connected.wait() for s in subs)), 120)
     rss_start = rss_mb(server.pid)
+    cpu_start, wall_start = cpu_s(server.pid), time.monotonic()
+    own_start = time.process_time()
     assert server.stdin is not None and server.stdout is not None
     server.stdin.write(f"go {seconds}\n")
     server.stdin.flush()
@@ -177,6 +187,9 @@ async def phase(
     while time.monotonic() < deadline and min(len(s.latencies) for s in subs) < expected:
         await asyncio.sleep(0.05)
     rss_end = rss_mb(server.pid)
+    elapsed = time.monotonic() - wall_start
+    server_cpu = (cpu_s(server.pid) - cpu_start) / elapsed
+    client_cpu = (time.process_time() - own_start) / elapsed
     stop.set()
     await asyncio.gather(*tasks)
     every = sorted(x for s in subs for x in s.latencies)
@@ -190,6 +203,8 @@ async def phase(
         rss_start,
         max(rss_max, rss_end),
         rss_end,
+        server_cpu,
+        client_cpu,
     )
 
 
@@ -238,13 +253,14 @@ def main() -> None:
     base = results[0]
     print(
         f"{'subscribers':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99/base':>9} "
-        f"{'missed':>7} {'RSS start MB':>13} {'RSS max MB':>11} {'RSS end MB':>11}"
+        f"{'missed':>7} {'RSS start MB':>13} {'RSS max MB':>11} {'RSS end MB':>11} "
+        f"{'server CPU':>10} {'client CPU':>10}"
     )
     for r in results:
         print(
             f"{r.subscribers:11d} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.max_ms:8.1f} "
             f"{r.p99_ms / base.p99_ms:9.2f} {r.missed:7d} {r.rss_start_mb:13.1f} "
-            f"{r.rss_max_mb:11.1f} {r.rss_end_mb:11.1f}"
+            f"{r.rss_max_mb:11.1f} {r.rss_end_mb:11.1f} {r.server_cpu:10.0%} {r.client_cpu:10.0%}"
         )
     last = results[-1]
     verdict = "met" if last.p99_ms < TARGET_P99_MS and last.missed == 0 else "MISSED"
