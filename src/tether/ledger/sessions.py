@@ -299,28 +299,41 @@ def set_model(conn: Connection, session_id: str, model: str) -> None:
 
 def refresh_state(conn: Connection, session_id: str) -> SessionState:
     """Derive the session's state from its live turns and store it."""
-    counts: dict[str, int] = dict(
-        conn.execute(
-            select(turns.c.state, func.count())
-            .where(
-                turns.c.session_id == session_id,
-                turns.c.state.in_(
-                    [TurnState.QUEUED.value, TurnState.DISPATCHED.value, TurnState.RUNNING.value]
-                ),
-            )
-            .group_by(turns.c.state)
-        ).all()
+    return refresh_states(conn, [session_id])[session_id]
+
+
+_PENDING = (TurnState.QUEUED.value, TurnState.DISPATCHED.value, TurnState.RUNNING.value)
+
+
+def refresh_states(conn: Connection, session_ids: Sequence[str]) -> dict[str, SessionState]:
+    """``refresh_state`` of several sessions in a few statements (a claim of many turns)."""
+    ids = sorted(set(session_ids))
+    counts: dict[str, dict[str, int]] = {sid: {} for sid in ids}
+    rows = conn.execute(
+        select(turns.c.session_id, turns.c.state, func.count())
+        .where(turns.c.session_id.in_(ids), turns.c.state.in_(_PENDING))
+        .group_by(turns.c.session_id, turns.c.state)
     )
-    current = SessionState(
-        conn.execute(select(sessions.c.state).where(sessions.c.id == session_id)).scalar_one()
+    for sid, state, n in rows:
+        counts[sid][state] = n
+    current = dict(
+        conn.execute(select(sessions.c.id, sessions.c.state).where(sessions.c.id.in_(ids))).all()
     )
-    running = counts.get(TurnState.DISPATCHED.value, 0) + counts.get(TurnState.RUNNING.value, 0)
-    target = session_state_for(running, counts.get(TurnState.QUEUED.value, 0))
-    if target != current:
-        check_session_transition(current, target)
+    targets: dict[str, SessionState] = {}
+    moves: dict[SessionState, list[str]] = {}
+    for sid in ids:
+        count = counts[sid]
+        running = count.get(TurnState.DISPATCHED.value, 0) + count.get(TurnState.RUNNING.value, 0)
+        targets[sid] = session_state_for(running, count.get(TurnState.QUEUED.value, 0))
+        was = SessionState(current[sid])
+        if targets[sid] != was:
+            check_session_transition(was, targets[sid])
+            moves.setdefault(targets[sid], []).append(sid)
+    now = time.time()
+    for target, moved in moves.items():
         conn.execute(
             update(sessions)
-            .where(sessions.c.id == session_id)
-            .values(state=target.value, updated_at=time.time())
+            .where(sessions.c.id.in_(moved))
+            .values(state=target.value, updated_at=now)
         )
-    return target
+    return targets

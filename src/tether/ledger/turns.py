@@ -273,12 +273,20 @@ def claim(conn: Connection, host: str, limit: int, only_own: bool) -> list[Turn]
     query = _dispatchable(limit, host if only_own else None).with_for_update(
         skip_locked=True, of=turns
     )
-    found = [record(r) for r in conn.execute(query)]
-    now = time.time()
-    return [
-        transition(conn, t.id, TurnState.DISPATCHED, dispatched_at=now, attempts=1, host=host)
-        for t in found
-    ]
+    ids = [record(r).id for r in conn.execute(query)]
+    if not ids:
+        return []
+    check_turn_transition(TurnState.QUEUED, TurnState.DISPATCHED)
+    done = conn.execute(  # one statement for the batch: a claim is the team's hot path
+        update(turns)
+        .where(turns.c.id.in_(ids), turns.c.state == TurnState.QUEUED.value)
+        .values(state=TurnState.DISPATCHED.value, dispatched_at=time.time(), attempts=1, host=host)
+    )
+    if done.rowcount != len(ids):
+        raise IllegalTransition(f"turns {', '.join(ids)} changed state while being claimed")
+    claimed = {t.id: t for t in map(record, conn.execute(select(turns).where(turns.c.id.in_(ids))))}
+    session_rows.refresh_states(conn, [t.session_id for t in claimed.values()])
+    return [claimed[i] for i in ids]
 
 
 def _dispatchable(limit: int, host: str | None) -> Select[tuple[object, ...]]:
