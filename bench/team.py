@@ -9,7 +9,13 @@ latency (p50/p99 of one claim transaction) and the throughput in turns/s,
 single host first, then three; the ratio three/one is comparable across
 machines. It also checks each turn ran exactly once and lanes never overlapped.
 
+By default the queue is claimed as soon as it is written, before PostgreSQL has
+statistics of it (autovacuum analyzes within a minute): the dispatch query then
+scans for each queued turn, as on a new ledger hit by a burst. ``--analyze``
+measures the steady state, with the statistics up to date.
+
     .venv/bin/python bench/team.py                 # 1,000 turns, 1 host then 3
+    .venv/bin/python bench/team.py --analyze       # the same with fresh statistics
     .venv/bin/python bench/team.py --turns 300 --hosts 4
 """
 
@@ -69,7 +75,7 @@ def drop_schema(schema: str) -> None:
         conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def queue(url: str, total: int, root: Path) -> None:
+def queue(url: str, total: int, root: Path, analyze: bool) -> None:
     db = Database(url)
     migrate(db)
     with db.write() as conn:
@@ -78,6 +84,9 @@ def queue(url: str, total: int, root: Path) -> None:
             session = sessions.create(conn, project, "codex", str(root))
             for n in range(PER_SESSION):
                 turns.add(conn, session, f"turn {n}")
+    if analyze:
+        with db.write() as conn:
+            conn.exec_driver_sql("ANALYZE")
     db.dispose()
 
 
@@ -106,11 +115,11 @@ def host(url: str, name: str, total: int, out: multiprocessing.Queue[object]) ->
     out.put((latencies, runs))
 
 
-def measure(total: int, hosts: int) -> Run:
+def measure(total: int, hosts: int, analyze: bool) -> Run:
     schema, url = fresh_schema()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            queue(url, total, Path(tmp))
+            queue(url, total, Path(tmp), analyze)
         results: multiprocessing.Queue[object] = multiprocessing.Queue()
         procs = [
             multiprocessing.Process(target=host, args=(url, f"host-{i}", total, results))
@@ -149,9 +158,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--turns", type=int, default=1000)
     parser.add_argument("--hosts", type=int, default=3)
+    parser.add_argument("--analyze", action="store_true", help="ANALYZE the queue first")
     opts = parser.parse_args()
-    single = measure(opts.turns, 1)
-    team = measure(opts.turns, opts.hosts)
+    single = measure(opts.turns, 1, opts.analyze)
+    team = measure(opts.turns, opts.hosts, opts.analyze)
     for run in (single, team):
         print(
             f"{run.hosts} host{'s' if run.hosts > 1 else ' '}: {run.turns} turns in "
