@@ -181,13 +181,16 @@ def test_each_notice_once_across_a_restart_and_what_ended_meanwhile_is_told(
     configured = _notify_config(config, command=argv)
     first_stop = threading.Event()
     first = Notifier(configured, ledger)
-    first.start(first_stop)
+    first_threads = first.start(first_stop)
     wait_for(lambda: _cursor(ledger, config), "the notifier's first cursor")
     session = _session(ledger, tmp_path)
     before = _end(ledger, session, TurnState.FAILED, "boom")
     first.nudge()
     wait_for(lambda: len(recorded(out)) == 1, "the first notice")
     first_stop.set()
+    # Stopped means its threads ended: a delivery is marked in the ledger just after the
+    # command ran, and a notifier started in between would rightly deliver it again.
+    wait_for(lambda: not any(t.is_alive() for t in first_threads), "the first notifier ends")
 
     meanwhile = _end(ledger, session, TurnState.COMPLETED)
     with ledger.db.write() as conn:  # a stale cursor: the restart re-reads the first turn too

@@ -58,7 +58,8 @@ class Notifier:
         """The ledger may have new commits (called by the commit bus)."""
         self.nudged.set()
 
-    def start(self, stop: threading.Event) -> None:
+    def start(self, stop: threading.Event) -> list[threading.Thread]:
+        """Read and deliver until ``stop`` is set; the threads, for a caller that joins them."""
         threads = [threading.Thread(target=self._read_forever, args=(stop,), name="tether-notify")]
         for sink in self.deliveries:
             threads.append(
@@ -69,6 +70,7 @@ class Notifier:
         for thread in threads:
             thread.daemon = True
             thread.start()
+        return threads
 
     # Reading the change feed
 
