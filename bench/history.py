@@ -6,8 +6,9 @@ as the CLIs write them, rare lines of several MB) under /tmp, then times
 whole processes side by side on a warm page cache: ``tether index`` cold
 (with transcripts unless --no-transcripts) and as a warm rescan, ``tether
 usage daily --json``, and ccusage (pinned, from the npm registry) ``daily``
-and ``session`` with ``--offline --json``; prints seconds, MB/s, peak RSS
-(the process tree, pool workers included) and the ratios. Then compares
+and ``session`` with ``--offline --json``; prints seconds, CPU seconds,
+MB/s, peak RSS (of the whole process tree) and the ratios, with the load
+average (on a shared machine, compare CPU seconds). Then compares
 tokens per agent and per day with ccusage and the generator's ground truth,
 cost per model and per day with ccusage, and lists the sessions where
 ccusage differs from the truth. Trees are deleted afterwards.
