@@ -10,9 +10,10 @@ single host first, then three; the ratio three/one is comparable across
 machines. It also checks each turn ran exactly once and lanes never overlapped.
 
 By default the queue is claimed as soon as it is written, before PostgreSQL has
-statistics of it (autovacuum analyzes within a minute): the dispatch query then
-scans for each queued turn, as on a new ledger hit by a burst. ``--analyze``
-measures the steady state, with the statistics up to date.
+statistics of it (autovacuum analyzes within a minute), as on a new ledger hit
+by a burst; ``--analyze`` measures with the statistics up to date. The two
+should be close: the dispatch query finds a session's oldest queued turn by its
+index whatever the planner knows.
 
     .venv/bin/python bench/team.py                 # 1,000 turns, 1 host then 3
     .venv/bin/python bench/team.py --analyze       # the same with fresh statistics

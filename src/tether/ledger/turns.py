@@ -290,17 +290,22 @@ def claim(conn: Connection, host: str, limit: int, only_own: bool) -> list[Turn]
 
 
 def _dispatchable(limit: int, host: str | None) -> Select[tuple[object, ...]]:
+    # A session's oldest queued turn as a correlated min() over the (session, number)
+    # index: as "no earlier queued turn" (NOT EXISTS), PostgreSQL without statistics of
+    # a fresh queue planned an anti join that compared every pair of queued turns.
     earlier = turns.alias("earlier")
     busy = turns.alias("busy")
     query = (
         select(turns)
         .where(turns.c.state == TurnState.QUEUED.value)
         .where(
-            ~exists().where(
+            turns.c.number
+            == select(func.min(earlier.c.number))
+            .where(
                 earlier.c.session_id == turns.c.session_id,
                 earlier.c.state == TurnState.QUEUED.value,
-                earlier.c.number < turns.c.number,
             )
+            .scalar_subquery()
         )
         .where(
             ~exists().where(busy.c.session_id == turns.c.session_id, busy.c.state.in_(LIVE_STATES))
