@@ -42,9 +42,9 @@ def roots(settings: HistorySettings, environ: Mapping[str, str] = os.environ) ->
     )
 
 
-def _walk(top: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
+def _walk(top: Path, suffixes: tuple[str, ...]) -> Iterator[os.DirEntry[str]]:
     """Files under ``top`` ending in one of ``suffixes``; unreadable dirs are skipped."""
-    stack = [top]
+    stack = [str(top)]
     while stack:
         directory = stack.pop()
         try:
@@ -53,20 +53,27 @@ def _walk(top: Path, suffixes: tuple[str, ...]) -> Iterator[Path]:
             continue
         for entry in entries:
             if entry.is_dir(follow_symlinks=False):
-                stack.append(Path(entry.path))
+                stack.append(entry.path)
             elif entry.name.endswith(suffixes):
-                yield Path(entry.path)
+                yield entry
+
+
+def log_entries(found: Roots) -> Iterator[tuple[str, os.DirEntry[str]]]:
+    """``(agent, directory entry)`` of every line-oriented native log under the roots (no
+    Path objects: a warm ``tether index`` only stats them)."""
+    for sub in ("sessions", "archived_sessions"):
+        for entry in _walk(found.codex / sub, (".jsonl", ".jsonl.zst")):
+            if entry.name.startswith("rollout-"):
+                yield "codex", entry
+    for root in found.claude:
+        for entry in _walk(root / "projects", (".jsonl", ".jsonl.zst")):
+            yield "claude", entry
+    for entry in _walk(found.gemini / "tmp", (".jsonl",)):
+        if os.path.basename(os.path.dirname(entry.path)) == "chats":
+            yield "gemini", entry
 
 
 def log_files(found: Roots) -> Iterator[tuple[str, Path]]:
     """``(agent, path)`` of every line-oriented native log under the roots."""
-    for sub in ("sessions", "archived_sessions"):
-        for path in _walk(found.codex / sub, (".jsonl", ".jsonl.zst")):
-            if path.name.startswith("rollout-"):
-                yield "codex", path
-    for root in found.claude:
-        for path in _walk(root / "projects", (".jsonl", ".jsonl.zst")):
-            yield "claude", path
-    for path in _walk(found.gemini / "tmp", (".jsonl",)):
-        if path.parent.name == "chats":
-            yield "gemini", path
+    for agent, entry in log_entries(found):
+        yield agent, Path(entry.path)

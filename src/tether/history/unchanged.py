@@ -15,8 +15,8 @@ from pathlib import Path
 from tether.config import Config
 from tether.history.fill import main_log
 from tether.history.report import IndexReport
-from tether.history.roots import Roots, log_files, roots
-from tether.history.sources import identity, store_stamp
+from tether.history.roots import Roots, log_entries, roots
+from tether.history.sources import store_stamp
 from tether.ledger import light, pending
 from tether.ledger.usage import Execute
 
@@ -46,13 +46,13 @@ def _unchanged_logs(execute: Execute, found: Roots) -> int | None:
     """How many logs there are, if each is known with the same identity; else None."""
     known = pending.identities(execute, HOST)
     count = 0
-    for _, path in log_files(found):
-        saved = known.get(str(path))
+    for _, entry in log_entries(found):
+        saved = known.get(entry.path)
         try:
-            now = identity(path)
+            now = entry.stat()  # follows links, as sources.identity does
         except OSError:
             return None  # the full pass reports it
-        if saved is None or saved != (now.device, now.inode, now.size, now.mtime):
+        if saved is None or saved != (now.st_dev, now.st_ino, now.st_size, now.st_mtime):
             return None
         count += 1
     return count
