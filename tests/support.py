@@ -169,8 +169,8 @@ def wait_for(condition: Callable[[], Any], what: str) -> Any:
 def settled_head(ledger: Ledger) -> Cursor:
     """The change feed's head once it covers every row committed so far.
 
-    On PostgreSQL the feed reads only below the oldest transaction running on
-    the server, so anyone's write transaction (another test's) holds it back
+    On PostgreSQL the feed reads only below the oldest transaction running in
+    its database, so anyone's write transaction (another test's) holds it back
     for a while; a test that starts reading from the head waits for that.
     """
     deadline = time.monotonic() + DEADLINE_S

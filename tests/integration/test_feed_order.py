@@ -71,8 +71,8 @@ class Reader:
         return got
 
     def until(self, count: int) -> list[tuple[str, str]]:
-        """Read until ``count`` messages came: a write transaction of anyone else on this
-        PostgreSQL server (another test, another daemon) holds back what came after it."""
+        """Read until ``count`` messages came: a write transaction of anyone else in this
+        database (another test, another daemon) holds back what came after it."""
         got: list[tuple[str, str]] = []
         deadline = time.monotonic() + WAIT_S
         while len(got) < count:
@@ -142,6 +142,21 @@ def test_an_older_transaction_with_higher_ids_is_read_at_once_and_the_rest_later
         newer.commit()
     assert sorted(reader.until(2)) == [("event", first), ("session", first)]
     assert len(reader.seen) == len(set(reader.seen)) == 4
+
+
+def test_a_transaction_in_another_database_of_the_server_holds_nothing_back(
+    pg_ledger: Ledger, tmp_path: Path
+) -> None:
+    """Another application's open transaction on the same server cannot write these tables."""
+    (session,) = _sessions(pg_ledger, tmp_path / "web", 1)
+    reader = Reader(pg_ledger)
+    elsewhere = PG_ADMIN.rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(elsewhere) as other_app:
+        other_app.execute("SELECT pg_current_xact_id()")  # open, and holding a transaction id
+        with pg_ledger.db.write() as conn:
+            _touch(conn, session)
+        assert sorted(reader.until(2)) == [("event", session), ("session", session)]
+        other_app.rollback()
 
 
 def test_cursors_name_the_transaction_on_postgresql_and_parse_back(pg_ledger: Ledger) -> None:

@@ -11,10 +11,11 @@ any order: id 10 can be visible while id 9's transaction is still running,
 and a reader past 10 would never see 9. There each row also records its
 transaction id (``xid``, migration 0010), a position is ``(xid, id)``, and
 a reader takes only rows whose transaction is older than the oldest one
-still running (``pg_snapshot_xmin``): every row still to come sorts after
-them. The price: a write transaction that stays open (on the whole
-PostgreSQL server, whatever its database) holds back what later ones
-committed until it ends.
+still running in this database: every row still to come sorts after them.
+Only this database's transactions can write these tables, so another
+application's long transaction on the same server holds nothing back; a
+write transaction of tether's that stays open holds back what later ones
+committed until it ends. (See ``_pg_bound`` for why that bound is safe.)
 """
 
 import re
@@ -92,18 +93,50 @@ class EventNote:
         return (self.xid, self.id)
 
 
-# PostgreSQL: rows in commit order, only below the oldest running transaction.
+# PostgreSQL: rows in commit order, only below the oldest transaction running here.
 # (The transaction id is answered as ``txid``: an output named ``xid`` would be what ORDER BY
 # sorts, a computed value, instead of walking the (xid, id) index.)
 _PG_AFTER = (
     "SELECT {columns}, CAST(CAST(xid AS text) AS bigint) AS txid FROM {table} "
-    "WHERE (xid, id) > (CAST(:x AS xid8), :i) AND xid < pg_snapshot_xmin(pg_current_snapshot()) "
+    "WHERE (xid, id) > (CAST(:x AS xid8), :i) AND xid < CAST(:bound AS xid8) "
     "ORDER BY xid, id LIMIT :n"
 )
 _PG_LAST = (
     "SELECT CAST(CAST(xid AS text) AS bigint), id FROM {table} "
-    "WHERE xid < pg_snapshot_xmin(pg_current_snapshot()) ORDER BY xid DESC, id DESC LIMIT 1"
+    "WHERE xid < CAST(:bound AS xid8) ORDER BY xid DESC, id DESC LIMIT 1"
 )
+_PG_SNAPSHOT = (
+    "SELECT CAST(pg_current_snapshot() AS text), current_setting('transaction_isolation')"
+)
+_PG_RUNNING_HERE = (
+    "SELECT CAST(CAST(backend_xid AS text) AS bigint) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL"
+)
+XID_WRAP = 2**32
+
+
+def _pg_bound(conn: Connection) -> int:
+    """The oldest transaction id that may still write rows here: later reads stop below it.
+
+    Three statements, each with its own snapshot (read committed): (1) the
+    snapshot's running transactions, (2) which of them run in this database,
+    read after (1) so a transaction missing from (2) had ended by then, and
+    (3) the rows, read after (2), where every transaction older than the
+    bound has ended and is visible. pg_stat_activity is read once per
+    transaction and kept, so (2) first discards what an earlier call read.
+    It names a transaction by its 32-bit id, the snapshot by its full one.
+    Under a stricter isolation level (3) would reuse (1)'s snapshot, so
+    there any running transaction bounds.
+    """
+    snapshot, isolation = conn.execute(sql_text(_PG_SNAPSHOT)).one()
+    xmin, xmax, listed = str(snapshot).split(":")
+    running = [int(x) for x in listed.split(",") if x]
+    if isolation != "read committed":
+        return int(xmin) if running else int(xmax)
+    conn.execute(sql_text("SELECT pg_stat_clear_snapshot()"))
+    here = {int(x) for (x,) in conn.execute(sql_text(_PG_RUNNING_HERE))}
+    ours = [x for x in running if x % XID_WRAP in here]
+    return min(ours) if ours else int(xmax)
 
 
 def _is_pg(conn: Connection) -> bool:
@@ -113,8 +146,9 @@ def _is_pg(conn: Connection) -> bool:
 def head(conn: Connection) -> Cursor:
     """The position after everything visible now (on PostgreSQL: and nothing to come before)."""
     if _is_pg(conn):
-        change = conn.execute(sql_text(_PG_LAST.format(table="changes"))).first() or (0, 0)
-        event = conn.execute(sql_text(_PG_LAST.format(table="events"))).first() or (0, 0)
+        bound = {"bound": str(_pg_bound(conn))}
+        change = conn.execute(sql_text(_PG_LAST.format(table="changes")), bound).first() or (0, 0)
+        event = conn.execute(sql_text(_PG_LAST.format(table="events")), bound).first() or (0, 0)
         return Cursor(int(change[1]), int(event[1]), int(change[0]), int(event[0]))
     change_id = conn.execute(select(func.max(changes.c.id))).scalar()
     event_id = conn.execute(select(func.max(events.c.id))).scalar()
@@ -130,7 +164,7 @@ def changes_after(conn: Connection, after: Position, limit: int) -> list[Change]
     if _is_pg(conn):
         columns = "id, kind, subject, session_id"
         query = sql_text(_PG_AFTER.format(columns=columns, table="changes"))
-        return [_change(r._mapping) for r in conn.execute(query, _bounds(after, limit))]
+        return [_change(r._mapping) for r in conn.execute(query, _bounds(conn, after, limit))]
     rows = conn.execute(
         select(changes).where(changes.c.id > after[1]).order_by(changes.c.id).limit(limit)
     )
@@ -144,7 +178,7 @@ def events_after(
     if _is_pg(conn):
         columns = "id, session_id, turn_id, kind, substr(preview, 1, :chars) AS preview"
         query = sql_text(_PG_AFTER.format(columns=columns, table="events"))
-        params = dict(_bounds(after, limit), chars=preview_chars)
+        params = dict(_bounds(conn, after, limit), chars=preview_chars)
         return [_note(r._mapping) for r in conn.execute(query, params)]
     fields = (events.c.id, events.c.session_id, events.c.turn_id, events.c.kind)
     preview = func.substr(events.c.preview, 1, preview_chars).label("preview")
@@ -154,8 +188,8 @@ def events_after(
     return [_note(r._mapping) for r in rows]
 
 
-def _bounds(after: Position, limit: int) -> dict[str, Any]:
-    return {"x": str(after[0]), "i": after[1], "n": limit}
+def _bounds(conn: Connection, after: Position, limit: int) -> dict[str, Any]:
+    return {"x": str(after[0]), "i": after[1], "n": limit, "bound": str(_pg_bound(conn))}
 
 
 def _change(m: Any) -> Change:
