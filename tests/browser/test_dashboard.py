@@ -25,7 +25,8 @@ from tests.support import daemon_env
 
 from tether.config import load
 from tether.domain.records import EventKind
-from tether.ledger import events, projects, sessions
+from tether.ledger import changes, events, projects, sessions
+from tether.ledger.changes import Cursor
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger, open_ledger
 
@@ -198,6 +199,44 @@ def test_a_killed_daemon_comes_back_and_the_page_catches_up_once(
     assert page.evaluate("window.sameDocument") == "still here"
     texts = page.locator(".ev .body").all_text_contents()
     assert sum("while you were away" in t for t in texts) == 3, texts
+    ids = page.eval_on_selector_all("[data-event]", "els => els.map(e => e.dataset.event)")
+    assert len(ids) == len(set(ids)), f"an event is shown twice: {ids}"
+
+
+def test_a_page_behind_the_kept_change_log_is_reset_and_catches_up(
+    daemon: Daemon, browser: Browser, ledger: Ledger
+) -> None:
+    spawned = _spawn(daemon, "first")
+    session_id = spawned["session"]["id"]
+    _wait_turn(daemon, spawned["turn"]["id"], "completed")
+    page = _open(browser, f"{daemon.url}/sessions/{session_id}")
+    expect(page.locator("#transcript")).to_contain_text("echo: first")
+    seen = Cursor.parse(daemon.api("GET", "/api/stream/status")["position"])
+
+    daemon.kill()
+    expect(page.locator("#live")).to_have_text("reconnecting…")
+    row = events.row_for(NewEvent(session_id, EventKind.MESSAGE, "after the reset"), ledger.blobs)
+    with ledger.db.write() as conn:  # more changes than the log keeps, then the log pruned
+        for model in ("m1", "m2", "m3", "m4"):
+            sessions.set_model(conn, session_id, model)
+        changes.prune(conn, 1)
+        events.insert_rows(conn, [row])
+        assert changes.oldest_change(conn) - 1 > seen.change, "the page's position is kept"
+    daemon.start()
+    with httpx.stream(
+        "GET", f"{daemon.url}/api/stream", headers={"Last-Event-ID": str(seen)}, timeout=60
+    ) as stream:
+        kinds: list[str] = []
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                kinds.append(line)
+            if len(kinds) == 2:
+                break
+    assert kinds == ["event: ping", "event: reset"], kinds
+
+    expect(page.locator("#live")).to_have_text("live")
+    expect(page.locator("#transcript")).to_contain_text("after the reset")
+    assert page.evaluate("window.sameDocument") == "still here"
     ids = page.eval_on_selector_all("[data-event]", "els => els.map(e => e.dataset.event)")
     assert len(ids) == len(set(ids)), f"an event is shown twice: {ids}"
 
