@@ -185,3 +185,24 @@ def settled_head(ledger: Ledger) -> Cursor:
             return head
         assert time.monotonic() < deadline, f"the feed's head {head} never reached {newest}"
         time.sleep(0.05)
+
+
+def usage_entry(key: str, model: str, day: str, cost: float | None) -> dict[str, object]:
+    """A Codex usage entry of 135 tokens (100 input, 20 cached, 5 cache write, 10 output)."""
+    return {
+        "agent": "codex",
+        "entry_key": key,
+        "native_id": f"thread-{key}",
+        "copied": 0,
+        "origin_ts": 1767225600.0,
+        "ts": 1767225600.0,
+        "day": day,
+        "turn_key": None,
+        "model": model,
+        "input_tokens": 100,
+        "cached_input_tokens": 20,
+        "cache_write_tokens": 5,
+        "output_tokens": 10,
+        "reasoning_tokens": 3,
+        "cost": cost,
+    }

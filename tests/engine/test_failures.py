@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from tests.engine.conftest import make_engine, send, spawn, wait_for, write_config
 
-from tether.cli.main import cli
+from tether.cli.group import cli
 from tether.config import load
 from tether.domain import serialize
 from tether.domain.records import EventKind

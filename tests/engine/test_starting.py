@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from tests.engine.conftest import FAKE_AGENT, make_engine, spawn, wait_for, write_config
 
-from tether.cli.main import cli
+from tether.cli.group import cli
 from tether.config import load
 from tether.domain import serialize
 from tether.domain.states import TurnState

@@ -11,7 +11,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tether.cli.main import cli
+from tether.cli.group import cli
 from tether.config import Config, load
 from tether.domain.workspace import DiffScope, WorkspaceState
 from tether.engine import accept

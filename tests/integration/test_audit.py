@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import insert, update
 
-from tether.cli.main import cli
+from tether.cli.group import cli
 from tether.config import Config
 from tether.domain.states import TurnState
 from tether.engine.audit import Auditor, run

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tether.cli.main import cli
+from tether.cli.group import cli
 from tether.config import load
 from tether.ledger import sessions, turns
 from tether.ledger.store import open_ledger

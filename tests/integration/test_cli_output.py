@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tether.cli.main import cli
+from tether.cli.group import cli
 from tether.config import load
 from tether.domain.records import EventKind
 from tether.domain.states import TurnState

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 from tests.unit.history.test_pricing import ACME
 
-from tether.cli.main import cli
+from tether.cli.group import cli
 from tether.history.synthetic import Expected, claude_session, write_claude
 
 KINDS = ("input_tokens", "cached_input_tokens", "cache_write_tokens", "output_tokens")

@@ -8,30 +8,11 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
+from tests.support import usage_entry
 
 from tether.config import Config
 from tether.ledger import history, light, migrate, usage
 from tether.ledger.store import Ledger
-
-
-def _entry(key: str, model: str, day: str, cost: float | None) -> dict[str, object]:
-    return {
-        "agent": "codex",
-        "entry_key": key,
-        "native_id": f"thread-{key}",
-        "copied": 0,
-        "origin_ts": 1767225600.0,
-        "ts": 1767225600.0,
-        "day": day,
-        "turn_key": None,
-        "model": model,
-        "input_tokens": 100,
-        "cached_input_tokens": 20,
-        "cache_write_tokens": 5,
-        "output_tokens": 10,
-        "reasoning_tokens": 3,
-        "cost": cost,
-    }
 
 
 def test_the_head_found_from_the_files_is_alembic_s() -> None:
@@ -43,9 +24,9 @@ def test_light_reader_reports_what_the_ledger_reports(config: Config, ledger: Le
         assert light.connect(config.database_url) is None
         return
     entries = [
-        _entry("a", "gpt-5.1", "2026-01-01", 0.5),
-        _entry("b", "mock", "2026-01-01", None),
-        _entry("c", "gpt-5.1", "2026-01-02", 0.25),
+        usage_entry("a", "gpt-5.1", "2026-01-01", 0.5),
+        usage_entry("b", "mock", "2026-01-01", None),
+        usage_entry("c", "gpt-5.1", "2026-01-02", 0.25),
     ]
     with ledger.db.write() as conn:
         history.upsert_entries(conn, entries)
@@ -90,7 +71,7 @@ def test_tether_usage_imports_neither_sqlalchemy_nor_alembic(
     if not ledger.db.is_sqlite:
         return
     with ledger.db.write() as conn:
-        history.upsert_entries(conn, [_entry("a", "gpt-5.1", "2026-01-01", 0.5)])
+        history.upsert_entries(conn, [usage_entry("a", "gpt-5.1", "2026-01-01", 0.5)])
     env = {**os.environ, "TETHER_HOME": str(home), "TETHER_DATABASE_URL": config.database_url}
     for args in (["usage", "--json"], ["usage", "model"]):
         done = subprocess.run(

@@ -1,4 +1,4 @@
-"""main.COMMANDS names every command each tether.cli module registers, and nothing else."""
+"""group.COMMANDS names every command each tether.cli module registers, and nothing else."""
 
 import importlib
 import pkgutil
@@ -6,7 +6,7 @@ import pkgutil
 import click
 
 import tether.cli
-from tether.cli.main import COMMANDS
+from tether.cli.group import COMMANDS
 
 
 def test_commands_map_every_registered_command_to_its_module() -> None:

@@ -1,22 +1,15 @@
 """``tether index``, ``usage``, ``search``, ``adopt`` and ``prices update``."""
 
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
 from tether.domain.text import shorten
-from tether.ledger.usage import TOKEN_COLUMNS, USAGE_GROUPS
-
-if TYPE_CHECKING:
-    from tether.ledger.usage import Execute
-
-TOKEN_HEADERS = ("input", "cached", "cache write", "output", "reasoning")
+from tether.ledger.usage import USAGE_GROUPS
 
 
 @click.command("index")
@@ -64,29 +57,13 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
     Tokens of models without a known price are counted as unpriced: their
     cost is shown as unpriced (JSON: "cost": null) and never as 0.
     """
-    from tether.ledger import usage as usage_sql
+    from tether.cli.usage import show, show_light
 
-    with _reader(ctx) as execute:
-        rows = usage_sql.report(execute, by, since)
-        unpriced = (
-            usage_sql.unpriced_models(execute) if any(r["unpriced_tokens"] for r in rows) else []
-        )
-    if as_json:
-        output.emit_json(rows)
-        return
-    output.table(
-        None,
-        (by, *TOKEN_HEADERS, "cost USD"),
-        ((r["key"], *(f"{r[c]:,}" for c in TOKEN_COLUMNS), _cost_cell(r)) for r in rows),
-    )
-    if unpriced:
-        names = ", ".join(f"{m['model']} ({m['tokens']:,} tokens)" for m in unpriced[:5])
-        more = f" and {len(unpriced) - 5} more" if len(unpriced) > 5 else ""
-        output.console.print(
-            f"* includes tokens of models with no known price, not counted in the cost: "
-            f"{names}{more}. `tether prices update` fetches newer prices.",
-            highlight=False,
-        )
+    if not show_light(ctx.config, by, since, as_json):
+        from tether.ledger.history import executor
+
+        with ctx.ledger.db.read() as conn:
+            show(executor(conn), by, since, as_json)
 
 
 class _Bar:
@@ -115,29 +92,6 @@ class _Bar:
     def close(self) -> None:
         if self.progress is not None:
             self.progress.stop()
-
-
-@contextmanager
-def _reader(ctx: Context) -> "Iterator[Execute]":
-    """A stdlib read-only connection when the ledger allows it (no SQLAlchemy to load),
-    else the full ledger."""
-    from tether.ledger import light
-
-    conn = light.connect(ctx.config.database_url)
-    if conn is not None:
-        with closing(conn):
-            yield light.execute(conn)
-        return
-    from tether.ledger.history import executor
-
-    with ctx.ledger.db.read() as full:
-        yield executor(full)
-
-
-def _cost_cell(row: dict[str, Any]) -> str:
-    if row["cost"] is None:
-        return "unpriced*"
-    return f"{row['cost']:.4f}" + ("*" if row["unpriced_tokens"] else "")
 
 
 @click.command("search")

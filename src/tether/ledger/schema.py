@@ -261,6 +261,25 @@ usage_totals = Table(
     Column("unpriced_tokens", BigInteger, nullable=False),
 )
 
+# One row per (day, agent, model), kept by triggers on usage_entries (migration 0015), so
+# ``tether usage`` by day, model or agent reads a few rows instead of every entry.
+usage_days = Table(
+    "usage_days",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("agent", String(64), primary_key=True),
+    Column("model", String(255), primary_key=True),
+    Column("input_tokens", BigInteger, nullable=False),
+    Column("cached_input_tokens", BigInteger, nullable=False),
+    Column("cache_write_tokens", BigInteger, nullable=False),
+    Column("output_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cost", Float, nullable=False),  # of the priced entries
+    Column("priced", BigInteger, nullable=False),  # entries with a price
+    Column("unpriced_tokens", BigInteger, nullable=False),
+    Column("entries", BigInteger, nullable=False),  # 0: every entry of the group was deleted
+)
+
 # Team
 # People hold tokens (only a sha256 of each is stored) and a role; hosts are
 # the daemons serving one PostgreSQL ledger, alive as long as they heartbeat.

@@ -28,6 +28,9 @@ _GROUP_KEYS = {
     "project": "coalesce(p.name, '(unattributed)')",
     "agent": "u.agent",
 }
+# Groups read from usage_days, one row per (day, agent, model) kept by triggers (0015);
+# session and project need each entry's native session.
+_FROM_DAYS = ("daily", "model", "agent")
 _TOKENS = "u.input_tokens + u.cached_input_tokens + u.cache_write_tokens + u.output_tokens"
 _JOINED = (
     " LEFT OUTER JOIN sessions s ON s.agent = u.agent AND s.native_id = u.native_id"
@@ -57,13 +60,19 @@ def report(execute: Execute, by: str, since: str | None = None) -> list[dict[str
     check_args(by, since)
     key = _GROUP_KEYS[by]
     sums = ", ".join(f"sum(u.{column})" for column in TOKEN_COLUMNS)
-    sql = (
-        f"SELECT {key} AS k, {sums}, sum(u.cost),"
-        f" sum(CASE WHEN u.cost IS NULL THEN {_TOKENS} ELSE 0 END), count(*)"
-        f" FROM usage_entries u{_JOINED if by in ('session', 'project') else ''}"
-        f"{' WHERE u.day >= :since' if since is not None else ''}"
-        f" GROUP BY {key} ORDER BY {key}"
-    )
+    where = " WHERE u.day >= :since" if since is not None else ""
+    if by in _FROM_DAYS:
+        sql = (
+            f"SELECT {key} AS k, {sums}, CASE WHEN sum(u.priced) > 0 THEN sum(u.cost) END,"
+            f" sum(u.unpriced_tokens), sum(u.entries) FROM usage_days u{where}"
+            f" GROUP BY {key} HAVING sum(u.entries) > 0 ORDER BY {key}"
+        )
+    else:
+        sql = (
+            f"SELECT {key} AS k, {sums}, sum(u.cost),"
+            f" sum(CASE WHEN u.cost IS NULL THEN {_TOKENS} ELSE 0 END), count(*)"
+            f" FROM usage_entries u{_JOINED}{where} GROUP BY {key} ORDER BY {key}"
+        )
     params = {"since": since} if since is not None else {}
     rows = []
     for row in execute(sql, params):
@@ -75,7 +84,7 @@ def report(execute: Execute, by: str, since: str | None = None) -> list[dict[str
                 **tokens,
                 "cost": cost,
                 "unpriced_tokens": int(row[7]),
-                "entries": row[8],
+                "entries": int(row[8]),
             }
         )
     return rows
@@ -84,10 +93,10 @@ def report(execute: Execute, by: str, since: str | None = None) -> list[dict[str
 def unpriced_models(execute: Execute) -> list[dict[str, Any]]:
     """Models with usage but no known price, most tokens first."""
     sql = (
-        f"SELECT u.model, sum({_TOKENS}) AS t, count(*) FROM usage_entries u"
-        " WHERE u.cost IS NULL GROUP BY u.model ORDER BY t DESC, u.model"
+        "SELECT u.model, sum(u.unpriced_tokens) AS t, sum(u.entries - u.priced) FROM usage_days u"
+        " GROUP BY u.model HAVING sum(u.entries - u.priced) > 0 ORDER BY t DESC, u.model"
     )
-    return [{"model": m, "tokens": int(t), "entries": n} for m, t, n in execute(sql, {})]
+    return [{"model": m, "tokens": int(t), "entries": int(n)} for m, t, n in execute(sql, {})]
 
 
 def totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -1,0 +1,112 @@
+"""``tether usage`` without click prints, fails and exits exactly as the click group does.
+
+Each command line runs twice as a whole process: through the entry point
+(``tether.cli.main``, which answers plain forms without click) and through
+the click group alone; stdout, stderr and the exit code must be the same.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tests.support import imported, usage_entry
+
+from tether.cli import quick
+from tether.config import Config
+from tether.ledger import history
+from tether.ledger.store import Ledger
+
+GROUP = "from tether.cli.group import cli; cli(prog_name='tether')"
+LINES = [
+    ["usage"],
+    ["usage", "--json"],
+    ["usage", "model"],
+    ["usage", "agent", "--json", "--since", "2026-01-02"],
+    ["usage", "--since=2026-01-02", "daily"],
+    ["usage", "session", "--json"],
+    ["usage", "project"],
+    ["usage", "weekly"],
+    ["usage", "--since", "yesterday"],
+    ["usage", "--since"],
+    ["usage", "daily", "model"],
+    ["usage", "--json", "--json"],
+    ["usage", "--help"],
+    ["usage", "-h"],
+    ["usage", "--", "daily"],
+    ["--version"],
+]
+
+
+def _run(prefix: list[str], args: list[str], env: dict[str, str]) -> tuple[int, str, str]:
+    done = subprocess.run(
+        [sys.executable, *prefix, *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    return done.returncode, done.stdout, done.stderr
+
+
+@pytest.fixture
+def env(config: Config, ledger: Ledger, home: Path) -> dict[str, str]:
+    with ledger.db.write() as conn:
+        history.upsert_entries(
+            conn,
+            [
+                usage_entry("a", "gpt-5.1", "2026-01-01", 0.5),
+                usage_entry("b", "mock", "2026-01-02", None),
+                usage_entry("c", "gpt-5.1", "2026-01-02", 0.25),
+            ],
+        )
+    return {
+        **os.environ,
+        "TETHER_HOME": str(home),
+        "TETHER_DATABASE_URL": config.database_url,
+        "COLUMNS": "120",
+    }
+
+
+def test_every_line_gives_what_the_group_gives(env: dict[str, str]) -> None:
+    for args in LINES:
+        entry = _run(["-m", "tether.cli.main"], args, env)
+        group = _run(["-c", GROUP], args, env)
+        assert entry == group, args
+    code, out, _ = _run(["-m", "tether.cli.main"], ["usage", "--json"], env)
+    assert code == 0 and '"key": "2026-01-02"' in out
+    code, out, _ = _run(["-m", "tether.cli.main"], ["usage"], env)
+    assert code == 0 and "0.2500*" in out and "mock (135 tokens)" in out
+
+
+def test_a_bad_config_fails_as_in_the_group(env: dict[str, str], home: Path) -> None:
+    (home / "config.toml").write_text("[server]\nport = 'many'\n")
+    for args in (["usage"], ["usage", "--json"]):
+        entry = _run(["-m", "tether.cli.main"], args, env)
+        assert entry == _run(["-c", GROUP], args, env), args
+        assert entry[0] != 0 and "server.port" in entry[2]
+
+
+def test_plain_lines_load_no_click(env: dict[str, str], ledger: Ledger) -> None:
+    if not ledger.db.is_sqlite:
+        return  # PostgreSQL: the group opens the full ledger
+    for args in (["usage", "--json"], ["usage", "model", "--since", "2026-01-01"]):
+        _, loaded = imported(args, env)
+        assert "tether" in loaded and loaded.isdisjoint({"click", "sqlalchemy", "alembic"}), args
+
+
+def test_parse_takes_only_the_plain_forms() -> None:
+    assert quick.parse(["usage"]) == ("daily", None, False)
+    assert quick.parse(["usage", "--json", "model", "--since=2026-01-01"]) == (
+        "model",
+        "2026-01-01",
+        True,
+    )
+    for args in (
+        [],
+        ["ls"],
+        ["-v", "usage"],
+        ["usage", "-h"],
+        ["usage", "--since"],
+        ["usage", "model", "agent"],
+        ["usage", "--since", "a", "--since", "b"],
+        ["usage", "--jso"],
+    ):
+        assert quick.parse(args) is None, args
