@@ -15,6 +15,7 @@ from typing import Any
 
 from tether.domain.ids import validate_name
 from tether.errors import ConfigError, InvalidId
+from tether.home import CONFIG_FILE, default_database_url, home_dir
 
 STREAM_FORMATS = ("codex", "claude", "opencode", "gemini", "goose", "text")
 
@@ -195,13 +196,9 @@ SECTIONS: dict[str, type] = {
 }
 
 
-def home_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    return Path(environ.get("TETHER_HOME") or Path.home() / ".tether").expanduser().absolute()
-
-
 def load(environ: Mapping[str, str] = os.environ) -> Config:
     home = home_dir(environ)
-    path = home / "config.toml"
+    path = home / CONFIG_FILE
     raw = _read_toml(path)
     known = {*SECTIONS, "database", "providers", "agents", "projects"}
     for key in raw:
@@ -220,7 +217,7 @@ def load(environ: Mapping[str, str] = os.environ) -> Config:
     project_tables = _tables(path, "projects", raw.get("projects", {}))
     return Config(
         home=home,
-        database_url=url or f"sqlite:///{home / 'tether.db'}",
+        database_url=url or default_database_url(home),
         providers=_providers(path, raw.get("providers", {})),
         agent_options=_options(path, "agents", raw.get("agents", {})),
         project_options={

@@ -1,9 +1,11 @@
+import os
 from pathlib import Path
 
 import pytest
 
 from tether.config import load
 from tether.errors import ConfigError
+from tether.home import unconfigured_database_url
 
 
 def write(home: Path, text: str) -> Path:
@@ -183,4 +185,26 @@ def test_a_notify_command_from_the_environment_must_be_a_json_list(
 ) -> None:
     monkeypatch.setenv("TETHER_NOTIFY_COMMAND", "notify-send hi")
     with pytest.raises(ConfigError, match="expected a JSON list of strings"):
+        load()
+
+
+def test_the_unconfigured_url_only_where_load_gives_every_default(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in [n for n in os.environ if n.startswith("TETHER_") and n != "TETHER_HOME"]:
+        monkeypatch.delenv(name)
+    assert unconfigured_database_url() == load().database_url == f"sqlite:///{home / 'tether.db'}"
+    monkeypatch.setenv("TETHER_DATABASE_URL", "sqlite:////elsewhere/t.db")
+    assert unconfigured_database_url() == load().database_url == "sqlite:////elsewhere/t.db"
+    monkeypatch.setenv("TETHER_SERVER_PORT", "many")
+    assert unconfigured_database_url() is None
+    with pytest.raises(ConfigError):
+        load()
+    monkeypatch.delenv("TETHER_SERVER_PORT")
+    write(home, "")
+    assert unconfigured_database_url() is None
+    (home / "config.toml").unlink()
+    (home / "config.toml").mkdir()
+    assert unconfigured_database_url() is None
+    with pytest.raises(ConfigError):
         load()

@@ -59,7 +59,7 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
     """
     from tether.cli.usage import show, show_light
 
-    if not show_light(ctx.config, by, since, as_json):
+    if not show_light(ctx.config.database_url, by, since, as_json):
         from tether.ledger.history import executor
 
         with ctx.ledger.db.read() as conn:

@@ -1,10 +1,11 @@
 """``tether usage`` answered without click, for its plain forms.
 
 Only ``usage [BY] [--since DAY] [--json]`` (options in any order, each at
-most once, ``--since=DAY`` too) on a SQLite ledger already migrated. Any
-other argument list, and any error, is left to the click group, which
-parses, reports and exits as for every command: what is answered here is
-exactly what the group would print.
+most once, ``--since=DAY`` too) on a SQLite ledger already migrated; the
+settings classes are not even loaded when there is nothing to configure
+(``home.unconfigured_database_url``). Any other argument list, and any
+error, is left to the click group, which parses, reports and exits as for
+every command: what is answered here is exactly what the group would print.
 """
 
 from tether.errors import TetherError
@@ -17,11 +18,16 @@ def run(argv: list[str]) -> bool:
     if parsed is None:
         return False
     from tether.cli.usage import show_light
-    from tether.config import load
+    from tether.home import unconfigured_database_url
 
     try:
         check_args(*parsed[:2])
-        return show_light(load(), *parsed)
+        url = unconfigured_database_url()
+        if url is None:  # settings to read and check: as every command does
+            from tether.config import load
+
+            url = load().database_url
+        return show_light(url, *parsed)
     except TetherError:
         return False
 

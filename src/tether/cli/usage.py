@@ -11,18 +11,17 @@ from tether.cli import output
 from tether.ledger import usage as usage_sql
 
 if TYPE_CHECKING:
-    from tether.config import Config
     from tether.ledger.usage import Execute
 
 TOKEN_HEADERS = ("input", "cached", "cache write", "output", "reasoning")
 
 
-def show_light(config: "Config", by: str, since: str | None, as_json: bool) -> bool:
+def show_light(database_url: str, by: str, since: str | None, as_json: bool) -> bool:
     """Print the report from a read-only stdlib connection; False if the ledger needs the
     full one (PostgreSQL, or a SQLite ledger not yet migrated), having printed nothing."""
     from tether.ledger import light
 
-    conn = light.connect(config.database_url)
+    conn = light.connect(database_url)
     if conn is None:
         return False
     with closing(conn):
