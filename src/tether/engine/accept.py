@@ -18,7 +18,7 @@ from tether.domain.ids import parse_session_id, validate_name
 from tether.domain.records import Project, Session, Turn, TurnKind
 from tether.domain.states import TurnState
 from tether.domain.text import shorten
-from tether.engine.executables import check_installed, check_path
+from tether.engine.executables import check_path, checked_path
 from tether.errors import Conflict, InvalidInput, ProviderError
 from tether.ledger import projects, sessions, turns, workspaces
 from tether.ledger.store import Ledger
@@ -77,7 +77,10 @@ def spawn(
                 return earlier
             owner = _owner(conn, project, cwd)
             chosen = check_agent(config, agent or owner.default_agent or config.defaults.agent)
-            check_installed(config, chosen, owner.name, Path(owner.path), path_env)
+            placed = None if ledger.db.is_sqlite else owner.host
+            path_env = checked_path(
+                config, conn, placed, chosen, owner.name, Path(owner.path), path_env
+            )
             session = sessions.create(
                 conn,
                 owner,
@@ -167,7 +170,16 @@ def send(
                 f"(its turn {started[-1].id} ran and ended {started[-1].state}); tether resumes "
                 "by exact id only, so start a new session"
             )
-        check_installed(config, session.agent, session.project, Path(session.workspace), path_env)
+        placed = None if ledger.db.is_sqlite else sessions.host_of(conn, session)
+        path_env = checked_path(
+            config,
+            conn,
+            placed,
+            session.agent,
+            session.project,
+            Path(session.workspace),
+            path_env,
+        )
         turn, created = turns.add(conn, session, prompt, key=key, by=by, path_env=path_env)
     return Accepted(session, turn, created)
 
