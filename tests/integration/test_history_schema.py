@@ -13,7 +13,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
 
 from tether.domain.records import EventKind
-from tether.ledger import events, history, projects, sessions
+from tether.ledger import bulk, events, history, projects, sessions
 from tether.ledger.blobs import BlobStore
 from tether.ledger.events import NewEvent
 from tether.ledger.migrate import include_object
@@ -54,7 +54,7 @@ def test_a_big_batch_is_searchable_and_the_trigger_still_works_after_it(
     with ledger.db.write() as conn:
         project = projects.add(conn, tmp_path, name="web")
         session = sessions.create(conn, project, "codex", str(tmp_path)).id
-    words = [f"w{i:04d}x" for i in range(events.BULK_FTS_ROWS + 10)]
+    words = [f"w{i:04d}x" for i in range(bulk.BULK_ROWS + 10)]
     with ledger.db.write() as conn:
         events.insert_rows(conn, _messages(session, words, ledger.blobs))  # bulk on SQLite
         events.insert_rows(conn, _messages(session, words[:600], ledger.blobs))  # all known

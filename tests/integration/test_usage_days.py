@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, text
 
-from tether.ledger import history, usage
+from tether.ledger import bulk, history, usage
 from tether.ledger.store import Ledger
 
 _KEYS = {"daily": "day", "model": "model", "agent": "agent"}
@@ -36,6 +36,15 @@ def _entry(
         "reasoning_tokens": 1,
         "cost": cost,
     }
+
+
+def _bulk(count: int, prefix: str = "n") -> list[dict[str, object]]:
+    """Entries over three days and three models, a fifth of them unpriced."""
+    models = ("gpt-5.1", "claude-opus-4-5", "mock")
+    return [
+        _entry(f"{prefix}{i}", f"2026-01-0{1 + i % 3}", models[i % 3], i, None if i % 5 else 0.01)
+        for i in range(count)
+    ]
 
 
 def _summed(conn: Connection, by: str, since: str | None) -> list[dict[str, Any]]:
@@ -107,6 +116,18 @@ def test_days_follow_inserts_recredits_reprices_and_deletes(ledger: Ledger) -> N
     with ledger.db.write() as conn:  # an original takes b1's credit, on another day and model
         history.upsert_entries(conn, [_entry("b1", "2026-01-03", "mock", 900, None)])
     assert [r["key"] for r in _same(ledger)["daily"]] == ["2026-01-01", "2026-01-02", "2026-01-03"]
+    with ledger.db.write() as conn:  # a bulk batch: new entries summed set-based, one update
+        history.upsert_entries(
+            conn, [*_bulk(bulk.BULK_ROWS), _entry("c0", "2026-01-02", "gpt-5.1", 99, 0.2)]
+        )
+    _same(ledger)
+    with ledger.db.write() as conn:  # a bulk batch with a key twice: through the triggers
+        history.upsert_entries(conn, _bulk(bulk.BULK_ROWS, "m") + _bulk(2, "m"))
+    _same(ledger)
+    if ledger.db.is_sqlite:  # the triggers set aside are back
+        with ledger.db.read() as conn:
+            names = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'trigger'"))
+            assert {"usage_days_insert", "usage_totals_insert"} <= {n for (n,) in names}
     with ledger.db.write() as conn:
         pks = [pk for pk, *_ in history.entry_amounts(conn)]
         history.set_costs(conn, [(pk, None) for pk in pks[:3]] + [(pks[-1], 2.0)])
@@ -115,9 +136,9 @@ def test_days_follow_inserts_recredits_reprices_and_deletes(ledger: Ledger) -> N
         history.delete_entries_of(conn, "claude", "thr-b")
         history.delete_entries_of(conn, "codex", "thr-b")
     after = _same(ledger)
-    assert "2026-01-03" not in [r["key"] for r in after["daily"]]
+    assert sum(r["entries"] for r in after["daily"]) == 2 + 20 + 2 * bulk.BULK_ROWS  # a, c, n, m
     with ledger.db.write() as conn:
-        for key in ("a", "c"):
+        for key in ("a", "c", "n", "m"):
             for agent in ("codex", "claude"):
                 history.delete_entries_of(conn, agent, f"thr-{key}")
     assert _same(ledger) == {"daily": [], "model": [], "agent": []}

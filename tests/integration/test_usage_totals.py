@@ -91,6 +91,16 @@ def test_totals_follow_inserts_recredits_reprices_and_deletes(
         history.upsert_entries(conn, [_entry("k2", "thr-b", 50, None, copied=0)])
         history.upsert_entries(conn, [_entry("k1", "thr-b", 900, 0.7, copied=0)])
     _same(ledger, listed)
+    with ledger.db.write() as conn:  # a bulk batch: its new entries summed set-based
+        history.upsert_entries(
+            conn,
+            [
+                _entry(f"n{i}", ("thr-a", "thr-b")[i % 2], i, 0.01 if i % 3 else None)
+                for i in range(600)
+            ]
+            + [_entry("b0", "thr-b", 5000, 0.3)],
+        )
+    _same(ledger, listed)
     with ledger.db.write() as conn:
         pks = [pk for pk, *_ in history.entry_amounts(conn)]
         history.set_costs(conn, [(pk, None) for pk in pks[:3]] + [(pks[-1], 2.0)])

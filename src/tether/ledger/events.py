@@ -17,12 +17,13 @@ from sqlalchemy import Connection, Row, bindparam, select, text
 from tether.domain.bounded import DEFAULT_PREVIEW_BYTES, bound
 from tether.domain.records import Event, EventKind
 from tether.ledger.blobs import BlobStore
+from tether.ledger.bulk import triggers_set_aside
 from tether.ledger.cursor import Page, check_limit, parse_cursor
 from tether.ledger.schema import events
 
 MAX_DATA_BYTES = 4096
-BULK_FTS_ROWS = 500  # from this many rows on, SQLite's full-text index is filled in bulk
 _FTS_TRIGGER = "events_fts_insert"  # migration 0003
+_LAST_ID = text("SELECT coalesce(max(id), 0) FROM events")
 PAGE_BUDGET_BYTES = 1024 * 1024  # characters of previews and data in one page
 ROW_COLUMNS = (
     "session_id", "turn_id", "kind", "created_at", "preview", "size", "blob", "data", "dedup_key",
@@ -116,31 +117,21 @@ def insert_rows(conn: Connection, rows: list[dict[str, object]]) -> int:
 
     On SQLite a big batch fills the full-text index in one statement after
     the rows instead of through the per-row trigger, about five times faster
-    (bench/history.py); the trigger is dropped and recreated from its own
-    stored SQL inside the same write transaction, so no other writer ever
-    sees it missing.
+    (bench/history.py; ``ledger/bulk.py``).
     """
     if not rows:
         return 0
-    if conn.dialect.name != "sqlite" or len(rows) < BULK_FTS_ROWS:
-        return _insert(conn, rows)
-    trigger = conn.execute(
-        text("SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = :n"),
-        {"n": _FTS_TRIGGER},
-    ).scalar_one_or_none()
-    if trigger is None:
-        return _insert(conn, rows)
-    last = conn.execute(text("SELECT coalesce(max(id), 0) FROM events")).scalar_one()
-    conn.execute(text(f"DROP TRIGGER {_FTS_TRIGGER}"))
-    inserted = _insert(conn, rows)
-    conn.execute(
-        text(
-            "INSERT INTO events_fts(rowid, preview) SELECT id, preview FROM events "
-            "WHERE id > :last AND kind = 'message'"
-        ),
-        {"last": last},
-    )
-    conn.execute(text(trigger))
+    with triggers_set_aside(conn, (_FTS_TRIGGER,), len(rows)) as aside:
+        last = conn.execute(_LAST_ID).scalar() if aside else 0
+        inserted = _insert(conn, rows)
+        if aside:
+            conn.execute(
+                text(
+                    "INSERT INTO events_fts(rowid, preview) SELECT id, preview FROM events "
+                    "WHERE id > :last AND kind = 'message'"
+                ),
+                {"last": last},
+            )
     return inserted
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import text as sql_text
 
 from tether.domain.records import Origin, TurnKind
 from tether.ledger import usage
+from tether.ledger.bulk import triggers_set_aside
 from tether.ledger.schema import (
     events,
     history_files,
@@ -125,6 +126,34 @@ def delete_entries_of(conn: Connection, agent: str, native_id: str) -> None:
     )
 
 
+# The usage sums' insert triggers (migrations 0013, 0015), and what they add, set-based, for
+# the entries inserted after ``last`` (updates of older entries still go through triggers).
+_SUM_TRIGGERS = ("usage_totals_insert", "usage_days_insert")
+_LAST_PK = sql_text("SELECT coalesce(max(pk), 0) FROM usage_entries")
+_TOKENS_SQL = "input_tokens + cached_input_tokens + cache_write_tokens + output_tokens"
+_UNPRICED_SQL = f"sum(CASE WHEN cost IS NULL THEN {_TOKENS_SQL} ELSE 0 END)"
+_DAY_SUMS = (*TOKEN_COLUMNS, "cost", "priced", "unpriced_tokens", "entries")
+_SUMS_OF_NEW = (
+    sql_text(
+        "INSERT INTO usage_totals (agent, native_id, tokens, cost, priced, unpriced_tokens) "
+        f"SELECT agent, native_id, sum({_TOKENS_SQL}), coalesce(sum(cost), 0), count(cost), "
+        f"{_UNPRICED_SQL} FROM usage_entries WHERE pk > :last GROUP BY agent, native_id "
+        "ON CONFLICT (agent, native_id) DO UPDATE SET "
+        + ", ".join(
+            f"{c} = usage_totals.{c} + excluded.{c}"
+            for c in ("tokens", "cost", "priced", "unpriced_tokens")
+        )
+    ),
+    sql_text(
+        f"INSERT INTO usage_days (day, agent, model, {', '.join(_DAY_SUMS)}) "
+        f"SELECT day, agent, model, {', '.join(f'sum({c})' for c in TOKEN_COLUMNS)}, "
+        f"coalesce(sum(cost), 0), count(cost), {_UNPRICED_SQL}, count(*) FROM usage_entries "
+        "WHERE pk > :last GROUP BY day, agent, model ON CONFLICT (day, agent, model) DO UPDATE "
+        "SET " + ", ".join(f"{c} = usage_days.{c} + excluded.{c}" for c in _DAY_SUMS)
+    ),
+)
+
+
 def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if not rows:
         return
@@ -147,9 +176,15 @@ def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     amounts = (*TOKEN_COLUMNS, "model", "cost")
     set_ = {c: case((better, new[c]), else_=old[c]) for c in credit}
     set_.update({c: case((larger, new[c]), else_=old[c]) for c in amounts})
-    conn.execute(
-        stmt.on_conflict_do_update(index_elements=["agent", "entry_key"], set_=set_), list(rows)
-    )
+    upsert = stmt.on_conflict_do_update(index_elements=["agent", "entry_key"], set_=set_)
+    # Set aside only with each key once: a row inserted and then updated by the same batch
+    # would have its update trigger take off amounts that no insert trigger added.
+    unique = len({(r["agent"], r["entry_key"]) for r in rows}) == len(rows)
+    with triggers_set_aside(conn, _SUM_TRIGGERS, len(rows) if unique else 0) as aside:
+        last = conn.execute(_LAST_PK).scalar() if aside else 0
+        conn.execute(upsert, list(rows))
+        for statement in _SUMS_OF_NEW if aside else ():
+            conn.execute(statement, {"last": last})
 
 
 def merge_sessions(
