@@ -110,3 +110,16 @@ def test_parse_takes_only_the_plain_forms() -> None:
         ["usage", "--jso"],
     ):
         assert quick.parse(args) is None, args
+
+
+def test_other_commands_do_not_load_the_quick_path(home: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "tether.cli.main", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "tether" in done.stdout, done.stderr[-2000:]
+    loaded = {line.split("|")[-1].strip() for line in done.stderr.splitlines()}
+    assert "tether.cli.group" in loaded
+    assert loaded.isdisjoint({"tether.cli.quick", "tether.ledger.usage"})

@@ -10,12 +10,15 @@ import sys
 
 
 def main() -> None:
-    from tether.cli import quick
+    args = sys.argv[1:]
+    if args[:1] == ["usage"]:  # every other command loads nothing more than before
+        from tether.cli import quick
 
-    if not quick.run(sys.argv[1:]):
-        from tether.cli.group import cli
+        if quick.run(args):
+            return
+    from tether.cli.group import cli
 
-        cli(prog_name="tether")
+    cli(prog_name="tether")
 
 
 if __name__ == "__main__":
