@@ -531,6 +531,8 @@ def run_indexer(config: Config, ledger: Ledger, stop: threading.Event) -> None:
                 )
         except TetherError as exc:
             log.warning("action=history_index_failed error=%s", exc)
+        except Exception:  # a dead indexer thread would stop all history silently: log, go on
+            log.exception("action=history_index_failed")
         if walk:
             last_walk = time.monotonic()
         stop.wait(settings.watch_interval_s)
