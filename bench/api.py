@@ -6,8 +6,10 @@ history indexer off) on it, then drives each endpoint in turn with
 ``--clients`` asyncio clients, each on its own keep-alive HTTP/1.1
 connection, for ``--seconds``: the session list, one session, an event page,
 the overview page ``/``, a session page, and ``/api/health`` (the floor: the
-same server, the same clients, no ledger read). Prints p50, p99, requests/s
-and each read's p99 as a multiple of the floor's, measured in the same run.
+same server, the same clients, no ledger read). Prints p50, p99, requests/s,
+each read's p99 as a multiple of the floor's, measured in the same run, and
+the daemon's CPU time per request (user + system), which the machine's other
+load sways far less than latency.
 
     .venv/bin/python bench/api.py                          # 10k sessions, 1M events
     .venv/bin/python bench/api.py --sessions 2000 --events 200000 --seconds 5
@@ -37,6 +39,7 @@ if str(REPO) not in sys.path:  # bench.ledger's filler, from the checkout
     sys.path.insert(0, str(REPO))
 
 from bench.ledger import Options, fill  # noqa: E402
+from bench.stream import cpu_s  # noqa: E402
 
 from tether.ledger.db import Database, sqlite_url  # noqa: E402
 from tether.ledger.migrate import migrate  # noqa: E402
@@ -153,19 +156,25 @@ def main() -> None:
         try:
             results = {}
             for name, urls in targets(fixture.session_ids, random.Random(args.seed)).items():
+                cpu = cpu_s(proc.pid)
                 results[name] = asyncio.run(drive(base, urls, args.clients, args.seconds))
+                spent = cpu_s(proc.pid) - cpu
+                results[name]["cpu_ms"] = spent * 1000 / max(results[name]["n"], 1)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
     floor = results[FLOOR]["p99"]
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(
-        f"{'endpoint':28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/floor':>10} {'errors':>7}"
+        f"{'endpoint':28} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'p99/floor':>10} "
+        f"{'CPU ms/req':>11} {'errors':>7}"
     )
     for name, r in results.items():
         print(
             f"{name:28} {r['rps']:8.0f} {r['p50']:8.1f} {r['p99']:8.1f} "
-            f"{r['p99'] / floor:10.2f} {r['errors']:7.0f}"
+            f"{r['p99'] / floor:10.2f} {r['cpu_ms']:11.2f} {r['errors']:7.0f}"
         )
+    print(f"{os.cpu_count()} CPUs, load average at the end {load}")
 
 
 if __name__ == "__main__":

@@ -8,9 +8,10 @@ read.
 
 import json
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection, Row, bindparam, select, text
 
@@ -153,42 +154,86 @@ _PAGE = (
     .order_by(events.c.id.desc())
     .limit(bindparam("limit"))
 )
+# The same page's ids only: answered from the (session_id, id) index, no table row read.
+_PAGE_IDS = (
+    select(events.c.id)
+    .where(events.c.session_id == bindparam("session_id"), events.c.id < bindparam("before"))
+    .order_by(events.c.id.desc())
+    .limit(bindparam("limit"))
+)
+_BY_IDS = select(events).where(events.c.id.in_(bindparam("ids", expanding=True)))
 _NO_CURSOR = 2**63 - 1
+
+
+class Keyed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+K = TypeVar("K", bound=Keyed)
+T = TypeVar("T")
+
+
+def _page_params(session_id: str, before: str | None, limit: int) -> dict[str, object]:
+    cursor = parse_cursor(before)
+    return {
+        "session_id": session_id,
+        "before": _NO_CURSOR if cursor is None else cursor,
+        "limit": check_limit(limit) + 1,
+    }
 
 
 def page(
     conn: Connection, session_id: str, before: str | None = None, limit: int = 100
 ) -> Page[Event]:
-    cursor = parse_cursor(before)
-    params = {
-        "session_id": session_id,
-        "before": _NO_CURSOR if cursor is None else cursor,
-        "limit": check_limit(limit) + 1,
-    }
-    rows = conn.execute(_PAGE, params).all()
-    items = _within_budget(rows[:limit])
-    more = len(rows) > len(items)
+    rows = conn.execute(_PAGE, _page_params(session_id, before, limit)).all()
+    return paged([(_record(r), weight(r)) for r in rows[:limit]], len(rows))
+
+
+def page_ids(conn: Connection, session_id: str, before: str | None, limit: int) -> list[int]:
+    """The ids of ``page``'s events, newest first, one more than ``limit`` when there is one."""
+    return list(conn.execute(_PAGE_IDS, _page_params(session_id, before, limit)).scalars())
+
+
+def by_ids(conn: Connection, ids: Iterable[int]) -> list[tuple[Event, int]]:
+    """These events, each with its ``weight``, in no particular order."""
+    return [(_record(r), weight(r)) for r in conn.execute(_BY_IDS, {"ids": list(ids)})]
+
+
+def weight(row: Row[tuple[object, ...]]) -> int:
+    """What a stored event counts against a page's byte budget: its preview and its data."""
+    return len(row._mapping["preview"]) + len(row._mapping["data"] or "")
+
+
+def paged(weighed: Sequence[tuple[K, int]], read: int) -> Page[K]:
+    """A page of these items within the byte budget (invariant 5), at least one; ``read``
+    ids were found (one over the limit when older ones remain). The cursor is its last id."""
+    items = _within_budget(weighed)
+    more = read > len(items)
     return Page(items, str(items[-1].id) if more and items else None)
 
 
-def _within_budget(rows: Iterable[Row[tuple[object, ...]]]) -> list[Event]:
-    """A byte budget per response, whatever the limit (invariant 5); at least one event."""
-    items: list[Event] = []
+def _within_budget(weighed: Iterable[tuple[T, int]]) -> list[T]:
+    items: list[T] = []
     spent = 0
-    for row in rows:
-        spent += len(row._mapping["preview"]) + len(row._mapping["data"] or "")
+    for item, size in weighed:
+        spent += size
         if items and spent > PAGE_BUDGET_BYTES:
             break
-        items.append(_record(row))
+        items.append(item)
     return items
 
 
-def after(conn: Connection, session_id: str, after_id: int, limit: int = 100) -> list[Event]:
-    """Events newer than ``after_id``, oldest first, within the same byte budget as pages."""
+def after(
+    conn: Connection, session_id: str, after_id: int, limit: int = 100
+) -> list[tuple[Event, int]]:
+    """Events newer than ``after_id``, oldest first, each with its ``weight``, within the
+    same byte budget as pages."""
     query = (
         select(events)
         .where(events.c.session_id == session_id, events.c.id > after_id)
         .order_by(events.c.id)
         .limit(check_limit(limit))
     )
-    return _within_budget(conn.execute(query))
+    weighed = ((_record(r), weight(r)) for r in conn.execute(query))
+    return _within_budget((pair, pair[1]) for pair in weighed)

@@ -1,5 +1,6 @@
 """The ASGI application: thin handlers over the ledger (invariant 4: reads never probe)."""
 
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -25,7 +26,6 @@ from tether.engine.supervisor import Engine
 from tether.errors import Conflict, InvalidInput, NotFound, TetherError
 from tether.ledger import (
     diffs,
-    events,
     history,
     hosts,
     projects,
@@ -42,6 +42,7 @@ from tether.server.auth import COOKIE, People, person_of
 from tether.server.body import read_object, text_field
 from tether.server.bus import CommitBus, buses_for
 from tether.server.coalesce import Coalesce
+from tether.server.encoded import EncodedEvents
 from tether.server.feed import Feed
 from tether.server.security import Guard, is_loopback
 from tether.server.stream import Stream
@@ -98,6 +99,7 @@ class Api:
         self.pages = Environment(
             loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"])
         )
+        self.event_json = EncodedEvents(lambda e: _compact(serialize.event(e)))
 
     def audit(self, request: Request) -> Any:
         """What the daemon's periodic checks found (``?fresh=1`` is not offered: reads
@@ -147,16 +149,19 @@ class Api:
         }
 
     def event_page(self, request: Request) -> Any:
+        """Each event's JSON is kept once encoded (server/encoded.py); the page is joined."""
         session_id = str(parse_session_id(request.path_params["session_id"]))
         with self.ledger.db.read() as conn:
             sessions.get(conn, session_id)
-            page = events.page(
+            page = self.event_json.page(
                 conn,
                 session_id,
-                before=request.query_params.get("before"),
-                limit=_int_param(request, "limit", 100),
+                request.query_params.get("before"),
+                _int_param(request, "limit", 100),
             )
-        return {"items": [serialize.event(e) for e in page.items], "next_cursor": page.next_cursor}
+        items = ",".join(e.text for e in page.items)
+        body = f'{{"items":[{items}],"next_cursor":{_compact(page.next_cursor)}}}'
+        return Response(body, media_type="application/json")
 
     def usage(self, request: Request) -> Any:
         """Usage report rows (see ``tether usage``), their totals and the unpriced models."""
@@ -309,6 +314,11 @@ class Api:
         response = JSONResponse({"signed_out": True})
         response.delete_cookie(COOKIE, httponly=True, samesite="strict")
         return response
+
+
+def _compact(value: Any) -> str:
+    """JSON as JSONResponse writes it."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
 
 
 def _error(exc: TetherError) -> JSONResponse:

@@ -12,6 +12,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
@@ -20,7 +21,7 @@ from starlette.routing import Route
 from tether import __version__
 from tether.config import Config
 from tether.domain.ids import parse_session_id, parse_turn_id
-from tether.domain.records import Origin, Turn
+from tether.domain.records import Event, Origin, Turn
 from tether.domain.states import SessionState
 from tether.engine import accept, audit
 from tether.engine.cancel import CancelResult
@@ -41,6 +42,7 @@ from tether.ledger import history as ledger_history
 from tether.ledger.store import Ledger
 from tether.server.assets import Assets
 from tether.server.auth import person_of
+from tether.server.encoded import EncodedEvents
 from tether.server.render import environment
 
 OVERVIEW_PAGE = 50
@@ -98,6 +100,10 @@ class Pages:
         self.ledger = ledger
         self.engine = engine
         self.env = environment(assets)
+        self.transcripts = EncodedEvents(self._event_markup)
+
+    def _event_markup(self, event: Event) -> str:
+        return Markup(self.env.get_template("_event.html").render(e=event))
 
     def compile_all(self) -> None:
         """Compile every template now, at start-up: compiling the session page and its
@@ -172,7 +178,7 @@ class Pages:
         with self.ledger.db.read() as conn:
             session = sessions.get(conn, session_id)
             timeline = overview.recent_turns(conn, session_id, TIMELINE_TURNS)
-            page = events.page(conn, session_id, before=before, limit=TRANSCRIPT_PAGE)
+            page = self.transcripts.page(conn, session_id, before, TRANSCRIPT_PAGE)
             prompts = overview.turns_by_id(conn, {e.turn_id for e in page.items if e.turn_id})
             spent = overview.spend(conn, [session]).get(session_id)
             seen = overview.seen_turn(conn, session_id)
@@ -213,9 +219,10 @@ class Pages:
             if after is not None:
                 if not after.isdigit() or len(after) > 19:
                     raise InvalidInput("after must be an event id")
-                items, older = events.after(conn, session_id, int(after), TRANSCRIPT_PAGE), None
+                found = events.after(conn, session_id, int(after), TRANSCRIPT_PAGE)
+                items, older = self.transcripts.encoded(session_id, found), None
             else:
-                page = events.page(
+                page = self.transcripts.page(
                     conn, session_id, request.query_params.get("before"), TRANSCRIPT_PAGE
                 )
                 items, older = list(reversed(page.items)), page.next_cursor
