@@ -39,7 +39,7 @@ class Engine:
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         # worktrees: prepare, checkpoint; a prepared worktree may free a turn to dispatch
-        self.workspaces = WorkspaceWorker(config, ledger, on_done=self.poke)
+        self.workspaces = WorkspaceWorker(config, ledger, on_done=self.ctx.wake.set)
 
     @property
     def config(self) -> Config:
@@ -82,7 +82,9 @@ class Engine:
             watchdog.stop(active)
 
     def poke(self) -> None:
+        """A turn was accepted or cancelled: dispatch, and prepare a worktree it may wait on."""
         self.ctx.wake.set()
+        self.workspaces.poke()
 
     def _loop(self) -> None:
         """Never dies on an error: a stuck engine is exactly the silent loss tether prevents."""
@@ -111,6 +113,7 @@ class Engine:
                     log.exception("turn %s: step failed", active.turn_id, extra={"action": "step"})
             attached.check(self.ctx)
             if len(self.ctx.active) < running:
+                self.workspaces.poke()  # an ended turn's worktree gets its checkpoint now
                 dispatch.dispatch(self.ctx)  # lanes that just ended take their next turn now
 
     def _step(self, active: Active) -> None:

@@ -20,7 +20,9 @@ from tether.ledger.store import Ledger
 from tether.workspaces import prepare, recorder
 
 log = logging.getLogger("tether.workspaces")
-POLL_S = 0.2
+# The engine pokes the worker when a turn is accepted or ends; the poll is a net for
+# what it cannot see (a peer host queueing a turn for a worktree on this one).
+POLL_S = 1.0
 POOL_SIZE = 4
 
 
