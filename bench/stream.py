@@ -9,8 +9,9 @@ asyncio connections in this process, each a plain HTTP/1.1 ``GET
 /api/stream``; every event each one receives gives a delivery latency (receipt
 minus commit). First one subscriber (the baseline), then ``--subscribers``,
 each for ``--seconds`` of writing; prints p50, p99 and max latency, the events
-each subscriber missed, and the server's RSS at the start and end of each
-phase.
+each subscriber missed, the server's RSS at the start and end of each
+phase, both processes' CPU, and their full garbage collections (count,
+longest and total pause, from ``gc.callbacks``) while writing.
 
     .venv/bin/python bench/stream.py                   # 200 subscribers, 1,000 events/s
     .venv/bin/python bench/stream.py --subscribers 50 --rate 500 --seconds 5
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import re
 import subprocess
@@ -82,13 +84,17 @@ def serve(home: Path, rate: int) -> None:
                 events.insert_rows(conn, rows)
             tick += interval
             time.sleep(max(0.0, tick - time.perf_counter()))
-        print("written", flush=True)
+        print(f"written {pauses.report()}", flush=True)
 
     def commands() -> None:
         for line in sys.stdin:
             word, _, arg = line.partition(" ")
             if word == "go":
+                pauses.reset()
                 threading.Thread(target=write, args=(float(arg),), daemon=True).start()
+
+    pauses = Pauses()
+    gc.callbacks.append(pauses)
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # as the daemon
     sock.bind(("127.0.0.1", 0))
@@ -97,6 +103,29 @@ def serve(home: Path, rate: int) -> None:
     threading.Thread(target=commands, daemon=True).start()
     app = create_app(config, ledger, Engine(config, ledger))
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+
+
+class Pauses:
+    """A process's garbage-collection pauses (``gc.callbacks``): how many full (generation 2)
+    collections, their longest and their total, so a latency they cause is told apart."""
+
+    def __init__(self) -> None:
+        self.began = 0.0
+        self.full: list[float] = []
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.began = time.perf_counter()
+        elif info["generation"] == 2:
+            self.full.append(time.perf_counter() - self.began)
+
+    def reset(self) -> None:
+        self.full = []
+
+    def report(self) -> str:
+        """'count longest_ms total_ms'."""
+        longest = max(self.full, default=0.0) * 1000
+        return f"{len(self.full)} {longest:.1f} {sum(self.full) * 1000:.1f}"
 
 
 def cpu_s(pid: int) -> float:
@@ -162,6 +191,8 @@ class Phase:
     rss_end_mb: float
     server_cpu: float  # CPU seconds per second of writing, of the server process
     client_cpu: float  # the same, of this process (the subscribers)
+    server_gc: str  # full collections while writing: count, longest ms, total ms
+    client_gc: str  # the same, of this process
 
 
 async def phase(
@@ -174,6 +205,8 @@ async def phase(
     rss_start = rss_mb(server.pid)
     cpu_start, wall_start = cpu_s(server.pid), time.monotonic()
     own_start = time.process_time()
+    own_pauses = Pauses()
+    gc.callbacks.append(own_pauses)
     assert server.stdin is not None and server.stdout is not None
     server.stdin.write(f"go {seconds}\n")
     server.stdin.flush()
@@ -186,6 +219,7 @@ async def phase(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and min(len(s.latencies) for s in subs) < expected:
         await asyncio.sleep(0.05)
+    gc.callbacks.remove(own_pauses)
     rss_end = rss_mb(server.pid)
     elapsed = time.monotonic() - wall_start
     server_cpu = (cpu_s(server.pid) - cpu_start) / elapsed
@@ -205,6 +239,8 @@ async def phase(
         rss_end,
         server_cpu,
         client_cpu,
+        written.result().split(maxsplit=1)[1].strip(),
+        own_pauses.report(),
     )
 
 
@@ -254,13 +290,15 @@ def main() -> None:
     print(
         f"{'subscribers':>11} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} {'p99/base':>9} "
         f"{'missed':>7} {'RSS start MB':>13} {'RSS max MB':>11} {'RSS end MB':>11} "
-        f"{'server CPU':>10} {'client CPU':>10}"
+        f"{'server CPU':>10} {'client CPU':>10} {'server GC n/max/total ms':>24} "
+        f"{'client GC':>16}"
     )
     for r in results:
         print(
             f"{r.subscribers:11d} {r.p50_ms:8.1f} {r.p99_ms:8.1f} {r.max_ms:8.1f} "
             f"{r.p99_ms / base.p99_ms:9.2f} {r.missed:7d} {r.rss_start_mb:13.1f} "
-            f"{r.rss_max_mb:11.1f} {r.rss_end_mb:11.1f} {r.server_cpu:10.0%} {r.client_cpu:10.0%}"
+            f"{r.rss_max_mb:11.1f} {r.rss_end_mb:11.1f} {r.server_cpu:10.0%} {r.client_cpu:10.0%} "
+            f"{r.server_gc:>24} {r.client_gc:>16}"
         )
     last = results[-1]
     verdict = "met" if last.p99_ms < TARGET_P99_MS and last.missed == 0 else "MISSED"

@@ -6,6 +6,7 @@ restarted and reads them back from the ledger; a position older than the
 kept change log is answered with a ``reset`` the page handles by re-reading.
 """
 
+import gc
 import json
 import socket
 import threading
@@ -261,3 +262,16 @@ def test_a_change_of_a_kind_this_daemon_does_not_know_is_named_and_passed(
     got = wait_for(both, "both changes are readable")
     assert got[0] == {"type": "change", "kind": "widget", "subject": "w-1"}
     assert got[1]["type"] == "session" and got[1]["session"]["model"] == "gpt-5"
+
+
+def test_what_start_up_built_is_out_of_the_collector_s_reach(
+    config: Config, ledger: Ledger
+) -> None:
+    """A full collection walked every module, template and statement start-up built,
+    pausing every live channel for tens of milliseconds (bench/stream.py)."""
+    gc.unfreeze()
+    try:
+        with serving(config, ledger):
+            assert gc.get_freeze_count() > 10_000
+    finally:
+        gc.unfreeze()

@@ -1,5 +1,6 @@
 """The ASGI application: thin handlers over the ledger (invariant 4: reads never probe)."""
 
+import gc
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -412,12 +413,21 @@ def _lifespan(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         dashboard.compile_all()
         feed.start()
+        _freeze_start_up()
         try:
             yield
         finally:
             feed.stop()
 
     return lifespan
+
+
+def _freeze_start_up() -> None:
+    """Move what start-up built (modules, compiled templates and statements) out of the
+    collector's reach: every full collection walked it all, pausing the event loop and so
+    every live channel (bench/stream.py)."""
+    gc.collect()
+    gc.freeze()
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
