@@ -6,7 +6,7 @@ from tether.domain.records import Event, EventKind
 from tether.ledger import events, history, projects, sessions
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger
-from tether.server.encoded import EncodedEvents
+from tether.server.encoded import ENTRY_BYTES, EncodedEvents
 
 
 class Counting:
@@ -114,9 +114,10 @@ def test_new_events_and_moved_ones_are_read_not_taken_stale(ledger: Ledger, tmp_
 def test_what_is_kept_stays_within_its_byte_budget(ledger: Ledger, tmp_path: Path) -> None:
     session_id = _session(ledger, tmp_path, 60)
     encode = Counting()
-    cache = EncodedEvents(encode, budget=600)
+    cache = EncodedEvents(encode, budget=3000)
     assert _pages(ledger, session_id, 20, cache) == _pages(ledger, session_id, 20, None)
-    assert 0 < cache.size <= 600 and cache.size == sum(len(e.text) for e in cache.kept.values())
+    kept = cache.kept.values()
+    assert 0 < cache.size <= 3000 and cache.size == sum(len(e.text) + ENTRY_BYTES for e in kept)
     calls = len(encode.calls)
     with ledger.db.read() as conn:
         cache.page(conn, session_id, None, 60)

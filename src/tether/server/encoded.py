@@ -20,7 +20,8 @@ from tether.domain.records import Event
 from tether.ledger import events
 from tether.ledger.cursor import Page
 
-KEPT_BYTES = 16 * 1024 * 1024  # characters of encoded events kept by each cache
+KEPT_BYTES = 16 * 1024 * 1024  # what each cache keeps: its events' characters and entries
+ENTRY_BYTES = 200  # an entry's own objects (key, record, table slot), whatever its text
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +84,7 @@ class EncodedEvents:
                 key = (session_id, item.id)
                 if key not in self.kept:
                     self.kept[key] = item
-                    self.size += len(item.text)
+                    self.size += len(item.text) + ENTRY_BYTES
             while self.size > self.budget and self.kept:
                 _, dropped = self.kept.popitem(last=False)
-                self.size -= len(dropped.text)
+                self.size -= len(dropped.text) + ENTRY_BYTES
