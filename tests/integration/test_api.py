@@ -18,11 +18,6 @@ from tether.server.app import create_app
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _client(config: Config, ledger: Ledger, **headers: str) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=create_app(config, ledger, Engine(config, ledger)))
     return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:7700", headers=headers)

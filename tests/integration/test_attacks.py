@@ -34,11 +34,6 @@ def _agents_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def sqlite_config(home: Path) -> Config:
     return load()
 

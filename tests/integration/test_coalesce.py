@@ -1,32 +1,17 @@
 """Identical reads in flight share one ledger read; a write in between starts a fresh one."""
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from sqlalchemy import event
 
-from tether.config import Config
-from tether.engine.supervisor import Engine
 from tether.ledger import projects, sessions
 from tether.ledger.store import Ledger
-from tether.server.app import create_app
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def client(config: Config, ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(config, ledger, Engine(config, ledger)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:7700") as c:
-        yield c
 
 
 @pytest.fixture

@@ -3,37 +3,21 @@
 import os
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tether.config import Config
 from tether.domain.records import EventKind, Origin, Session
 from tether.domain.states import SessionState, TurnState
-from tether.engine.supervisor import Engine
 from tether.ledger import events, history, projects, schema, sessions, turns
 from tether.ledger.events import NewEvent
 from tether.ledger.store import Ledger
-from tether.server.app import create_app
 from tether.server.pages import OVERVIEW_PAGE
 
 pytestmark = pytest.mark.anyio
 ORIGIN = {"origin": "http://127.0.0.1:7700"}
 HOSTILE = '<script>alert("t")</script><img src=x onerror=alert(1)>'
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-async def client(config: Config, ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(config, ledger, Engine(config, ledger)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:7700") as c:
-        yield c
 
 
 def _project(ledger: Ledger, path: Path, name: str = "web") -> None:

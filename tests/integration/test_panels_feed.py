@@ -8,7 +8,6 @@ stored rows.
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -135,18 +134,6 @@ def test_the_auditor_stores_what_it_finds_and_resolves_what_is_gone(
         turns.transition(conn, turn.id, TurnState.CANCELLED, reason="not needed")
     auditor.check()
     assert asyncio.run(audit()) == {"checked_at": None, "ok": True, "findings": []}
-
-
-@pytest.fixture
-async def client(config: Config, ledger: Ledger) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=create_app(config, ledger, Engine(config, ledger)))
-    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:7700") as c:
-        yield c
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
 
 
 @pytest.mark.anyio

@@ -23,11 +23,6 @@ def _agents_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     stub_agents(tmp_path / "agent-stubs", monkeypatch)
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def _client(
     config: Config, ledger: Ledger, bind_host: str, token: str | None = None
 ) -> httpx.AsyncClient:
