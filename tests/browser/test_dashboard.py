@@ -133,6 +133,16 @@ def _spawn(daemon: Daemon, prompt: str) -> dict[str, Any]:
     return spawned  # type: ignore[no-any-return]
 
 
+def _answered_session_page(daemon: Daemon, browser: Browser) -> tuple[str, Page]:
+    """A session whose first turn was answered, open in a tab."""
+    spawned = _spawn(daemon, "first")
+    session_id = spawned["session"]["id"]
+    _wait_turn(daemon, spawned["turn"]["id"], "completed")
+    page = _open(browser, f"{daemon.url}/sessions/{session_id}")
+    expect(page.locator("#transcript")).to_contain_text("echo: first")
+    return session_id, page
+
+
 def _wait_turn(daemon: Daemon, turn_id: str, state: str) -> None:
     deadline = time.monotonic() + WAIT_MS / 1000
     while daemon.api("GET", f"/api/turns/{turn_id}")["state"] != state:
@@ -175,11 +185,7 @@ def test_cancel_from_the_page(daemon: Daemon, browser: Browser) -> None:
 def test_a_killed_daemon_comes_back_and_the_page_catches_up_once(
     daemon: Daemon, browser: Browser, ledger: Ledger
 ) -> None:
-    spawned = _spawn(daemon, "first")
-    session_id = spawned["session"]["id"]
-    _wait_turn(daemon, spawned["turn"]["id"], "completed")
-    page = _open(browser, f"{daemon.url}/sessions/{session_id}")
-    expect(page.locator("#transcript")).to_contain_text("echo: first")
+    session_id, page = _answered_session_page(daemon, browser)
 
     daemon.kill()
     expect(page.locator("#live")).to_have_text("reconnecting…")
@@ -206,11 +212,7 @@ def test_a_killed_daemon_comes_back_and_the_page_catches_up_once(
 def test_a_page_behind_the_kept_change_log_is_reset_and_catches_up(
     daemon: Daemon, browser: Browser, ledger: Ledger
 ) -> None:
-    spawned = _spawn(daemon, "first")
-    session_id = spawned["session"]["id"]
-    _wait_turn(daemon, spawned["turn"]["id"], "completed")
-    page = _open(browser, f"{daemon.url}/sessions/{session_id}")
-    expect(page.locator("#transcript")).to_contain_text("echo: first")
+    session_id, page = _answered_session_page(daemon, browser)
     seen = Cursor.parse(daemon.api("GET", "/api/stream/status")["position"])
 
     daemon.kill()
