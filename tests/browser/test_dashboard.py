@@ -267,6 +267,21 @@ def test_ten_tabs_share_one_stream_and_an_eleventh_page_loads(
     context.close()
 
 
+def test_the_overview_shows_a_new_session_at_the_top_without_a_reload(
+    daemon: Daemon, browser: Browser
+) -> None:
+    first = _spawn(daemon, "first")
+    _wait_turn(daemon, first["turn"]["id"], "completed")
+    page = _open(browser, f"{daemon.url}/")
+    expect(page.locator(f'tr[data-session="{first["session"]["id"]}"]').first).to_be_visible()
+
+    second = _spawn(daemon, "second")  # from elsewhere: the CLI, another tab
+    _wait_turn(daemon, second["turn"]["id"], "completed")
+    # Finished and not yet seen: it needs you, at the top of the first page.
+    expect(page.locator(f'#needs-you tr[data-session="{second["session"]["id"]}"]')).to_be_visible()
+    assert page.evaluate("window.sameDocument") == "still here"
+
+
 def test_overview_of_a_thousand_sessions_with_hostile_titles(
     daemon: Daemon, browser: Browser, ledger: Ledger
 ) -> None:

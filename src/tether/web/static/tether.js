@@ -94,13 +94,35 @@
       if (pending.size) refresh();
     }, 150);
     panel("audit", "/partials/audit", (d) => d.type === "finding");
+    // The first page is read again as a whole (at most once a second), so a new session
+    // shows up and one that needs you moves to the top; older pages refresh their rows.
+    const first = !new URLSearchParams(location.search).has("before");
+    let relisting = null;
+    const relist = () => {
+      if (relisting) return;
+      relisting = setTimeout(async () => {
+        try {
+          const fresh = fragment(await get(location.pathname + location.search)).getElementById("listing");
+          const old = document.getElementById("listing");
+          if (!fresh || !old) return;
+          const chosen = old.querySelector("tr.selected")?.dataset.session; // keep j/k's row
+          old.replaceWith(fresh);
+          if (chosen) fresh.querySelector(`tr[data-session="${CSS.escape(chosen)}"]`)?.classList.add("selected");
+        } finally {
+          relisting = null;
+        }
+      }, 1000);
+    };
     onLive((msg) => {
+      if (first && (msg.type === "reset" || (msg.type === "status" && msg.status === "live"))) relist();
       if (msg.type !== "data") return;
       const d = msg.data;
       const id = d.type === "session" ? d.session.id : d.type === "turn" ? d.turn.session_id : null;
       if (!id || (d.type === "session" && d.session.deleted)) return;
-      // Only rows on this page are refreshed: the page never grows past its 50 rows.
-      if (document.querySelector(`tr[data-session="${CSS.escape(id)}"]`)) {
+      if (first) {
+        relist();
+      } else if (document.querySelector(`tr[data-session="${CSS.escape(id)}"]`)) {
+        // Only rows on this page are refreshed: an older page keeps its 50 rows.
         pending.add(id);
         refresh();
       }
