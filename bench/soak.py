@@ -36,8 +36,12 @@ from tether.engine import accept
 from tether.ledger import projects, sessions, turns
 from tether.ledger.store import Ledger, open_ledger
 
-FAKE_AGENT = Path(__file__).resolve().parent.parent / "tests" / "fakes" / "fake_agent.py"
-TETHER = [sys.executable, "-m", "tether.cli.main"]
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:  # the test suite's fake agent and daemon helpers, from the checkout
+    sys.path.insert(0, str(REPO))
+
+from tests.engine.conftest import write_config  # noqa: E402
+from tests.support import TETHER, daemon_env  # noqa: E402
 
 
 @dataclass
@@ -54,40 +58,6 @@ class Report:
     @property
     def clean(self) -> bool:
         return not (self.lost or self.run_twice or self.stuck or self.wrong_thread)
-
-
-def configure(home: Path, sessions_n: int) -> None:
-    python, agent = sys.executable, str(FAKE_AGENT)
-    (home / "config.toml").write_text(
-        f"""
-[engine]
-max_parallel = {sessions_n}
-start_timeout_s = 120
-
-[server]
-port = 0
-
-[providers.fake]
-new = ["{python}", "{agent}", "{{prompt}}"]
-resume = ["{python}", "{agent}", "resume", "{{native_id}}", "{{prompt}}"]
-stream = "codex"
-"""
-    )
-
-
-def env_for(home: Path, work: Path, agent_log: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TETHER_")}
-    native = home / "native-logs"  # the history indexer reads empty dirs, never the machine's
-    env.update(
-        TETHER_HOME=str(home),
-        TETHER_HISTORY_CODEX_HOME=str(native / "codex"),
-        TETHER_HISTORY_CLAUDE_CONFIG_DIR=str(native / "claude"),
-        TETHER_HISTORY_GEMINI_CLI_HOME=str(native / "gemini"),
-        TETHER_HISTORY_XDG_DATA_HOME=str(native / "xdg"),
-        FAKE_AGENT_HOME=str(work),
-        FAKE_AGENT_LOG=str(agent_log),
-    )
-    return env
 
 
 def serve(env: dict[str, str], home: Path) -> subprocess.Popen[bytes]:
@@ -161,8 +131,11 @@ def soak(n: int, m: int, kill_every: float, settle: float, sleep_s: float, seed:
         home.mkdir()
         work.mkdir()
         agent_log.touch()
-        configure(home, n)
-        env = env_for(home, work, agent_log)
+        # The engine's own patience, but room for every session at once.
+        write_config(
+            home, max_parallel=n, start_timeout_s=120, idle_timeout_s=600, abort_after_s=300
+        )
+        env = daemon_env(home, FAKE_AGENT_HOME=str(work), FAKE_AGENT_LOG=str(agent_log))
         os.environ.update(TETHER_HOME=str(home))
         os.environ.pop("TETHER_DATABASE_URL", None)
         ledger = open_ledger(load())

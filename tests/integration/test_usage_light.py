@@ -8,7 +8,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from tests.support import usage_entry
+from tests.support import imported, usage_entry
 
 from tether.config import Config
 from tether.ledger import history, light, migrate, usage
@@ -74,16 +74,8 @@ def test_tether_usage_imports_neither_sqlalchemy_nor_alembic(
         history.upsert_entries(conn, [usage_entry("a", "gpt-5.1", "2026-01-01", 0.5)])
     env = {**os.environ, "TETHER_HOME": str(home), "TETHER_DATABASE_URL": config.database_url}
     for args in (["usage", "--json"], ["usage", "model"]):
-        done = subprocess.run(
-            [sys.executable, "-X", "importtime", "-m", "tether.cli.main", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        assert done.returncode == 0, done.stderr[-2000:]
-        assert "gpt-5.1" in done.stdout or "2026-01-01" in done.stdout
-        loaded = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()}
+        out, loaded = imported(args, env=env)
+        assert "gpt-5.1" in out or "2026-01-01" in out
         assert loaded.isdisjoint({"sqlalchemy", "alembic", "genai_prices"}), args
 
 

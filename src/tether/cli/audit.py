@@ -6,15 +6,7 @@ import click
 
 from tether.cli import output
 from tether.cli.context import Context, pass_ctx
-
-
-def _age(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
+from tether.domain.text import duration
 
 
 @click.command("audit")
@@ -37,7 +29,7 @@ def audit(ctx: Context, as_json: bool) -> None:
             (
                 (
                     f.code,
-                    _age(f.age_s),
+                    duration(f.age_s),
                     " ".join(f"{k}={v}" for k, v in f.ids.items()),
                     f.message,
                     f.hint,

@@ -7,6 +7,7 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from tether.domain.records import Turn
+from tether.domain.text import duration
 from tether.domain.waits import named_wait
 from tether.server.assets import Assets
 
@@ -18,19 +19,7 @@ def age(ts: float | None, now: float | None = None) -> str:
     """'42s', '3m', '5h', '2d': how long ago, short enough for a table cell."""
     if ts is None:
         return ""
-    return span(max((now or time.time()) - ts, 0.0))
-
-
-def span(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = max(seconds, 0.0)  # clocks of two hosts may disagree by a little
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms"
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds >= size:
-            return f"{seconds / size:.0f}{unit}"
-    return f"{seconds:.0f}s"
+    return duration(max((now or time.time()) - ts, 0.0))
 
 
 def stamp(ts: float | None) -> str:
@@ -110,7 +99,7 @@ def environment(assets: Assets) -> Environment:
     )
     env.filters.update(
         age=age,
-        span=span,
+        span=duration,
         stamp=stamp,
         count=count,
         money=money,
