@@ -68,7 +68,6 @@ def _usage(ledger: Ledger) -> list[tuple[int, int, int]]:
     return sorted((r["input_tokens"], r["cached_input_tokens"], r["output_tokens"]) for r in rows)
 
 
-@pytest.mark.skipif(not ROWS.is_dir(), reason="no recorded OpenCode rows")
 def test_recorded_opencode_sessions_incrementally(
     config: Config, ledger: Ledger, store: Path
 ) -> None:

@@ -37,7 +37,6 @@ def recorded_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return home
 
 
-@pytest.mark.skipif(not RECORDED.is_dir(), reason="no recorded native logs")
 def test_recorded_sessions_have_exact_usage_and_titles(
     config: Config, ledger: Ledger, recorded_home: Path
 ) -> None:
