@@ -108,7 +108,7 @@ def _log(request: Request, action: str, what: str) -> None:
 
 def routes(
     admin: Admin,
-    read: Callable[[Read], Callable[[Request], Response]],
+    read: Callable[[Read], Callable[[Request], Awaitable[Response]]],
     write: Callable[[Write], Callable[[Request], Awaitable[Response]]],
 ) -> list[Route]:
     """``read`` and ``write`` wrap handlers as the rest of the API does (errors as JSON)."""

@@ -36,8 +36,9 @@ from tether.ledger import (
     usage,
     workspaces,
 )
+from tether.ledger.db import Database
 from tether.ledger.store import Ledger
-from tether.server import admin, pages
+from tether.server import admin, pages, reads
 from tether.server.assets import Assets
 from tether.server.auth import COOKIE, People, person_of
 from tether.server.body import read_object, text_field
@@ -52,7 +53,6 @@ from tether.workspaces import cleanup, landing, view
 TEMPLATES = Path(__file__).parent.parent / "web" / "templates"
 SIGNIN_MAX_AGE_S = 30 * 24 * 3600
 _STATUS: dict[type[TetherError], int] = {InvalidInput: 400, NotFound: 404, Conflict: 409}
-Handler = Callable[[Request], Response]
 AsyncHandler = Callable[[Request], Awaitable[Response]]
 
 
@@ -326,15 +326,21 @@ def _error(exc: TetherError) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=_status_for(exc))
 
 
-def _json(handler: Callable[[Request], Any]) -> Handler:
-    def endpoint(request: Request) -> Response:
-        try:
-            result = handler(request)
-        except TetherError as exc:
-            return _error(exc)
-        return result if isinstance(result, Response) else JSONResponse(result)
+def _reads(db: Database) -> Callable[[Callable[[Request], Any]], AsyncHandler]:
+    """Wraps a GET handler: its read runs where ``reads.read`` says; a TetherError or its
+    result becomes JSON."""
 
-    return endpoint
+    def wrap(handler: Callable[[Request], Any]) -> AsyncHandler:
+        async def endpoint(request: Request) -> Response:
+            try:
+                result = await reads.read(db, handler, request)
+            except TetherError as exc:
+                return _error(exc)
+            return result if isinstance(result, Response) else JSONResponse(result)
+
+        return endpoint
+
+    return wrap
 
 
 def _post(handler: Callable[[Request, dict[str, Any]], Response]) -> AsyncHandler:
@@ -369,6 +375,7 @@ def create_app(
     feed = Feed(ledger, buses_for(ledger.db.engine, ledger.db.url))
     stream = Stream(feed)
     dashboard = pages.Pages(config, ledger, engine, assets)
+    _json = _reads(ledger.db)
     routes = [
         *pages.routes(dashboard, assets),
         *admin.routes(admin.Admin(config, ledger), _json, _post),

@@ -21,7 +21,7 @@ from starlette.routing import Route
 from tether import __version__
 from tether.config import Config
 from tether.domain.ids import parse_session_id, parse_turn_id
-from tether.domain.records import Event, Origin, Turn
+from tether.domain.records import Event, Origin
 from tether.domain.states import SessionState
 from tether.engine import accept, audit
 from tether.engine.cancel import CancelResult
@@ -40,6 +40,7 @@ from tether.ledger import (
 )
 from tether.ledger import history as ledger_history
 from tether.ledger.store import Ledger
+from tether.server import reads
 from tether.server.assets import Assets
 from tether.server.auth import person_of
 from tether.server.encoded import EncodedEvents
@@ -172,7 +173,18 @@ class Pages:
 
     # A session
 
-    def session(self, request: Request) -> Response:
+    async def session(self, request: Request) -> Response:
+        """The page is read where reads run (server/reads.py); opening it acknowledges the
+        session's finished turns, a write, so that goes to the thread pool, and is committed
+        before the page is answered (an overview fetched next no longer lists them)."""
+        session_id = str(parse_session_id(request.path_params["session_id"]))
+        page, unseen = await reads.read(self.ledger.db, self._session, request)
+        if unseen is not None:
+            await run_in_threadpool(self._mark_seen, session_id, unseen)
+        return page
+
+    def _session(self, request: Request) -> tuple[Response, int | None]:
+        """The session page, and its newest finished turn when that is not yet seen."""
         session_id = str(parse_session_id(request.path_params["session_id"]))
         before = request.query_params.get("before")
         with self.ledger.db.read() as conn:
@@ -185,8 +197,8 @@ class Pages:
             worktree = workspaces.find(conn, session_id)
             whole = diffs.latest_session(conn, session_id) if worktree else None
             thread = threads.current(conn, session_id)
-        self._mark_seen(session_id, timeline, seen)
-        return self.render(
+        finished = max((t.number for t in timeline if t.state.terminal), default=0)
+        rendered = self.render(
             "session.html",
             session=session,
             timeline=timeline,
@@ -202,13 +214,11 @@ class Pages:
             thread=thread,
             rotate_at=self.config.engine.rotate_at,
         )
+        return rendered, finished if finished > seen else None
 
-    def _mark_seen(self, session_id: str, timeline: list[Turn], seen: int) -> None:
-        """Opening a session acknowledges its finished turns; written only when it changes."""
-        finished = [t.number for t in timeline if t.state.terminal]
-        if finished and max(finished) > seen:
-            with self.ledger.db.write() as conn:
-                overview.mark_seen(conn, session_id, max(finished))
+    def _mark_seen(self, session_id: str, number: int) -> None:
+        with self.ledger.db.write() as conn:
+            overview.mark_seen(conn, session_id, number)
 
     def transcript(self, request: Request) -> Response:
         """A fragment of events: older than ``before`` (scrolling up) or newer than ``after``."""
@@ -351,12 +361,15 @@ def _chart(daily: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{"day": day, "tokens": total, "height": total / peak} for day, total in totals]
 
 
-def _page(pages: Pages, handler: Callable[[Request], Response]) -> AsyncHandler:
-    """A read in the thread pool; a TetherError becomes a page with the message to act on."""
+def _page(
+    pages: Pages, handler: Callable[[Request], Response], *, bounded: bool = True
+) -> AsyncHandler:
+    """A read where ``reads.read`` runs it (``bounded``: its cost does not grow with the
+    ledger); a TetherError becomes a page with the message to act on."""
 
     async def endpoint(request: Request) -> Response:
         try:
-            return await run_in_threadpool(handler, request)
+            return await reads.read(pages.ledger.db, handler, request, bounded=bounded)
         except TetherError as exc:
             return pages.problem(exc)
 
@@ -364,6 +377,9 @@ def _page(pages: Pages, handler: Callable[[Request], Response]) -> AsyncHandler:
 
 
 def _action(pages: Pages, handler: AsyncHandler) -> AsyncHandler:
+    """An async handler (a form post, or a read followed by a write); a TetherError
+    becomes a page with the message to act on."""
+
     async def endpoint(request: Request) -> Response:
         try:
             return await handler(request)
@@ -378,7 +394,7 @@ def routes(pages: Pages, assets: Assets) -> list[Route]:
         Route("/", _page(pages, pages.overview)),
         Route("/partials/rows", _page(pages, pages.rows)),
         Route("/partials/audit", _page(pages, pages.audit_panel)),
-        Route("/sessions/{session_id}", _page(pages, pages.session)),
+        Route("/sessions/{session_id}", _action(pages, pages.session)),
         Route("/sessions/{session_id}/transcript", _page(pages, pages.transcript)),
         Route("/sessions/{session_id}/gauge", _page(pages, pages.gauge)),
         Route("/sessions/{session_id}/send", _action(pages, pages.send), methods=["POST"]),
@@ -386,7 +402,7 @@ def routes(pages: Pages, assets: Assets) -> list[Route]:
         Route("/turns/{turn_id}/card", _page(pages, pages.turn_card)),
         Route("/turns/{turn_id}/cancel", _action(pages, pages.cancel), methods=["POST"]),
         Route("/usage", _page(pages, pages.usage)),
-        Route("/search", _page(pages, pages.search)),
+        Route("/search", _page(pages, pages.search, bounded=False)),
         Route("/blobs/{sha256}", _page(pages, pages.blob)),
         Route("/static/{digest}/{name}", assets.serve),
     ]
