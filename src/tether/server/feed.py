@@ -51,17 +51,33 @@ class Message:
         return self.wire
 
 
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """One read's messages, oldest first, with their wire bytes joined once for every
+    subscriber. Positions only grow within a batch, so a subscriber that is behind its
+    first message takes the whole batch without checking each message."""
+
+    messages: list[Message]
+    wire: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "wire", b"".join(m.wire for m in self.messages))
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+
 @dataclass(eq=False)
 class Subscriber:
     """Batches as the feed read them (one queue item each, shared by every subscriber)."""
 
-    queue: asyncio.Queue[list[Message] | None] = field(default_factory=asyncio.Queue)
+    queue: asyncio.Queue[Batch | None] = field(default_factory=asyncio.Queue)
     pending: int = 0  # messages queued and not yet taken
     dropped: bool = False  # fell QUEUE messages behind: ends, and the browser resumes
 
-    def take(self, batch: list[Message]) -> list[Message]:
+    def take(self, batch: Batch) -> list[Message]:
         self.pending -= len(batch)
-        return batch
+        return batch.messages
 
 
 def _session_payload(conn: Connection, change: changes.Change) -> dict[str, Any]:
@@ -224,13 +240,13 @@ class Feed:
             return False
         self.cursor = end_of(batch)
         assert self.loop is not None
-        self.loop.call_soon_threadsafe(self._fanout, batch)
+        self.loop.call_soon_threadsafe(self._fanout, Batch(batch))
         return len(batch) >= BATCH
 
     # Subscribers (the event loop's thread)
 
-    def _fanout(self, batch: list[Message]) -> None:
-        self.ring.extend(batch)
+    def _fanout(self, batch: Batch) -> None:
+        self.ring.extend(batch.messages)
         for subscriber in list(self.subscribers):
             if not _offer(subscriber, batch):
                 subscriber.dropped = True
@@ -281,7 +297,7 @@ def _precedes_or_is(cursor: Cursor, position: Cursor) -> bool:
     return cursor.change_at <= position.change_at and cursor.event_at <= position.event_at
 
 
-def _offer(subscriber: Subscriber, batch: list[Message] | None) -> bool:
+def _offer(subscriber: Subscriber, batch: Batch | None) -> bool:
     if batch is not None:
         if subscriber.pending + len(batch) > QUEUE:
             return False

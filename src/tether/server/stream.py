@@ -15,7 +15,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from tether.errors import InvalidInput
 from tether.ledger.changes import Cursor
-from tether.server.feed import Feed, Message, Subscriber
+from tether.server.feed import Batch, Feed, Message, Subscriber
 
 HEARTBEAT_S = 10.0
 RETRY_MS = 1000
@@ -81,19 +81,22 @@ class Stream:
             self.feed.unsubscribe(subscriber)
 
 
-def _drain(
-    subscriber: Subscriber, batch: list[Message], cursor: Cursor
-) -> tuple[bytes, Cursor, bool]:
+def _drain(subscriber: Subscriber, batch: Batch, cursor: Cursor) -> tuple[bytes, Cursor, bool]:
     """This batch and every one queued behind it as one write (a subscriber that fell
     behind catches up in one send, not one per message); True when the feed ended."""
     parts: list[bytes] = []
     queue = subscriber.queue
-    taken: list[Message] | None = batch
+    taken: Batch | None = batch
     while taken is not None:
-        for message in subscriber.take(taken):
-            if message.cursor.later_than(cursor):  # not already sent in the replay
-                cursor = message.cursor
-                parts.append(message.wire)
+        messages = subscriber.take(taken)
+        if messages[0].cursor.later_than(cursor):  # the usual case: all of it is new
+            cursor = messages[-1].cursor
+            parts.append(taken.wire)
+        else:  # the batch overlaps what the replay sent
+            for message in messages:
+                if message.cursor.later_than(cursor):
+                    cursor = message.cursor
+                    parts.append(message.wire)
         if queue.empty():
             return b"".join(parts), cursor, False
         taken = queue.get_nowait()
