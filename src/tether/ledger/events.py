@@ -202,7 +202,8 @@ def by_ids(conn: Connection, ids: Iterable[int]) -> list[tuple[Event, int]]:
 
 def weight(row: Row[tuple[object, ...]]) -> int:
     """What a stored event counts against a page's byte budget: its preview and its data."""
-    return len(row._mapping["preview"]) + len(row._mapping["data"] or "")
+    m = row._mapping
+    return len(m["preview"]) + len(m["data"] or "")
 
 
 def paged(weighed: Sequence[tuple[K, int]], read: int) -> Page[K]:
