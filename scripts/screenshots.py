@@ -140,9 +140,11 @@ def seed(ledger: Ledger, work: Path) -> str:
         (TurnState.TIMED_OUT, "no progress for 900 s"),
         (TurnState.COMPLETED, ""),
     ]
-    for n, (session, (end, why)) in enumerate(zip(made, ends, strict=True)):
-        _turn(ledger, session.id, session.title or "", end, why, ago=300 + 1700 * n)
+    agos = [300 + 1700 * n for n in range(len(made))]
+    for session, (end, why), ago in zip(made, ends, agos, strict=True):
+        _turn(ledger, session.id, session.title or "", end, why, ago=ago)
     shown = made[2].id
+    first_event = time.time() - agos[2] + 3  # within its turn, as _turn dates it
     lines = [
         (EventKind.MESSAGE, "I'll look at the build configuration first."),
         (EventKind.TOOL_CALL, "cat pyproject.toml Makefile"),
@@ -153,7 +155,11 @@ def seed(ledger: Ledger, work: Path) -> str:
     ]
     turn_id = f"{shown}.1"
     rows = [
-        events.row_for(NewEvent(shown, kind, text, turn_id, None, f"demo-{i}"), ledger.blobs, 2000)
+        events.row_for(
+            NewEvent(shown, kind, text, turn_id, None, f"demo-{i}", first_event + 9 * i),
+            ledger.blobs,
+            2000,
+        )
         for i, (kind, text) in enumerate(lines)
     ]
     now = time.time()
