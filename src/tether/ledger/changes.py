@@ -159,12 +159,21 @@ def oldest_change(conn: Connection) -> int:
     return int(conn.execute(select(func.min(changes.c.id))).scalar() or 0)
 
 
-def changes_after(conn: Connection, after: Position, limit: int) -> list[Change]:
-    """Changes past ``after`` in visibility order."""
+def visible_below(conn: Connection) -> int | None:
+    """PostgreSQL's bound for ``changes_after`` and ``events_after`` (None on SQLite): a
+    reader of both computes it once and passes it to each."""
+    return _pg_bound(conn) if _is_pg(conn) else None
+
+
+def changes_after(
+    conn: Connection, after: Position, limit: int, below: int | None = None
+) -> list[Change]:
+    """Changes past ``after`` in visibility order (``below``: see ``visible_below``)."""
     if _is_pg(conn):
         columns = "id, kind, subject, session_id"
         query = sql_text(_PG_AFTER.format(columns=columns, table="changes"))
-        return [_change(r._mapping) for r in conn.execute(query, _bounds(conn, after, limit))]
+        params = _bounds(conn, after, limit, below)
+        return [_change(r._mapping) for r in conn.execute(query, params)]
     rows = conn.execute(
         select(changes).where(changes.c.id > after[1]).order_by(changes.c.id).limit(limit)
     )
@@ -172,13 +181,14 @@ def changes_after(conn: Connection, after: Position, limit: int) -> list[Change]
 
 
 def events_after(
-    conn: Connection, after: Position, limit: int, preview_chars: int
+    conn: Connection, after: Position, limit: int, preview_chars: int, below: int | None = None
 ) -> list[EventNote]:
-    """Events past ``after`` in visibility order, their previews cut to ``preview_chars``."""
+    """Events past ``after`` in visibility order, their previews cut to ``preview_chars``
+    (``below``: see ``visible_below``)."""
     if _is_pg(conn):
         columns = "id, session_id, turn_id, kind, substr(preview, 1, :chars) AS preview"
         query = sql_text(_PG_AFTER.format(columns=columns, table="events"))
-        params = dict(_bounds(conn, after, limit), chars=preview_chars)
+        params = dict(_bounds(conn, after, limit, below), chars=preview_chars)
         return [_note(r._mapping) for r in conn.execute(query, params)]
     fields = (events.c.id, events.c.session_id, events.c.turn_id, events.c.kind)
     preview = func.substr(events.c.preview, 1, preview_chars).label("preview")
@@ -188,8 +198,9 @@ def events_after(
     return [_note(r._mapping) for r in rows]
 
 
-def _bounds(conn: Connection, after: Position, limit: int) -> dict[str, Any]:
-    return {"x": str(after[0]), "i": after[1], "n": limit, "bound": str(_pg_bound(conn))}
+def _bounds(conn: Connection, after: Position, limit: int, below: int | None) -> dict[str, Any]:
+    bound = _pg_bound(conn) if below is None else below
+    return {"x": str(after[0]), "i": after[1], "n": limit, "bound": str(bound)}
 
 
 def _change(m: Any) -> Change:

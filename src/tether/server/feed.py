@@ -140,9 +140,10 @@ def read_after(conn: Connection, after: Cursor, upto: Cursor | None = None) -> l
     Several writes of one session or turn in a batch become one message, its
     latest state, at the position of its last write.
     """
+    below = changes.visible_below(conn)
     found = [
         c
-        for c in changes.changes_after(conn, after.change_at, BATCH)
+        for c in changes.changes_after(conn, after.change_at, BATCH, below)
         if upto is None or c.at <= upto.change_at
     ]
     latest = {(c.kind, c.subject): c for c in found}
@@ -155,7 +156,7 @@ def read_after(conn: Connection, after: Cursor, upto: Cursor | None = None) -> l
         out.append(Message(at, "message", json.dumps(payload)))
     last = found[-1] if found else None
     last_change = last.at if last else after.change_at
-    notes = changes.events_after(conn, after.event_at, BATCH, PREVIEW_CHARS)
+    notes = changes.events_after(conn, after.event_at, BATCH, PREVIEW_CHARS, below)
     for note in notes:
         if upto is not None and note.at > upto.event_at:
             break
