@@ -123,7 +123,8 @@ def cli_home(tmp_path: Path) -> CliHome:
 
 
 def imported(args: list[str], env: dict[str, str] | None = None) -> tuple[str, set[str]]:
-    """stdout of ``tether ARGS``, and the top-level packages it imported (-X importtime)."""
+    """stdout of ``tether ARGS``, and the modules it imported, packages included
+    (-X importtime): ``sqlalchemy`` for any of SQLAlchemy's, ``tether.config`` for that one."""
     done = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "tether.cli.main", *args],
         env=env,
@@ -133,7 +134,7 @@ def imported(args: list[str], env: dict[str, str] | None = None) -> tuple[str, s
     )
     assert done.returncode == 0, done.stderr[-2000:]
     names = {
-        line.split("|")[-1].strip().split(".")[0]
+        line.split("|")[-1].strip()
         for line in done.stderr.splitlines()
         if line.startswith("import time:")
     }

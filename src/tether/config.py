@@ -15,7 +15,7 @@ from typing import Any
 
 from tether.domain.ids import validate_name
 from tether.errors import ConfigError, InvalidId
-from tether.home import CONFIG_FILE, default_database_url, home_dir
+from tether.home import CONFIG_FILE, home_dir, ledger_url, read_config, string_setting
 
 STREAM_FORMATS = ("codex", "claude", "opencode", "gemini", "goose", "text")
 
@@ -197,9 +197,9 @@ SECTIONS: dict[str, type] = {
 
 
 def load(environ: Mapping[str, str] = os.environ) -> Config:
-    home = home_dir(environ)
+    home = Path(home_dir(environ))
     path = home / CONFIG_FILE
-    raw = _read_toml(path)
+    raw = read_config(str(path))
     known = {*SECTIONS, "database", "providers", "agents", "projects"}
     for key in raw:
         if key not in known:
@@ -210,14 +210,10 @@ def load(environ: Mapping[str, str] = os.environ) -> Config:
     }
     _check_team(path, values["server"], values["team"])
     _check_notify(path, values["notify"])
-    database = raw.get("database", {})
-    url = environ.get("TETHER_DATABASE_URL") or _string(
-        path, "database.url", database.get("url", "")
-    )
     project_tables = _tables(path, "projects", raw.get("projects", {}))
     return Config(
         home=home,
-        database_url=url or default_database_url(home),
+        database_url=ledger_url(str(home), str(path), raw, environ),
         providers=_providers(path, raw.get("providers", {})),
         agent_options=_options(path, "agents", raw.get("agents", {})),
         project_options={
@@ -252,21 +248,6 @@ def _check_notify(path: Path, notify: NotifySettings) -> None:
             )
     if notify.max_attempts < 1:
         raise ConfigError(f"{path}: notify.max_attempts must be at least 1")
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
-    import tomllib  # loaded only when there is a config file (CLI start-up)
-
-    try:
-        return tomllib.loads(data.decode())
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
 
 
 def _section(path: Path, name: str, cls: type, table: Any, environ: Mapping[str, str]) -> Any:
@@ -339,12 +320,6 @@ _FLAGS = {
 }
 
 
-def _string(path: Path, key: str, value: Any) -> str:
-    if not isinstance(value, str):
-        raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
-    return value
-
-
 def _tables(path: Path, key: str, value: Any) -> dict[str, dict[str, Any]]:
     if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
         raise ConfigError(f"{path}: [{key}] must hold one table per name, e.g. [{key}.NAME]")
@@ -368,7 +343,7 @@ def _providers(path: Path, raw: Any) -> dict[str, DeclaredProvider]:
         unknown = set(table) - {"new", "resume", "stream"}
         if unknown:
             raise ConfigError(f"{path}: unknown key providers.{name}.{sorted(unknown)[0]}")
-        stream = _string(path, f"providers.{name}.stream", table.get("stream", "text"))
+        stream = string_setting(path, f"providers.{name}.stream", table.get("stream", "text"))
         if stream not in STREAM_FORMATS:
             formats = ", ".join(STREAM_FORMATS)
             raise ConfigError(f"{path}: providers.{name}.stream={stream!r} is not one of {formats}")

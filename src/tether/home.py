@@ -1,36 +1,70 @@
-"""Where tether keeps its state, and the ledger's URL when no setting changes it.
+"""Where tether keeps its state and where its ledger is: config.toml read, the URL resolved.
 
-Kept apart from ``tether.config`` (whose settings classes cost ~20 ms to
-import) so that ``tether usage`` on a default setup finds its ledger with
-the standard library alone.
+``tether usage`` needs nothing else, so this is all it reads of the settings:
+``tether.config`` (every section declared as dataclasses and checked, ~40 ms
+to import and load) is left to the commands that use more. Written with
+``os.path`` and no ``typing`` (each costs the report milliseconds of start-up);
+``config.load`` builds on these functions, so there is one way to read each.
 """
 
 import os
-from collections.abc import Mapping
-from pathlib import Path
+
+from tether.errors import ConfigError
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re, which it loads)
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from typing import Any
 
 CONFIG_FILE = "config.toml"
-_OWN = ("TETHER_HOME", "TETHER_DATABASE_URL")
 
 
-def home_dir(environ: Mapping[str, str] = os.environ) -> Path:
-    return Path(environ.get("TETHER_HOME") or Path.home() / ".tether").expanduser().absolute()
+def home_dir(environ: "Mapping[str, str]" = os.environ) -> str:
+    """$TETHER_HOME (default ~/.tether), made absolute."""
+    home = os.path.expanduser(environ.get("TETHER_HOME") or "~/.tether")
+    return home if os.path.isabs(home) else os.path.join(os.getcwd(), home)
 
 
-def default_database_url(home: Path) -> str:
-    return f"sqlite:///{home / 'tether.db'}"
-
-
-def unconfigured_database_url(environ: Mapping[str, str] = os.environ) -> str | None:
-    """The ledger's URL when there is no config file and no TETHER_<SECTION>_<KEY> setting:
-    then ``config.load`` gives every default and cannot fail. None otherwise."""
-    if any(name.startswith("TETHER_") and name not in _OWN for name in environ):
-        return None
-    home = home_dir(environ)
+def read_config(path: str) -> "dict[str, Any]":
+    """config.toml's tables, {} when there is no file; ConfigError if unreadable or not TOML."""
     try:
-        (home / CONFIG_FILE).stat()
+        with open(path, "rb") as handle:
+            data = handle.read()
     except FileNotFoundError:
-        return environ.get("TETHER_DATABASE_URL") or default_database_url(home)
-    except OSError:
-        pass  # unreadable: config.load says why
-    return None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from exc
+    import tomllib  # loaded only when there is a config file
+
+    try:
+        return tomllib.loads(data.decode())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+
+
+def ledger_url(home: str, path: str, raw: "Mapping[str, Any]", environ: "Mapping[str, str]") -> str:
+    """$TETHER_DATABASE_URL, else ``[database] url`` of the file at ``path`` read as ``raw``,
+    else SQLite in ``home``."""
+    url = environ.get("TETHER_DATABASE_URL")
+    if url:
+        return url
+    database = raw.get("database", {})
+    if not isinstance(database, dict):
+        raise ConfigError(f"{path}: [database] must be a table")
+    return (
+        string_setting(path, "database.url", database.get("url", ""))
+        or f"sqlite:///{os.path.join(home, 'tether.db')}"
+    )
+
+
+def string_setting(path: str | os.PathLike[str], key: str, value: "Any") -> str:
+    if not isinstance(value, str):
+        raise ConfigError(f"{path}: {key} must be a string, not {value!r}")
+    return value
+
+
+def database_url(environ: "Mapping[str, str]" = os.environ) -> str:
+    """The ledger's URL, reading of the settings only what gives it (``tether usage``)."""
+    home = home_dir(environ)
+    path = os.path.join(home, CONFIG_FILE)
+    return ledger_url(home, path, read_config(path), environ)

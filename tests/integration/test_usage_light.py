@@ -2,6 +2,7 @@
 and gives exactly what the SQLAlchemy ledger gives."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 from contextlib import closing
@@ -54,6 +55,24 @@ def test_no_light_reader_for_a_missing_or_older_ledger(config: Config, ledger: L
     with ledger.db.write() as conn:
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0003'")
     assert light.connect(config.database_url) is None
+
+
+def test_a_ledger_whose_path_holds_uri_characters(
+    config: Config, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not ledger.db.is_sqlite:
+        return
+    odd = tmp_path / "a?b#c%41d e"
+    odd.mkdir()
+    source = sqlite3.connect(config.database_url.removeprefix("sqlite:///"))
+    with closing(source), closing(sqlite3.connect(odd / "tether.db")) as copy:
+        source.backup(copy)
+    monkeypatch.chdir(tmp_path)
+    for url in (f"sqlite:///{odd / 'tether.db'}", f"sqlite:///{odd.name}/tether.db"):
+        reader = light.connect(url)
+        assert reader is not None, url
+        reader.close()
+    assert light.connect(f"sqlite:///{tmp_path / 'a'}") is None
 
 
 def test_the_light_modules_import_no_sqlalchemy() -> None:

@@ -76,20 +76,44 @@ def test_every_line_gives_what_the_group_gives(env: dict[str, str]) -> None:
     assert code == 0 and "0.2500*" in out and "mock (135 tokens)" in out
 
 
-def test_a_bad_config_fails_as_in_the_group(env: dict[str, str], home: Path) -> None:
+def test_the_settings_are_read_for_the_ledger_url_alone(
+    env: dict[str, str], home: Path, ledger: Ledger
+) -> None:
+    """A config.toml that is not TOML, or a ledger URL that is not a string, fails ``tether
+    usage`` as every command; a bad setting the report does not use is left to the commands
+    that use it, unless the full ledger is opened (PostgreSQL), which loads every setting."""
+    from_file = {k: v for k, v in env.items() if k != "TETHER_DATABASE_URL"}
+    for text, needle, environ in (
+        ("[server\n", "not valid TOML", env),
+        ("[database]\nurl = 5\n", "database.url must be a string", from_file),
+    ):
+        (home / "config.toml").write_text(text)
+        for args in (["usage"], ["usage", "--json"]):
+            entry = _run(["-m", "tether.cli.main"], args, environ)
+            assert entry == _run(["-c", GROUP], args, environ), args
+            assert entry[0] == 2 and f"{home / 'config.toml'}: " in entry[2] and needle in entry[2]
     (home / "config.toml").write_text("[server]\nport = 'many'\n")
-    for args in (["usage"], ["usage", "--json"]):
-        entry = _run(["-m", "tether.cli.main"], args, env)
-        assert entry == _run(["-c", GROUP], args, env), args
-        assert entry[0] != 0 and "server.port" in entry[2]
+    entry = _run(["-m", "tether.cli.main"], ["usage", "--json"], env)
+    assert entry == _run(["-c", GROUP], ["usage", "--json"], env)
+    if ledger.db.is_sqlite:
+        assert entry[0] == 0 and '"key": "2026-01-02"' in entry[1]
+    else:
+        assert entry[0] == 2 and "server.port" in entry[2]
+    index = _run(["-m", "tether.cli.main"], ["index", "--json"], env)
+    assert index[0] == 2 and "server.port" in index[2]
 
 
 def test_plain_lines_load_no_click(env: dict[str, str], ledger: Ledger) -> None:
+    """Nor, for JSON, the settings classes (with a TETHER_ setting in the environment, as
+    bench/history.py sets one), typing, re, json or pathlib: each costs the whole process
+    milliseconds. A table loads Rich."""
     if not ledger.db.is_sqlite:
         return  # PostgreSQL: the group opens the full ledger
-    for args in (["usage", "--json"], ["usage", "model", "--since", "2026-01-01"]):
+    heavy = {"click", "sqlalchemy", "alembic", "tether.config", "typing", "re", "json", "pathlib"}
+    env = {**env, "TETHER_HISTORY_IMPORT_TRANSCRIPTS": "1"}
+    for args in (["usage", "--json"], ["usage", "model", "--since", "2026-01-01", "--json"]):
         _, loaded = imported(args, env)
-        assert "tether" in loaded and loaded.isdisjoint({"click", "sqlalchemy", "alembic"}), args
+        assert "tether.ledger.light" in loaded and loaded.isdisjoint(heavy), (args, loaded & heavy)
 
 
 def test_parse_takes_only_the_plain_forms() -> None:

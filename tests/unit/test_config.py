@@ -5,7 +5,7 @@ import pytest
 
 from tether.config import load
 from tether.errors import ConfigError
-from tether.home import unconfigured_database_url
+from tether.home import database_url
 
 
 def write(home: Path, text: str) -> Path:
@@ -45,6 +45,7 @@ def test_values_and_env_overrides(home: Path, monkeypatch: pytest.MonkeyPatch) -
         ("[server]\nport = 1.5", "server.port must be a int"),
         ("engine = 3", "[engine] must be a table"),
         ("[database]\nurl = 5", "database.url must be a string"),
+        ("database = 1", "[database] must be a table"),
         ('[providers.x]\nnew = "x {prompt}"', "providers.x.new must be a non-empty list"),
         ('[providers.x]\nnew = ["x"]\nstream = "xml"', "providers.x.stream"),
         ('[providers.x]\nresume = ["x"]', "providers.x.new is missing"),
@@ -188,23 +189,35 @@ def test_a_notify_command_from_the_environment_must_be_a_json_list(
         load()
 
 
-def test_the_unconfigured_url_only_where_load_gives_every_default(
-    home: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_ledger_url_alone_is_read_as_load_reads_it(
+    home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for name in [n for n in os.environ if n.startswith("TETHER_") and n != "TETHER_HOME"]:
         monkeypatch.delenv(name)
-    assert unconfigured_database_url() == load().database_url == f"sqlite:///{home / 'tether.db'}"
+    assert database_url() == load().database_url == f"sqlite:///{home / 'tether.db'}"
+    write(home, '[database]\nurl = "sqlite:////elsewhere/file.db"\n')
+    assert database_url() == load().database_url == "sqlite:////elsewhere/file.db"
     monkeypatch.setenv("TETHER_DATABASE_URL", "sqlite:////elsewhere/t.db")
-    assert unconfigured_database_url() == load().database_url == "sqlite:////elsewhere/t.db"
-    monkeypatch.setenv("TETHER_SERVER_PORT", "many")
-    assert unconfigured_database_url() is None
-    with pytest.raises(ConfigError):
+    assert database_url() == load().database_url == "sqlite:////elsewhere/t.db"
+    monkeypatch.setenv("TETHER_SERVER_PORT", "many")  # a setting the URL does not depend on
+    assert database_url() == "sqlite:////elsewhere/t.db"
+    with pytest.raises(ConfigError, match="TETHER_SERVER_PORT"):
         load()
     monkeypatch.delenv("TETHER_SERVER_PORT")
-    write(home, "")
-    assert unconfigured_database_url() is None
+    monkeypatch.delenv("TETHER_DATABASE_URL")
+    for text in ("[database\n", "[database]\nurl = 5\n", "database = 1\n"):
+        write(home, text)
+        with pytest.raises(ConfigError) as read:
+            database_url()
+        with pytest.raises(ConfigError) as loaded:
+            load()
+        assert str(read.value) == str(loaded.value), text
     (home / "config.toml").unlink()
     (home / "config.toml").mkdir()
-    assert unconfigured_database_url() is None
-    with pytest.raises(ConfigError):
-        load()
+    for read_settings in (database_url, load):
+        with pytest.raises(ConfigError, match="cannot read"):
+            read_settings()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("TETHER_HOME", "relative")
+    assert load().home == tmp_path / "relative"
+    assert database_url() == load().database_url == f"sqlite:///{tmp_path / 'relative/tether.db'}"

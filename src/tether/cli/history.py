@@ -58,8 +58,11 @@ def usage(ctx: Context, by: str, since: str | None, as_json: bool) -> None:
     cost is shown as unpriced (JSON: "cost": null) and never as 0.
     """
     from tether.cli.usage import show, show_light
+    from tether.home import database_url
 
-    if not show_light(ctx.config.database_url, by, since, as_json):
+    # A migrated SQLite ledger is read knowing only its URL; opening the full ledger (which
+    # may migrate it) loads and checks every setting, as every other command does.
+    if not show_light(database_url(), by, since, as_json):
         from tether.ledger.history import executor
 
         with ctx.ledger.db.read() as conn:

@@ -1,15 +1,17 @@
 """Printing for people (Rich tables) and for scripts (``--json``).
 
 Rich is imported on first use (``output.console``, ``output.errors``,
-``table``): a command that prints JSON or one plain line does not pay for it.
+``table``): a command that prints JSON or one plain line does not pay for it,
+nor for ``typing`` (``tether usage`` prints through this module).
 """
 
-import json
 import sys
-from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re, which it loads)
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+    from typing import Any
+
     from rich.console import Console
 
 
@@ -24,14 +26,54 @@ def __getattr__(name: str) -> "Console":
     return made
 
 
-def emit_json(value: Any) -> None:
+def emit_json(value: "Any") -> None:
+    import json
+
     sys.stdout.write(json.dumps(value, indent=2, ensure_ascii=False) + "\n")
+
+
+def emit_records(records: "Sequence[Mapping[str, Any]]") -> None:
+    """Flat records (str, int, float, bool or None values), exactly as ``emit_json`` prints
+    them, without importing json: with re, which it loads, that import was a third of
+    ``tether usage --json``'s whole process."""
+    items = [
+        ",\n    ".join(f"{_string(key)}: {_value(value)}" for key, value in record.items())
+        for record in records
+    ]
+    objects = ",\n".join("  {\n    " + item + "\n  }" if item else "  {}" for item in items)
+    sys.stdout.write("[\n" + objects + "\n]\n" if items else "[]\n")
+
+
+def _value(value: "Any") -> str:
+    if isinstance(value, str):
+        return _string(value)
+    if value is None or isinstance(value, bool):
+        return _LITERALS[value]
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        text = float.__repr__(value)
+        return _FLOATS.get(text, text)
+    raise TypeError(f"Object of type {type(value).__name__} is not a flat record's value")
+
+
+def _string(text: str) -> str:
+    return '"' + text.translate(_ESCAPES) + '"'
+
+
+# What json.dumps(ensure_ascii=False) writes for strings, NaN and the infinities, and literals.
+_ESCAPES = str.maketrans(
+    {chr(code): f"\\u{code:04x}" for code in range(32)}
+    | {"\\": "\\\\", '"': '\\"', "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+)
+_FLOATS = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+_LITERALS = {None: "null", True: "true", False: "false"}
 
 
 def table(
     title: str | None,
-    columns: Sequence[str],
-    rows: Iterable[Sequence[Any]],
+    columns: "Sequence[str]",
+    rows: "Iterable[Sequence[Any]]",
     max_width: dict[str, int] | None = None,
 ) -> None:
     from rich.table import Table

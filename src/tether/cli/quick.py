@@ -1,11 +1,12 @@
 """``tether usage`` answered without click, for its plain forms.
 
 Only ``usage [BY] [--since DAY] [--json]`` (options in any order, each at
-most once, ``--since=DAY`` too) on a SQLite ledger already migrated; the
-settings classes are not even loaded when there is nothing to configure
-(``home.unconfigured_database_url``). Any other argument list, and any
-error, is left to the click group, which parses, reports and exits as for
-every command: what is answered here is exactly what the group would print.
+most once, ``--since=DAY`` too) on a SQLite ledger already migrated; of the
+settings only the ledger's URL is read (``home.database_url``), as the click
+command reads it. Any other argument list, and any error (a config.toml that
+is not TOML included), is left to the click group, which parses, reports and
+exits as for every command: what is answered here is exactly what the group
+would print.
 """
 
 from tether.errors import TetherError
@@ -18,16 +19,11 @@ def run(argv: list[str]) -> bool:
     if parsed is None:
         return False
     from tether.cli.usage import show_light
-    from tether.home import unconfigured_database_url
+    from tether.home import database_url
 
     try:
         check_args(*parsed[:2])
-        url = unconfigured_database_url()
-        if url is None:  # settings to read and check: as every command does
-            from tether.config import load
-
-            url = load().database_url
-        return show_light(url, *parsed)
+        return show_light(database_url(), *parsed)
     except TetherError:
         return False
 

@@ -4,13 +4,13 @@ The click command and the quick entry (``cli/quick.py``) both print it from
 here, so the two paths cannot drift apart.
 """
 
-from contextlib import closing
-from typing import TYPE_CHECKING, Any
-
 from tether.cli import output
 from tether.ledger import usage as usage_sql
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re, which it loads)
 if TYPE_CHECKING:
+    from typing import Any
+
     from tether.ledger.usage import Execute
 
 TOKEN_HEADERS = ("input", "cached", "cache write", "output", "reasoning")
@@ -24,8 +24,10 @@ def show_light(database_url: str, by: str, since: str | None, as_json: bool) -> 
     conn = light.connect(database_url)
     if conn is None:
         return False
-    with closing(conn):
+    try:
         show(light.execute(conn), by, since, as_json)
+    finally:
+        conn.close()
     return True
 
 
@@ -33,7 +35,7 @@ def show(execute: "Execute", by: str, since: str | None, as_json: bool) -> None:
     rows = usage_sql.report(execute, by, since)
     unpriced = usage_sql.unpriced_models(execute) if any(r["unpriced_tokens"] for r in rows) else []
     if as_json:
-        output.emit_json(rows)
+        output.emit_records(rows)
         return
     output.table(
         None,
@@ -50,7 +52,7 @@ def show(execute: "Execute", by: str, since: str | None, as_json: bool) -> None:
         )
 
 
-def _cost_cell(row: dict[str, Any]) -> str:
+def _cost_cell(row: "dict[str, Any]") -> str:
     if row["cost"] is None:
         return "unpriced*"
     return f"{row['cost']:.4f}" + ("*" if row["unpriced_tokens"] else "")

@@ -8,9 +8,12 @@ Any doubt, a PostgreSQL ledger or one that needs migrating returns None:
 the full pass runs.
 """
 
+from __future__ import annotations
+
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tether.config import Config
 from tether.history.fill import main_log
@@ -18,7 +21,9 @@ from tether.history.report import IndexReport
 from tether.history.roots import Roots, log_entries, roots
 from tether.history.sources import store_stamp
 from tether.ledger import light, pending
-from tether.ledger.usage import Execute
+
+if TYPE_CHECKING:
+    from tether.ledger.usage import Execute
 
 HOST = ""  # a SQLite ledger has one implicit host
 

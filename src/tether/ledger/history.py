@@ -382,7 +382,7 @@ def attached_windows(conn: Connection) -> dict[tuple[str, str], tuple[str, list[
     return found
 
 
-def executor(conn: Connection) -> usage.Execute:
+def executor(conn: Connection) -> "usage.Execute":
     """Plain SQL of ``tether.ledger.usage`` on this connection."""
     return lambda sql, params: conn.execute(sql_text(sql), params).all()
 

@@ -7,11 +7,15 @@ one step of the full pass; they may say "pending" when the pass would find
 nothing (it then runs), never the reverse.
 """
 
+from __future__ import annotations
+
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.domain.records import Origin, TurnKind
-from tether.ledger.usage import Execute
+
+if TYPE_CHECKING:
+    from tether.ledger.usage import Execute
 
 _FILES = "SELECT path, device, inode, size, mtime FROM history_files WHERE host = :host"
 _STATE = "SELECT state FROM history_files WHERE host = :host AND path = :path"

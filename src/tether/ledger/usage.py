@@ -3,17 +3,22 @@
 Plain SQL that SQLite and PostgreSQL both run, behind a one-function
 executor, so ``tether usage`` can answer from a read-only stdlib sqlite3
 connection without loading SQLAlchemy or Alembic (``ledger/light.py``).
-Imports nothing but the standard library and tether's errors.
+Imports nothing but tether's errors at run time (not even ``typing``: the light
+report's start-up is most of its time).
 """
 
-from collections.abc import Callable, Mapping, Sequence
-from datetime import date
-from typing import Any
+from datetime import date  # sqlite3 loads it anyway
 
 from tether.errors import InvalidInput
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (and re, which it loads)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+    from typing import Any
+
+    Execute = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
+
 USAGE_GROUPS = ("daily", "session", "model", "project", "agent")  # how usage reports group
-Execute = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
 TOKEN_COLUMNS = (
     "input_tokens",
     "cached_input_tokens",
@@ -49,7 +54,7 @@ def check_args(by: str, since: str | None) -> None:
         raise InvalidInput(f"since: {since[:40]!r} is not a day like 2026-01-31") from exc
 
 
-def report(execute: Execute, by: str, since: str | None = None) -> list[dict[str, Any]]:
+def report(execute: "Execute", by: str, since: str | None = None) -> "list[dict[str, Any]]":
     """Token sums and cost grouped by day, session, model, project or agent.
 
     Days are UTC calendar days (``YYYY-MM-DD``); ``since`` is one of them.
@@ -90,7 +95,7 @@ def report(execute: Execute, by: str, since: str | None = None) -> list[dict[str
     return rows
 
 
-def unpriced_models(execute: Execute) -> list[dict[str, Any]]:
+def unpriced_models(execute: "Execute") -> "list[dict[str, Any]]":
     """Models with usage but no known price, most tokens first."""
     sql = (
         "SELECT u.model, sum(u.unpriced_tokens) AS t, sum(u.entries - u.priced) FROM usage_days u"
@@ -99,7 +104,7 @@ def unpriced_models(execute: Execute) -> list[dict[str, Any]]:
     return [{"model": m, "tokens": int(t), "entries": int(n)} for m, t, n in execute(sql, {})]
 
 
-def totals(rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+def totals(rows: "Sequence[Mapping[str, Any]]") -> "dict[str, Any]":
     """The sum of report rows, with the same meaning of cost and unpriced tokens."""
     costs = [r["cost"] for r in rows if r["cost"] is not None]
     return {

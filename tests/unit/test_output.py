@@ -1,0 +1,47 @@
+"""``--json`` output: flat records are printed without json, exactly as json prints them."""
+
+import pytest
+
+from tether.cli.output import emit_json, emit_records
+
+EVERY_ASCII = "".join(map(chr, range(0x80)))
+
+
+@pytest.mark.parametrize(
+    "records",
+    [
+        [],
+        [{}],
+        [{"key": "2026-01-01", "input_tokens": 0, "cost": None, "entries": 3}, {}],
+        [
+            {
+                "key": EVERY_ASCII + "é€\u2028\U0001f600",
+                EVERY_ASCII: 1,
+                "large": 10**30,
+                "negative": -5,
+                "cost": 0.1,
+                "zero": -0.0,
+                "small": 1e-300,
+                "big": 1.5e300,
+                "whole": 3.0,
+                "nan": float("nan"),
+                "inf": float("inf"),
+                "-inf": float("-inf"),
+                "yes": True,
+                "no": False,
+            }
+        ],
+    ],
+)
+def test_records_print_as_json_prints_them(
+    records: list[dict[str, object]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    emit_json(records)
+    expected = capsys.readouterr().out
+    emit_records(records)
+    assert capsys.readouterr().out == expected
+
+
+def test_a_nested_value_is_refused() -> None:
+    with pytest.raises(TypeError, match="list"):
+        emit_records([{"key": [1]}])
