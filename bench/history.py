@@ -3,7 +3,9 @@
 Generates Claude Code and Codex trees shaped like a heavy user's (thousands
 of mostly small sessions per GB, streamed duplicates, forks and sub-agents
 as the CLIs write them, rare lines of several MB) under /tmp, then times
-whole processes side by side on a warm page cache: ``tether index`` cold
+whole processes side by side on a warm page cache, tether byte-compiled as
+an installed package is (``tether usage`` is timed compiling its modules
+too, as PYTHONDONTWRITEBYTECODE makes every process do): ``tether index`` cold
 (with transcripts unless --no-transcripts) and as a warm rescan, ``tether
 usage daily --json``, and ccusage (pinned, from the npm registry) ``daily``
 and ``session`` with ``--offline --json``; prints seconds, CPU seconds,
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tether as tether_package
 from tether.history.synthetic import Expected, codex_session, write_codex, write_tree
 
 CCUSAGE_VERSION = "20.0.24"
@@ -250,8 +253,15 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
         "TETHER_HOME": str(base / "tether"),
         "TETHER_HISTORY_IMPORT_TRANSCRIPTS": "1" if transcripts else "0",
         "TZ": "UTC",
+        "PYTHONPYCACHEPREFIX": str(base / "pycache"),
     }
     env.pop("TETHER_DATABASE_URL", None)
+    # tether byte-compiled, as an installed package is (pip compiles at install): with
+    # PYTHONDONTWRITEBYTECODE set, every process compiled tether's modules again.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    package = str(Path(tether_package.__file__).parent)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", package], env=env, check=True)
+    compiling = {**env, "PYTHONDONTWRITEBYTECODE": "1", "PYTHONPYCACHEPREFIX": str(base / "none")}
     subprocess.run(["sync"], check=False)
     cc_argv = [str(ccusage), "daily", "--offline", "--json", "--timezone", "UTC"]
     run(cc_argv, env)  # warms the page cache for both
@@ -260,9 +270,10 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
     cold = run([*tether, "index", "--json"], env)
     cold_out = json.loads(cold.stdout)
     warm = run([*tether, "index", "--json"], env)
-    report = _median([*tether, "usage", "daily", "--json"], env)
+    report = _median([*tether, "usage", "daily", "--json"], env, times=9)
+    report_compiling = _median([*tether, "usage", "daily", "--json"], compiling, times=9)
     by_model = run([*tether, "usage", "model", "--json"], env)
-    cc = _median(cc_argv, env)
+    cc = _median(cc_argv, env, times=5)
     cc_session = run([str(ccusage), "session", "--offline", "--json", "--timezone", "UTC"], env)
 
     what = "with transcripts" if transcripts else "usage only"
@@ -276,6 +287,7 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
         (f"tether index, cold ({what})", cold),
         ("tether index, warm rescan", warm),
         ("tether usage daily --json (median)", report),
+        ("  the same, compiling tether", report_compiling),
         ("ccusage daily --json (median)", cc),
         ("ccusage session --json", cc_session),
     ):
