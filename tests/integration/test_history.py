@@ -127,6 +127,46 @@ def test_big_files_are_folded_range_by_range_with_writes_between(
     assert Indexer(config, ledger).run_once().files_read == 0
 
 
+def test_transcripts_come_from_the_usage_pass_across_ranges_and_writes(
+    config: Config, ledger: Ledger, roots: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cold pass reads each log once: its transcript items come from the usage pass's own
+    lines, written with its usage batch after attribution, however the files are cut and
+    the batches flushed; the events are exactly those a reading of each whole file gives."""
+    from tether.history import indexer, scan, transcripts
+    from tether.history.readers import READERS
+
+    monkeypatch.setattr(scan, "TRANSCRIPT_SPLIT_BYTES", 64 * 1024)
+    monkeypatch.setattr(indexer, "FLUSH_ENTRIES", 7)
+    monkeypatch.setattr(transcripts, "EVENT_BATCH", 11)
+    jobs: list[scan.Job] = []
+    monkeypatch.setattr(indexer, "run_job", lambda job: jobs.append(job) or scan.run_job(job))
+    write_tree(roots["claude"], roots["codex"], 1_000_000, seed=5, big_bytes=100_000)
+    report = Indexer(config, ledger).run_once()
+    assert report.errors == [] and report.events > 0
+    assert all(job.usage for job in jobs)  # no second, transcript-only read
+    assert len(jobs) > len({job.path for job in jobs})  # files were read in several ranges
+    want = set()
+    for path in {Path(job.path) for job in jobs}:
+        agent = "claude" if roots["claude"] in path.parents else "codex"
+        native = READERS[agent].native_id_for(path) or ""
+        whole = scan.run_job(scan.Job(agent, str(path), native, 0, usage=False, transcript=True))
+        want |= {(agent, native, item.key) for item in whole.transcript}
+    with ledger.db.read() as conn:
+        got = set(
+            conn.execute(
+                text(
+                    "SELECT n.agent, n.native_id, e.dedup_key FROM events e "
+                    "JOIN native_sessions n ON n.session_id = e.session_id"
+                )
+            ).all()
+        )
+        files = ledger_history.load_files(conn, "" if ledger.db.is_sqlite else config.host_name)
+    assert got == want and report.events == len(want)
+    assert all(f.events_offset == f.read_offset == f.size for f in files.values())
+    assert Indexer(config, ledger).run_once().events == 0
+
+
 def test_streamed_duplicates_keep_the_largest_usage(
     config: Config, ledger: Ledger, roots: dict[str, Path]
 ) -> None:

@@ -1,10 +1,14 @@
 """One indexing pass, and the loop the daemon runs in a background thread.
 
 A pass stats every native log, reads what is new range by range, folds it
-into usage entries and session facts, writes them with the files' new
-offsets, attributes new native sessions, then imports the transcripts of
-external sessions and of attached turns. Bad data is counted per file; an
-unreadable file or ledger is recorded and the pass goes on.
+into usage entries and session facts, and writes them with the files' new
+offsets. Each line is read once: where a file's transcript is in step with
+its usage, its transcript items come from the same pass and are written in
+the same transaction, for the native sessions that attribution (done there
+too) makes external. Then the rest is attributed, and the transcripts left
+behind (attached turns, files read for usage only before) are imported. Bad
+data is counted per file; an unreadable file or ledger is recorded and the
+pass goes on.
 """
 
 import json
@@ -16,10 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection
+
 from tether.config import Config
-from tether.domain.records import EventKind
 from tether.errors import TetherError
-from tether.history import attribution, meter, opencode
+from tether.history import attribution, meter, opencode, transcripts
+from tether.history.facts import TranscriptItem
 from tether.history.fold import Folded, fold
 from tether.history.pricing import PriceTable, load
 from tether.history.readers import READERS
@@ -38,15 +44,12 @@ from tether.history.sources import (
     store_stamp,
 )
 from tether.history.timestamps import day_of
-from tether.ledger import events as ledger_events
 from tether.ledger import history as ledger_history
 from tether.ledger.store import Ledger, history_host
 from tether.ledger.usage import TOKEN_COLUMNS
 
 log = logging.getLogger(__name__)
 FLUSH_ENTRIES = 10_000
-EVENT_BATCH = 5_000  # transcript events per write transaction, at most …
-EVENT_BATCH_BYTES = 8 * 1024 * 1024  # … and at most this many bytes of previews
 Progress = Callable[[int, int], None]  # bytes done, bytes to read
 
 
@@ -61,6 +64,7 @@ class _Planned:
     head_size: int
     head_hash: str
     reset: bool
+    talk: bool = False  # its transcript is read in this pass too, in step with its usage
 
 
 def _saved(record: ledger_history.FileRecord) -> Saved:
@@ -96,9 +100,21 @@ def _jobs(planned: _Planned, max_line: int) -> list[Job]:
         planned.start,
         head=planned.start == 0,
         title=not planned.state.get("titled", False),
+        transcript=planned.talk,
         max_line=max_line,
     )
     return split(job, planned.now.size)
+
+
+def _in_step(planned: _Planned) -> bool:
+    """Its transcript is imported as far as its usage is read (or it is read afresh)."""
+    record = planned.record
+    return planned.reset or record is None or record.events_offset >= record.read_offset
+
+
+def _native(planned: _Planned) -> str:
+    known = planned.record.native_id if planned.record and not planned.reset else None
+    return READERS[planned.agent].native_id_for(planned.path) or known or ""
 
 
 def _entry_row(agent: str, entry: Any, prices: PriceTable) -> dict[str, Any]:
@@ -156,6 +172,7 @@ class _FileRead:
     native_id: str | None
     bad_lines: int
     oversize_lines: int
+    events_end: int  # how far its transcript is imported
     error: str | None = None
     ranges: int = 0  # folded so far
 
@@ -170,6 +187,7 @@ class _FileRead:
             record.native_id if record else None,
             0 if fresh or record is None else record.bad_lines,
             0 if fresh or record is None else record.oversize_lines,
+            0 if fresh or record is None else record.events_offset,
         )
 
     def advance(self, folded: Folded, result: JobResult) -> None:
@@ -181,7 +199,7 @@ class _FileRead:
         self.ranges += 1
 
     def row(self) -> dict[str, Any]:
-        planned, record = self.planned, self.planned.record
+        planned = self.planned
         return {
             "agent": planned.agent,
             "path": str(planned.path),
@@ -193,7 +211,7 @@ class _FileRead:
             "head_size": planned.head_size,
             "head_hash": planned.head_hash,
             "read_offset": self.end,
-            "events_offset": 0 if planned.reset or record is None else record.events_offset,
+            "events_offset": self.events_end,
             "state": json.dumps(self.state),
             "bad_lines": self.bad_lines,
             "oversize_lines": self.oversize_lines,
@@ -202,18 +220,37 @@ class _FileRead:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class _Talk:
+    """What writing transcript events from the usage pass needs."""
+
+    roots: dict[str, Path]  # for attribution's catch-all projects
+    preview_bytes: int
+
+
 class _Batch:
     """File outcomes waiting to be written in one transaction."""
 
-    def __init__(self, prices: PriceTable) -> None:
+    def __init__(self, prices: PriceTable, talk: _Talk | None = None) -> None:
         self.prices = prices
+        self.talk = talk
+        self.created = 0  # external sessions created by the flushes so far
+        self.events = 0  # transcript events inserted by the flushes so far
+        self.clear()
+
+    def clear(self) -> None:
         self.entries: dict[tuple[str, str], dict[str, Any]] = {}
         self.sessions: dict[str, list[dict[str, Any]]] = {}
         self.files: dict[str, dict[str, Any]] = {}  # by path: a file's latest progress
         self.resets: list[tuple[str, str]] = []
+        # by path: the file, where its items start, the items
+        self.items: dict[str, tuple[_FileRead, int, list[TranscriptItem]]] = {}
+        self.items_count = 0
+        self.items_bytes = 0
 
-    def add(self, reading: _FileRead, folded: Folded) -> None:
-        """One folded range of a file (the caller records the file's row)."""
+    def add(self, reading: _FileRead, folded: Folded, items: list[TranscriptItem]) -> None:
+        """One folded range of a file and its transcript items (the caller records the file's
+        row)."""
         planned = reading.planned
         agent = planned.agent
         for entry in folded.entries:
@@ -224,6 +261,17 @@ class _Batch:
         first = reading.ranges == 0
         if first and planned.reset and planned.record is not None and planned.record.native_id:
             self.resets.append((agent, planned.record.native_id))
+        if planned.talk:
+            self.items.setdefault(str(planned.path), (reading, reading.end, []))[2].extend(items)
+            self.items_count += len(items)
+            self.items_bytes += transcripts.size(items)
+
+    def full(self) -> bool:
+        return (
+            len(self.entries) >= FLUSH_ENTRIES
+            or self.items_count >= transcripts.EVENT_BATCH
+            or self.items_bytes >= transcripts.EVENT_BATCH_BYTES
+        )
 
     def flush(self, ledger: Ledger, host: str) -> None:
         if not self.files:
@@ -241,8 +289,30 @@ class _Batch:
                 for row in mine:
                     row["origin_ts"] = starts.get(row["native_id"], row["origin_ts"])
             ledger_history.upsert_entries(conn, rows)
+            if self.talk is not None and self.items:
+                self._write_events(conn, ledger, self.talk)
             ledger_history.save_files(conn, host, list(self.files.values()))
-        self.__init__(self.prices)  # type: ignore[misc]
+        self.clear()
+
+    def _write_events(self, conn: Connection, ledger: Ledger, talk: _Talk) -> None:
+        """The batch's transcript items, for the native sessions that are external once
+        attributed; a file's events offset then moves with its read offset. A tether
+        session's items are left: its attached turns' records are imported afterwards."""
+        self.created += attribution.attribute_all(conn, talk.roots)
+        external = ledger_history.external_sessions(conn)
+        rows: list[dict[str, object]] = []
+        sessions: set[str] = set()
+        for path, (reading, start, items) in self.items.items():
+            session_id = external.get((reading.planned.agent, reading.native_id or ""))
+            if session_id is None or reading.events_end != start:
+                continue
+            rows.extend(
+                transcripts.event_rows(items, session_id, None, ledger.blobs, talk.preview_bytes)
+            )
+            sessions.add(session_id)
+            reading.events_end = reading.end
+            self.files[path]["events_offset"] = reading.end
+        self.events += transcripts.insert(conn, rows, sorted(sessions))
 
 
 def _merged_facts(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -294,20 +364,25 @@ class Indexer:
     def run_once(self, progress: Progress | None = None, walk: bool = True) -> IndexReport:
         started = time.perf_counter()
         report = IndexReport()
+        talk = bool(self.config.history.import_transcripts)
         with self.ledger.db.read() as conn:
             known = ledger_history.load_files(conn, self.host)
+            held = ledger_history.tether_held(conn) if talk else None
         plans = self._plans(_found_files(self.roots, known, walk), known, report)
+        if held is not None:
+            for planned in plans:
+                planned.talk = _in_step(planned) and (planned.agent, _native(planned)) not in held
         self._read(plans, report, progress)
         self._read_opencode(known.get(str(self.roots.opencode_db)), report)
         if report.entries:  # the prices are loaded by now: price what an older table could not
             price_unpriced(self.ledger, self.prices)
         with self.ledger.db.write() as conn:
-            report.sessions_created = attribution.attribute_all(conn, self.agent_roots())
+            report.sessions_created += attribution.attribute_all(conn, self.agent_roots())
         report.threads_measured = meter.measure(
             self.ledger, self.host, self.config.history.max_line_bytes
         )
-        if self.config.history.import_transcripts:
-            report.events = self.import_transcripts()
+        if talk:
+            report.events += self.import_transcripts()
         report.seconds = time.perf_counter() - started
         return report
 
@@ -333,7 +408,8 @@ class Indexer:
         pieces = [(planned, job) for planned in plans for job in _jobs(planned, max_line)]
         results = map(run_job, (job for _, job in pieces))
         total = sum(p.now.size - p.start for p in plans)
-        batch = _Batch(self.prices)
+        talk = _Talk(self.agent_roots(), self.config.engine.preview_bytes)
+        batch = _Batch(self.prices, talk)
         reading: _FileRead | None = None
         done = 0
         for (planned, job), result in zip(pieces, results, strict=True):
@@ -345,9 +421,11 @@ class Indexer:
                 self._fold(reading, result, batch, report)
             if progress is not None:
                 progress(done, total)
-            if len(batch.entries) >= FLUSH_ENTRIES:
+            if batch.full():
                 batch.flush(self.ledger, self.host)
         batch.flush(self.ledger, self.host)
+        report.sessions_created += batch.created
+        report.events += batch.events
 
     def _fold(
         self, reading: _FileRead, result: JobResult, batch: _Batch, report: IndexReport
@@ -363,7 +441,7 @@ class Indexer:
             return
         folded = fold(planned.agent, planned.path, reading.state, [result])
         report.entries += len(folded.entries)
-        batch.add(reading, folded)
+        batch.add(reading, folded, result.transcript)
         reading.advance(folded, result)
         batch.files[str(planned.path)] = reading.row()
 
@@ -391,20 +469,18 @@ class Indexer:
         if not read.error:
             folded.state["stamp"] = stamp
         reading = _FileRead.start(planned)
-        batch.add(reading, folded)
+        batch.add(reading, folded, [])
         reading.state, reading.error = folded.state, read.error
         reading.bad_lines += read.bad_rows
         batch.files[str(path)] = reading.row()
         batch.flush(self.ledger, self.host)
 
     def import_transcripts(self) -> int:
-        """Import what was said outside tether's own streams, from each file's events offset on.
+        """Import what was said outside tether's own streams, from each file's events offset on,
+        where the usage pass did not (see ``history/transcripts.py``).
 
-        External sessions get every record. A tether session gets only the
-        records of its attached turns (the agent's own UI, ``tether attach``):
-        the rest already came through tether's stream. Files are read in
-        ranges; events are written in batches, each with its files' new
-        offsets in the same transaction.
+        Files are read in ranges; events are written in batches, each with
+        its files' new offsets in the same transaction.
         """
         with self.ledger.db.read() as conn:
             files = ledger_history.load_files(conn, self.host)
@@ -433,9 +509,16 @@ class Indexer:
                 failed.add(index)
                 continue
             record, session_id, windows = todo[index]
-            batch.add(self._event_rows(result, session_id, windows), session_id)
+            rows = transcripts.event_rows(
+                result.transcript,
+                session_id,
+                windows,
+                self.ledger.blobs,
+                self.config.engine.preview_bytes,
+            )
+            batch.add(rows, session_id)
             batch.offsets.append((record.path, min(result.stats.end, record.read_offset)))
-            if len(batch.rows) >= EVENT_BATCH or batch.bytes >= EVENT_BATCH_BYTES:
+            if batch.full():
                 imported += batch.write(self.ledger)
         return imported + batch.write(self.ledger)
 
@@ -446,34 +529,10 @@ class Indexer:
             record.native_id,
             record.events_offset,
             end=record.read_offset,
+            usage=False,
             transcript=True,
             max_line=self.config.history.max_line_bytes,
         )
-
-    def _event_rows(
-        self,
-        result: JobResult,
-        session_id: str,
-        windows: list[ledger_history.AttachWindow] | None,
-    ) -> list[dict[str, object]]:
-        items = [(item, _turn_of(item.timestamp, windows)) for item in result.transcript]
-        return [
-            ledger_events.row_for(
-                ledger_events.NewEvent(
-                    session_id=session_id,
-                    turn_id=turn_id,
-                    kind=EventKind(item.kind),
-                    text=item.text,
-                    data={"role": item.role, "native": True} if item.role else {"native": True},
-                    dedup_key=item.key[:255],
-                    created_at=item.timestamp or None,
-                ),
-                self.ledger.blobs,
-                self.config.engine.preview_bytes,
-            )
-            for item, turn_id in items
-            if windows is None or turn_id is not None
-        ]
 
 
 class _EventBatch:
@@ -491,26 +550,20 @@ class _EventBatch:
         self.bytes += sum(len(str(row["preview"])) for row in rows)
         self.sessions.add(session_id)
 
+    def full(self) -> bool:
+        return (
+            len(self.rows) >= transcripts.EVENT_BATCH or self.bytes >= transcripts.EVENT_BATCH_BYTES
+        )
+
     def write(self, ledger: Ledger) -> int:
         """One transaction; returns the events inserted (those not stored before)."""
         if not self.offsets:
             return 0
-        sessions = sorted(self.sessions)
         with ledger.db.write() as conn:
-            before = ledger_history.event_count(conn, sessions)
-            ledger_events.insert_rows(conn, self.rows)  # its rowcount is -1 on psycopg executemany
-            inserted = ledger_history.event_count(conn, sessions) - before
+            inserted = transcripts.insert(conn, self.rows, sorted(self.sessions))
             ledger_history.set_events_offsets(conn, self.host, self.offsets)
         self.__init__(self.host)  # type: ignore[misc]
         return inserted
-
-
-def _turn_of(ts: float, windows: list[ledger_history.AttachWindow] | None) -> str | None:
-    """The attached turn a native record fell in, if any."""
-    for window in windows or ():
-        if window.holds(ts):
-            return window.turn_id
-    return None
 
 
 def run_indexer(config: Config, ledger: Ledger, stop: threading.Event) -> None:

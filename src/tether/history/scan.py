@@ -48,7 +48,8 @@ class Job:
     aligned: bool = True  # ``start`` is a line start
     head: bool = False  # take the session head from the first block
     title: bool = False  # also look for the first prompt (Codex)
-    transcript: bool = False  # transcript items instead of usage facts
+    usage: bool = True  # usage facts
+    transcript: bool = False  # transcript items (with usage facts: from the same lines)
     max_line: int = DEFAULT_MAX_LINE_BYTES
 
 
@@ -97,10 +98,8 @@ def _read(job: Job, result: JobResult) -> None:
     result.stats.end = start
     if job.end is not None and start >= job.end:
         return
-    if job.transcript:
-        needles = _pattern(reader.transcript_needles)
-    else:
-        needles = _pattern(reader.needles + (reader.title_needles if job.title else ()))
+    needles = _pattern(reader.needles + (reader.title_needles if job.title else ()))
+    talk = _pattern(reader.transcript_needles) if job.transcript else None
     with open_at(path, start) as (stream, counting):
         first = True
         for offset, data, length in windows(
@@ -111,7 +110,7 @@ def _read(job: Job, result: JobResult) -> None:
                 if job.native_id is None and result.head is not None:  # named inside (Gemini)
                     job = replace(job, native_id=result.head.native_id)
             first = False
-            _scan(reader, job, result, data, length, offset, needles)
+            _scan(reader, job, result, data, length, offset, needles, talk)
         result.disk_bytes = counting.count
 
 
@@ -123,18 +122,25 @@ def _scan(
     length: int,
     offset: int,
     needles: re.Pattern[bytes],
+    talk: re.Pattern[bytes] | None,
 ) -> None:
-    """Decode the lines of ``data[:length]`` that are not skipped and hold a needle."""
+    """Decode the lines of ``data[:length]`` that hold a needle: into usage facts unless
+    skipped by their head, into transcript items when the job asks for them. One pass
+    over the lines serves both (a second pass cost as much again as the first)."""
     native_id = job.native_id or ""
-    skip = reader.skip if not job.transcript else _keep
+    usage, skip = job.usage, reader.skip
     for start, end in line_bounds(data, length):
         if end - start > job.max_line:  # a cap below the chunk size
             result.stats.oversize_lines += 1
             continue
-        if needles.search(data, start, end) is None:
-            continue
-        if not skip(data[start : min(end, start + HEAD_WINDOW)]):
-            _decode(reader, job, result, data[start:end], native_id, offset + start)
+        if (
+            usage
+            and needles.search(data, start, end) is not None
+            and not skip(data[start : min(end, start + HEAD_WINDOW)])
+        ):
+            _fact(reader, result, data[start:end], native_id, offset + start)
+        if talk is not None and talk.search(data, start, end) is not None:
+            _talk(reader, result, data[start:end], native_id, offset + start)
 
 
 @lru_cache(maxsize=16)
@@ -144,24 +150,22 @@ def _pattern(needles: tuple[bytes, ...]) -> re.Pattern[bytes]:
     return re.compile(b"|".join(re.escape(needle) for needle in needles))
 
 
-def _keep(head: bytes) -> bool:
-    del head
-    return False
-
-
-def _decode(
-    reader: LineReader, job: Job, result: JobResult, line: bytes, native_id: str, at: int
-) -> None:
+def _fact(reader: LineReader, result: JobResult, line: bytes, native_id: str, at: int) -> None:
     try:
-        if job.transcript:
-            result.transcript.extend(reader.transcript(line, native_id, at))
-            return
         item = reader.fact(line, native_id, at)
     except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
         result.stats.bad_lines += 1
         return
     if item is not None:
         result.facts.append(item)
+
+
+def _talk(reader: LineReader, result: JobResult, line: bytes, native_id: str, at: int) -> None:
+    """A line's transcript items; a bad line is the usage reading's to count."""
+    try:
+        result.transcript.extend(reader.transcript(line, native_id, at))
+    except (msgspec.DecodeError, UnicodeDecodeError, ValueError):
+        return
 
 
 def split(job: Job, size: int) -> list[Job]:

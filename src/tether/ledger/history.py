@@ -340,6 +340,21 @@ def external_sessions(conn: Connection) -> dict[tuple[str, str], str]:
     return {(a, n): s for a, n, s in rows}
 
 
+def tether_held(conn: Connection) -> set[tuple[str, str]]:
+    """(agent, native id) of the threads tether's own sessions hold (not external ones):
+    their records came through tether's stream, only attached turns' are imported."""
+    own = sessions.c.origin != Origin.EXTERNAL.value
+    held = conn.execute(
+        select(sessions.c.agent, sessions.c.native_id).where(own, sessions.c.native_id.is_not(None))
+    ).all()
+    bound = conn.execute(
+        select(native_sessions.c.agent, native_sessions.c.native_id)
+        .join(sessions, sessions.c.id == native_sessions.c.session_id)
+        .where(own)
+    ).all()
+    return {(agent, native_id) for agent, native_id in (*held, *bound)}
+
+
 @dataclass(frozen=True, slots=True)
 class AttachWindow:
     """When a human held a tether session in the agent's own UI (an attached turn)."""

@@ -1,0 +1,72 @@
+"""Transcript items read from native logs → bounded event rows of tether sessions.
+
+An external session gets every record; a tether session only the records
+of its attached turns (the rest came through tether's own stream). The
+indexer reads a file's transcript in the same pass as its usage when the
+two are in step, and writes its events in the same transaction as its
+usage; what is left behind (attached turns, a file read before for usage
+only) is read on its own afterwards.
+"""
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection
+
+from tether.domain.records import EventKind
+from tether.history.facts import TranscriptItem
+from tether.ledger import events as ledger_events
+from tether.ledger import history as ledger_history
+from tether.ledger.blobs import BlobStore
+
+EVENT_BATCH = 5_000  # transcript events per write transaction, at most …
+EVENT_BATCH_BYTES = 8 * 1024 * 1024  # … and at most this many characters of text
+
+
+def turn_of(ts: float, windows: list[ledger_history.AttachWindow] | None) -> str | None:
+    """The attached turn a native record fell in, if any."""
+    for window in windows or ():
+        if window.holds(ts):
+            return window.turn_id
+    return None
+
+
+def event_rows(
+    items: Sequence[TranscriptItem],
+    session_id: str,
+    windows: list[ledger_history.AttachWindow] | None,
+    blobs: BlobStore,
+    preview_bytes: int,
+) -> list[dict[str, object]]:
+    """Rows for ``events``: every item of an external session (``windows`` None), else only
+    the items within an attached turn's window."""
+    rows = []
+    for item in items:
+        turn_id = turn_of(item.timestamp, windows)
+        if windows is not None and turn_id is None:
+            continue
+        event = ledger_events.NewEvent(
+            session_id=session_id,
+            turn_id=turn_id,
+            kind=EventKind(item.kind),
+            text=item.text,
+            data={"role": item.role, "native": True} if item.role else {"native": True},
+            dedup_key=item.key[:255],
+            created_at=item.timestamp or None,
+        )
+        rows.append(ledger_events.row_for(event, blobs, preview_bytes))
+    return rows
+
+
+def insert(conn: Connection, rows: list[dict[str, object]], session_ids: Sequence[str]) -> int:
+    """Insert event rows of these sessions; returns how many were not stored before (the
+    driver's rowcount is -1 on psycopg's executemany)."""
+    if not rows:
+        return 0
+    before = ledger_history.event_count(conn, session_ids)
+    ledger_events.insert_rows(conn, rows)
+    return ledger_history.event_count(conn, session_ids) - before
+
+
+def size(items: Sequence[TranscriptItem]) -> int:
+    """What a batch counts of items against EVENT_BATCH_BYTES."""
+    return sum(len(item.text) for item in items)
