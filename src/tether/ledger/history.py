@@ -10,9 +10,10 @@ not depend on the order files are read in.
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, and_, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Dialect, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy import text as sql_text
 
 from tether.domain.records import Origin, TurnKind
@@ -49,15 +50,19 @@ class FileRecord:
     oversize_lines: int
 
 
-def _insert(conn: Connection) -> Any:
+def _insert_for(dialect: str) -> Any:
     """The dialect's INSERT … ON CONFLICT; only the one in use is loaded (CLI start-up)."""
-    if conn.dialect.name == "postgresql":
+    if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
         return pg_insert
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert
+
+
+def _insert(conn: Connection) -> Any:
+    return _insert_for(conn.dialect.name)
 
 
 def load_files(conn: Connection, host: str) -> dict[str, FileRecord]:
@@ -154,10 +159,12 @@ _SUMS_OF_NEW = (
 )
 
 
-def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    stmt = _insert(conn)(usage_entries)
+@lru_cache(maxsize=4)
+def _entries_upsert(dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...] | None]:
+    """The upsert of usage entries compiled once, with the order of its positional
+    parameters (None: named). Run through the driver's executemany: SQLAlchemy's per-row
+    parameter processing cost more than SQLite's own upsert (bench/history.py)."""
+    stmt = _insert_for(dialect.name)(usage_entries)
     new, old = stmt.excluded, usage_entries.c
     better = or_(
         new.copied < old.copied,
@@ -177,12 +184,21 @@ def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     set_ = {c: case((better, new[c]), else_=old[c]) for c in credit}
     set_.update({c: case((larger, new[c]), else_=old[c]) for c in amounts})
     upsert = stmt.on_conflict_do_update(index_elements=["agent", "entry_key"], set_=set_)
+    compiled = upsert.compile(dialect=dialect, column_keys=list(keys))
+    return compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None
+
+
+def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    sql, order = _entries_upsert(conn.dialect, tuple(rows[0]))
+    params = [tuple(row[k] for k in order) for row in rows] if order is not None else list(rows)
     # Set aside only with each key once: a row inserted and then updated by the same batch
     # would have its update trigger take off amounts that no insert trigger added.
     unique = len({(r["agent"], r["entry_key"]) for r in rows}) == len(rows)
     with triggers_set_aside(conn, _SUM_TRIGGERS, len(rows) if unique else 0) as aside:
         last = conn.execute(_LAST_PK).scalar() if aside else 0
-        conn.execute(upsert, list(rows))
+        conn.exec_driver_sql(sql, params)
         for statement in _SUMS_OF_NEW if aside else ():
             conn.execute(statement, {"last": last})
 
