@@ -13,6 +13,7 @@ EVERY_ASCII = "".join(map(chr, range(0x80)))
         [],
         [{}],
         [{"key": "2026-01-01", "input_tokens": 0, "cost": None, "entries": 3}, {}],
+        [{"key": 'a "quoted" name'}, {"key": "back\\slash"}, {"key": "del\x7f"}, {"é": "ü"}],
         [
             {
                 "key": EVERY_ASCII + "é€\u2028\U0001f600",
