@@ -60,23 +60,17 @@ class Run:
 
 
 def _tree_rss_kb(pid: int) -> int:
-    """Resident KiB of ``pid`` and all its descendants."""
+    """Resident KiB of ``pid`` and all its descendants, found through each task's
+    ``children`` file: walking all of /proc cost ~5 ms of CPU per sample, every 20 ms,
+    beside a measured process of 40 ms on a machine of 2 cores."""
     total = 0
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as handle:
-                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-        children.setdefault(parent, []).append(int(entry))
     stack = [pid]
     while stack:
         current = stack.pop()
-        stack.extend(children.get(current, []))
         try:
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    stack.extend(int(child) for child in handle.read().split())
             with open(f"/proc/{current}/status") as handle:
                 for line in handle:
                     if line.startswith("VmRSS:"):
