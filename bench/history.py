@@ -266,6 +266,7 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
     warm = run([*tether, "index", "--json"], env)
     report = _median([*tether, "usage", "daily", "--json"], env, times=9)
     report_compiling = _median([*tether, "usage", "daily", "--json"], compiling, times=9)
+    interpreter = _median([sys.executable, "-c", "pass"], env, times=9)
     by_model = run([*tether, "usage", "model", "--json"], env)
     cc = _median(cc_argv, env, times=5)
     cc_session = run([str(ccusage), "session", "--offline", "--json", "--timezone", "UTC"], env)
@@ -282,6 +283,7 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
         ("tether index, warm rescan", warm),
         ("tether usage daily --json (median)", report),
         ("  the same, compiling tether", report_compiling),
+        ("  python -c pass (median)", interpreter),
         ("ccusage daily --json (median)", cc),
         ("ccusage session --json", cc_session),
     ):
