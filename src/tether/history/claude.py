@@ -34,7 +34,8 @@ HEAD_LINES = 200
 # Structural prefixes of records that never carry usage: a user record's
 # message starts with its role; quotes inside JSON strings are escaped, so
 # these cannot occur inside a value.
-_SKIP_HEADS = (b'"message":{"role":"user"', b'{"type":"file-history-snapshot"')
+_SNAPSHOT_HEAD = b'{"type":"file-history-snapshot"'
+_SKIP_HEADS = (b'"message":{"role":"user"', _SNAPSHOT_HEAD)
 _SKIPPED_MODELS = frozenset({"<synthetic>"})
 
 
@@ -93,6 +94,11 @@ _head_decoder = msgspec.json.Decoder(_HeadRecord)
 def skip(head: bytes) -> bool:
     """A user record or a file-history snapshot, told by its first bytes."""
     return any(prefix in head for prefix in _SKIP_HEADS)
+
+
+def transcript_skip(head: bytes) -> bool:
+    """A file-history snapshot: no prompt, reply or tool traffic in it."""
+    return _SNAPSHOT_HEAD in head
 
 
 def native_id_for(path: Path) -> str:

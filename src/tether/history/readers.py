@@ -26,6 +26,12 @@ class LineReader:
     head: Callable[[bytes, str | None], SessionFacts | None]
     transcript: Callable[[bytes, str, int], list[TranscriptItem]]
     skip: Callable[[bytes], bool]  # True when a line's head shows it holds no usage
+    transcript_skip: Callable[[bytes], bool]  # … no transcript item
+
+
+def _never(head: bytes) -> bool:
+    del head
+    return False
 
 
 def _claude_fact(line: bytes, native_id: str, offset: int) -> Any:
@@ -56,6 +62,7 @@ READERS: dict[str, LineReader] = {
         head=_claude_head,
         transcript=claude.transcript_item,
         skip=claude.skip,
+        transcript_skip=claude.transcript_skip,
     ),
     "codex": LineReader(
         agent="codex",
@@ -67,6 +74,7 @@ READERS: dict[str, LineReader] = {
         head=codex.head,
         transcript=codex.transcript_item,
         skip=codex.skip,
+        transcript_skip=codex.skip,  # a response item: neither usage nor a transcript item
     ),
     "gemini": LineReader(
         agent="gemini",
@@ -78,5 +86,6 @@ READERS: dict[str, LineReader] = {
         head=gemini.head,
         transcript=gemini.transcript_item,
         skip=gemini.skip,
+        transcript_skip=_never,
     ),
 }

@@ -14,6 +14,7 @@ reading it does, while folding and writing stay in one process anyway.
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -103,7 +104,7 @@ def _read(job: Job, result: JobResult) -> None:
     with open_at(path, start) as (stream, counting):
         first = True
         for offset, data, length in windows(
-            stream, start, result.stats, job.end, job.max_line, reader.skip
+            stream, start, result.stats, job.end, job.max_line, _line_skip(reader, job)
         ):
             if first and job.head:
                 result.head = reader.head(data[: min(length, HEAD_BYTES)], job.native_id)
@@ -128,19 +129,26 @@ def _scan(
     skipped by their head, into transcript items when the job asks for them. One pass
     over the lines serves both (a second pass cost as much again as the first)."""
     native_id = job.native_id or ""
-    usage, skip = job.usage, reader.skip
+    usage, skip, talk_skip = job.usage, reader.skip, reader.transcript_skip
     for start, end in line_bounds(data, length):
         if end - start > job.max_line:  # a cap below the chunk size
             result.stats.oversize_lines += 1
             continue
-        if (
-            usage
-            and needles.search(data, start, end) is not None
-            and not skip(data[start : min(end, start + HEAD_WINDOW)])
-        ):
+        head = data[start : min(end, start + HEAD_WINDOW)]  # told before a big line is searched
+        if usage and not skip(head) and needles.search(data, start, end) is not None:
             _fact(reader, result, data[start:end], native_id, offset + start)
-        if talk is not None and talk.search(data, start, end) is not None:
+        if talk is not None and not talk_skip(head) and talk.search(data, start, end) is not None:
             _talk(reader, result, data[start:end], native_id, offset + start)
+
+
+def _line_skip(reader: LineReader, job: Job) -> Callable[[bytes], bool]:
+    """What may drop a line by its head before it is held whole: only a line that holds
+    nothing the job reads (a user record holds no usage, but it is a transcript item)."""
+    if not job.transcript:
+        return reader.skip
+    if not job.usage:
+        return reader.transcript_skip
+    return lambda head: reader.skip(head) and reader.transcript_skip(head)
 
 
 @lru_cache(maxsize=16)

@@ -1,5 +1,6 @@
 """Files cut into byte ranges: every line read once, whatever the cut."""
 
+import json
 import random
 from pathlib import Path
 
@@ -68,3 +69,25 @@ def test_a_transcript_range_stops_at_the_jobs_end(tmp_path: Path) -> None:
     assert len(pieces) > 1
     assert pieces[-1].end == end
     assert all(piece.end is not None and piece.end <= end for piece in pieces)
+
+
+@pytest.mark.parametrize("usage", [False, True])
+def test_a_user_record_across_a_read_chunk_is_in_the_transcript(
+    tmp_path: Path, usage: bool
+) -> None:
+    """A user record holds no usage, so the usage reading drops it by its head before it is
+    held whole; a transcript reading keeps it wherever the read chunks cut it."""
+    from tether.lines import CHUNK_BYTES
+
+    def user(uid: str, text: str) -> str:
+        message = {"role": "user", "content": text}
+        record = {"type": "user", "uuid": uid, "sessionId": "s1", "message": message}
+        return json.dumps(record, separators=(",", ":")) + "\n"
+
+    first = user("u1", "a" * (CHUNK_BYTES - 300))
+    crossing = user("u2", "b" * 10_000)  # begins ~200 bytes before the first chunk ends
+    path = tmp_path / "s1.jsonl"
+    path.write_text(first + crossing + user("u3", "c"))
+    job = Job("claude", str(path), "s1", 0, usage=usage, transcript=True)
+    got = [item.key for item in run_job(job).transcript]
+    assert got == ["claude:u1:0", "claude:u2:0", "claude:u3:0"]
