@@ -19,6 +19,18 @@ from tether.ledger import history
 from tether.ledger.store import Ledger
 
 GROUP = "from tether.cli.group import cli; cli(prog_name='tether')"
+# Modules `tether usage --json` must not load: each costs its whole process milliseconds.
+HEAVY = {
+    "click",
+    "sqlalchemy",
+    "alembic",
+    "tether.config",
+    "tomllib",
+    "typing",
+    "re",
+    "json",
+    "pathlib",
+}
 LINES = [
     ["usage"],
     ["usage", "--json"],
@@ -79,41 +91,44 @@ def test_every_line_gives_what_the_group_gives(env: dict[str, str]) -> None:
 def test_the_settings_are_read_for_the_ledger_url_alone(
     env: dict[str, str], home: Path, ledger: Ledger
 ) -> None:
-    """A config.toml that is not TOML, or a ledger URL that is not a string, fails ``tether
-    usage`` as every command; a bad setting the report does not use is left to the commands
-    that use it, unless the full ledger is opened (PostgreSQL), which loads every setting."""
+    """A config.toml that may name the ledger (without TETHER_DATABASE_URL) is read: if it
+    is not TOML, or the URL is not a string, ``tether usage`` fails as every command. A bad
+    setting the report does not use is left to the commands that use it, unless the full
+    ledger is opened (PostgreSQL), which loads every setting."""
     from_file = {k: v for k, v in env.items() if k != "TETHER_DATABASE_URL"}
-    for text, needle, environ in (
-        ("[server\n", "not valid TOML", env),
-        ("[database]\nurl = 5\n", "database.url must be a string", from_file),
+    for text, needle in (
+        ("[database\n", "not valid TOML"),
+        ("[database]\nurl = 5\n", "database.url must be a string"),
     ):
         (home / "config.toml").write_text(text)
         for args in (["usage"], ["usage", "--json"]):
-            entry = _run(["-m", "tether.cli.main"], args, environ)
-            assert entry == _run(["-c", GROUP], args, environ), args
+            entry = _run(["-m", "tether.cli.main"], args, from_file)
+            assert entry == _run(["-c", GROUP], args, from_file), args
             assert entry[0] == 2 and f"{home / 'config.toml'}: " in entry[2] and needle in entry[2]
-    (home / "config.toml").write_text("[server]\nport = 'many'\n")
-    entry = _run(["-m", "tether.cli.main"], ["usage", "--json"], env)
-    assert entry == _run(["-c", GROUP], ["usage", "--json"], env)
-    if ledger.db.is_sqlite:
-        assert entry[0] == 0 and '"key": "2026-01-02"' in entry[1]
-    else:
-        assert entry[0] == 2 and "server.port" in entry[2]
-    index = _run(["-m", "tether.cli.main"], ["index", "--json"], env)
-    assert index[0] == 2 and "server.port" in index[2]
+    for text, needle in (("[server]\nport = 'many'\n", "server.port"), ("[server\n", "TOML")):
+        (home / "config.toml").write_text(text)
+        entry = _run(["-m", "tether.cli.main"], ["usage", "--json"], env)
+        assert entry == _run(["-c", GROUP], ["usage", "--json"], env)
+        if ledger.db.is_sqlite:
+            assert entry[0] == 0 and '"key": "2026-01-02"' in entry[1]
+        else:
+            assert entry[0] == 2 and needle in entry[2]
+        index = _run(["-m", "tether.cli.main"], ["index", "--json"], env)
+        assert index[0] == 2 and needle in index[2]
 
 
-def test_plain_lines_load_no_click(env: dict[str, str], ledger: Ledger) -> None:
+def test_plain_lines_load_no_click(env: dict[str, str], ledger: Ledger, home: Path) -> None:
     """Nor, for JSON, the settings classes (with a TETHER_ setting in the environment, as
-    bench/history.py sets one), typing, re, json or pathlib: each costs the whole process
-    milliseconds. A table loads Rich."""
+    bench/history.py sets one, and a config.toml without the ledger's URL), tomllib, typing,
+    re, json or pathlib: each costs the whole process milliseconds. A table loads Rich."""
     if not ledger.db.is_sqlite:
         return  # PostgreSQL: the group opens the full ledger
-    heavy = {"click", "sqlalchemy", "alembic", "tether.config", "typing", "re", "json", "pathlib"}
-    env = {**env, "TETHER_HISTORY_IMPORT_TRANSCRIPTS": "1"}
+    env = {k: v for k, v in env.items() if k != "TETHER_DATABASE_URL"}  # the default: home's
+    env["TETHER_HISTORY_IMPORT_TRANSCRIPTS"] = "1"
+    (home / "config.toml").write_text("[engine]\nmax_parallel = 4\n")
     for args in (["usage", "--json"], ["usage", "model", "--since", "2026-01-01", "--json"]):
         _, loaded = imported(args, env)
-        assert "tether.ledger.light" in loaded and loaded.isdisjoint(heavy), (args, loaded & heavy)
+        assert "tether.ledger.light" in loaded and loaded.isdisjoint(HEAVY), (args, loaded & HEAVY)
 
 
 def test_parse_takes_only_the_plain_forms() -> None:

@@ -204,7 +204,15 @@ def test_the_ledger_url_alone_is_read_as_load_reads_it(
     with pytest.raises(ConfigError, match="TETHER_SERVER_PORT"):
         load()
     monkeypatch.delenv("TETHER_SERVER_PORT")
+    write(home, "[database\n")  # the URL is set: the file cannot change it
+    assert database_url() == "sqlite:////elsewhere/t.db"
     monkeypatch.delenv("TETHER_DATABASE_URL")
+    write(home, "[server\nport = 1\n")  # not TOML, and no word of the ledger
+    assert database_url() == f"sqlite:///{home / 'tether.db'}"
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load()
+    write(home, '["d\\u0061tabase"]\nurl = "sqlite:////escaped/t.db"\n')
+    assert database_url() == load().database_url == "sqlite:////escaped/t.db"
     for text in ("[database\n", "[database]\nurl = 5\n", "database = 1\n"):
         write(home, text)
         with pytest.raises(ConfigError) as read:

@@ -3,10 +3,10 @@
 Only ``usage [BY] [--since DAY] [--json]`` (options in any order, each at
 most once, ``--since=DAY`` too) on a SQLite ledger already migrated; of the
 settings only the ledger's URL is read (``home.database_url``), as the click
-command reads it. Any other argument list, and any error (a config.toml that
-is not TOML included), is left to the click group, which parses, reports and
-exits as for every command: what is answered here is exactly what the group
-would print.
+command reads it. Any other argument list, and any error (in a config.toml
+that names the ledger included), is left to the click group, which parses,
+reports and exits as for every command: what is answered here is exactly
+what the group would print.
 """
 
 from tether.errors import TetherError
