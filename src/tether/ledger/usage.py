@@ -3,8 +3,8 @@
 Plain SQL that SQLite and PostgreSQL both run, behind a one-function
 executor, so ``tether usage`` can answer from a read-only stdlib sqlite3
 connection without loading SQLAlchemy or Alembic (``ledger/light.py``).
-Imports nothing but tether's errors at run time (not even ``typing``: the light
-report's start-up is most of its time).
+Imports only datetime and tether's errors at run time (not even ``typing``: the
+light report's start-up is most of its time).
 """
 
 from datetime import date  # sqlite3 loads it anyway
