@@ -5,6 +5,8 @@ them cached) and output 10; the ``main`` and ``tool`` sessions made two
 model requests each.
 """
 
+import hashlib
+import re
 import shutil
 from pathlib import Path
 
@@ -12,9 +14,11 @@ import pytest
 
 from tether.config import Config
 from tether.domain.records import Origin
+from tether.errors import Conflict
+from tether.history.adopt import adopt
 from tether.history.indexer import Indexer
 from tether.ledger import history as ledger_history
-from tether.ledger import sessions
+from tether.ledger import projects, sessions
 from tether.ledger.store import Ledger
 
 RECORDED = Path(__file__).parents[1] / "data" / "recorded"
@@ -58,3 +62,76 @@ def test_recorded_sessions_have_exact_usage_and_titles(
     assert "hello from the recorder" in titles
     assert all(s.origin is Origin.EXTERNAL for s in found.values())
     assert report.events > 0
+
+
+GEMINI_WORK = "/tmp/tether-record/gemini/work"  # where the recording ran Gemini CLI 0.61.0
+MAIN_GEMINI = "49f92d57-f1ae-4d51-a98d-1781a5e519f6"
+
+
+def _gemini_workspaces(config: Config, ledger: Ledger) -> set[str]:
+    Indexer(config, ledger).run_once()
+    with ledger.db.read() as conn:
+        found = [
+            sessions.find_by_native_id(conn, "gemini", native)
+            for native in (
+                "49f92d57-f1ae-4d51-a98d-1781a5e519f6",
+                "dc941808-f88f-4ed6-92fe-52bff9c21930",
+            )
+        ]
+    return {s.workspace for s in found if s is not None}
+
+
+def test_a_gemini_session_runs_where_gemini_recorded_its_directory(
+    config: Config, ledger: Ledger, recorded_home: Path
+) -> None:
+    """The logs hold the directory's hash; `tmp/work/.project_root` holds the path."""
+    (recorded_home / ".gemini" / "projects.json").unlink()
+    assert _gemini_workspaces(config, ledger) == {GEMINI_WORK}
+
+
+def test_projects_json_names_the_directory_when_the_marker_is_gone(
+    config: Config, ledger: Ledger, recorded_home: Path
+) -> None:
+    (recorded_home / ".gemini" / "tmp" / "work" / ".project_root").unlink()
+    assert _gemini_workspaces(config, ledger) == {GEMINI_WORK}
+
+
+def test_a_path_without_the_sessions_hash_is_not_taken(
+    config: Config, ledger: Ledger, recorded_home: Path
+) -> None:
+    """Gemini's records of another directory under the same slug are not this session's."""
+    (recorded_home / ".gemini" / "projects.json").unlink()
+    marker = recorded_home / ".gemini" / "tmp" / "work" / ".project_root"
+    marker.write_text("/tmp/elsewhere/work\n")
+    assert _gemini_workspaces(config, ledger) == {""}
+
+
+def test_a_gemini_directory_known_by_hash_only_is_adopted_from_a_registered_project(
+    config: Config, ledger: Ledger, recorded_home: Path
+) -> None:
+    """An older Gemini's layout, `tmp/<sha256 of the path>/`: refused with what to do until
+    a registered project's path has that hash."""
+    gemini_dir = recorded_home / ".gemini"
+    (gemini_dir / "projects.json").unlink()
+    (gemini_dir / "tmp" / "work" / ".project_root").unlink()
+    hashed = hashlib.sha256(GEMINI_WORK.encode()).hexdigest()
+    (gemini_dir / "tmp" / "work").rename(gemini_dir / "tmp" / hashed)
+    assert _gemini_workspaces(config, ledger) == {""}
+    with ledger.db.read() as conn:
+        found = sessions.find_by_native_id(conn, "gemini", MAIN_GEMINI)
+    assert found is not None
+    with pytest.raises(Conflict, match=re.escape("`tether project add PATH`")):
+        adopt(ledger, found.id)
+    with ledger.db.write() as conn:
+        projects.add(conn, Path(GEMINI_WORK + "-not"), name="near")
+    with pytest.raises(Conflict, match="by hash only"):
+        adopt(ledger, found.id)
+
+    with ledger.db.write() as conn:
+        projects.add(conn, Path(GEMINI_WORK), name="work")
+    adopted = adopt(ledger, found.id)
+    assert (adopted.id, adopted.workspace, adopted.origin) == (
+        found.id,
+        GEMINI_WORK,
+        Origin.TETHER,
+    )

@@ -78,7 +78,20 @@ def _save_native(home: AgentHome, native_id: str | None, dest: Path, label: str)
             rel = log.relative_to(home.path("home"))
             target = dest / label / rel
             _write(target, log.read_text())
+            if home.spec.name == "gemini":
+                saved.extend(_save_gemini_project(home, log, dest / label))
         saved.append(str(target.relative_to(dest.parent)))
+    return saved
+
+
+def _save_gemini_project(home: AgentHome, log: Path, dest: Path) -> list[str]:
+    """Where Gemini wrote the session's directory: ``tmp/<slug>/.project_root`` and
+    ``projects.json`` (its logs hold only the directory's hash)."""
+    saved = []
+    for path in (log.parents[1] / ".project_root", home.path("gemini") / ".gemini/projects.json"):
+        target = dest / path.relative_to(home.path("home"))
+        _write(target, path.read_text())
+        saved.append(str(target.relative_to(dest.parent.parent)))
     return saved
 
 

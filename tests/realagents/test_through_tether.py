@@ -19,9 +19,13 @@ A CLI that is not installed FAILS these tests (never skips).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+import shutil
+import subprocess
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -40,8 +44,10 @@ from tests.realagents.tether_harness import (
 
 from tether.domain.records import EventKind, Origin
 from tether.domain.states import TurnState
+from tether.errors import Conflict
+from tether.history.adopt import adopt
 from tether.history.indexer import Indexer
-from tether.ledger import sessions
+from tether.ledger import projects, sessions
 
 pytestmark = pytest.mark.realagent
 
@@ -159,15 +165,13 @@ def test_send_resumes_the_same_thread(
     assert "ECHO[users=2 " in rig.text(first.session.id, second.turn.id), rig.dump(second.turn.id)
 
 
-# Gemini CLI's logs name the project by a hash of its directory only (projectHash), and
-# it resumes a session only from that directory: an external Gemini session has no
-# workspace to resume in.
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("agent", [a for a in ALL if a != "gemini"])
+@pytest.mark.parametrize("agent", ALL)
 def test_a_session_started_outside_tether_is_resumed_by_its_id(
     agent: str, make_rig: MakeRig, model_server: ModelServer
 ) -> None:
-    """Found in the agent's own logs, an external session's first turn here resumes it."""
+    """Found in the agent's own logs, an adopted external session resumes its own thread,
+    in the directory it ran in (Gemini's logs name it by hash; its `.project_root` says it)."""
     rig = make_rig(agent)
     outside = run_turn(rig.home, "started outside tether gamma")
     assert outside.returncode == 0 and outside.native_id, outside.dump()
@@ -175,6 +179,9 @@ def test_a_session_started_outside_tether_is_resumed_by_its_id(
     with rig.ledger.db.read() as conn:
         found = sessions.find_by_native_id(conn, agent, outside.native_id)
     assert found is not None and found.origin is Origin.EXTERNAL, found
+    assert found.project == "work" and found.workspace == str(rig.home.work), found
+    adopted = adopt(rig.ledger, found.id)
+    assert adopted.id == found.id and adopted.origin is Origin.TETHER, adopted
 
     sent = rig.send(found.id, "sent through tether delta")
     _completed(rig, sent.turn.id)
@@ -182,6 +189,61 @@ def test_a_session_started_outside_tether_is_resumed_by_its_id(
     assert native_thread_ids(rig.home) == {outside.native_id}, "a new thread was started"
     last = model_server.main_requests()[-1]
     assert last["user_texts"] == ["started outside tether gamma", "sent through tether delta"]
+
+
+def _as_older_gemini_left_it(home: AgentHome, cwd: Path) -> None:
+    """The layout of Gemini CLI before 0.61's project registry: `tmp/<sha256 of the path>/`,
+    no `.project_root`, no `projects.json` entry. 0.61 copies it to its slug directory when
+    it next runs in that directory."""
+    gemini_dir = home.path("gemini") / ".gemini"
+    slug = gemini_dir / "tmp" / cwd.name
+    (slug / ".project_root").unlink()
+    slug.rename(gemini_dir / "tmp" / hashlib.sha256(str(cwd).encode()).hexdigest())
+    shutil.rmtree(gemini_dir / "history" / cwd.name)
+    registry = gemini_dir / "projects.json"
+    data = json.loads(registry.read_text())
+    del data["projects"][str(cwd)]
+    registry.write_text(json.dumps(data))
+
+
+@pytest.mark.timeout(600)
+def test_a_gemini_session_in_an_unregistered_hash_directory_is_refused_until_registered(
+    make_rig: MakeRig, model_server: ModelServer
+) -> None:
+    """Its directory is known by hash only: refused (send and adopt say what to do) until a
+    registered project has that hash; then adopt finds it and send resumes the same thread
+    there."""
+    rig = make_rig("gemini")
+    elsewhere = rig.home.work / "elsewhere"
+    elsewhere.mkdir()
+    argv = rig.home.argv("started in elsewhere epsilon", native_id=str(uuid.uuid4()))
+    outside = subprocess.run(
+        argv, cwd=elsewhere, env=rig.home.env(), capture_output=True, text=True, timeout=300
+    )
+    assert outside.returncode == 0, outside.stderr
+    native = argv[argv.index("--session-id") + 1]
+    _as_older_gemini_left_it(rig.home, elsewhere)
+    Indexer(rig.config, rig.ledger).run_once()
+    with rig.ledger.db.read() as conn:
+        found = sessions.find_by_native_id(conn, "gemini", native)
+    assert found is not None and found.workspace == "", found
+
+    with pytest.raises(Conflict, match=r"no known directory.*tether adopt"):
+        rig.send(found.id, "refused zeta")
+    with pytest.raises(Conflict, match=r"by hash only.*tether project add PATH"):
+        adopt(rig.ledger, found.id)
+    assert model_server.main_requests()[-1]["last_user"] == "started in elsewhere epsilon"
+
+    with rig.ledger.db.write() as conn:
+        projects.add(conn, elsewhere, name="elsewhere")
+    adopted = adopt(rig.ledger, found.id)
+    assert adopted.workspace == str(elsewhere) and adopted.native_id == native, adopted
+    sent = rig.send(found.id, "sent after registering eta")
+    _completed(rig, sent.turn.id)
+    assert rig.stream_native_id(sent.turn.id) == native, rig.dump(sent.turn.id)
+    assert native_thread_ids(rig.home) == {native}, "a new thread was started"
+    last = model_server.main_requests()[-1]
+    assert last["user_texts"] == ["started in elsewhere epsilon", "sent after registering eta"]
 
 
 # --------------------------------------------------------------------------

@@ -163,6 +163,11 @@ def send(
                 f"session {session.id} runs {session.agent}, which cannot resume a thread; "
                 "start a new session with `tether spawn`"
             )
+        if not session.workspace:
+            raise Conflict(
+                f"session {session.id} has no known directory to resume its {session.agent} "
+                f"thread in; `tether adopt {session.id}` looks for it"
+            )
         started = [t for t in turns.for_session(conn, session.id) if t.phases.first_event]
         if session.native_id is None and started and started[-1].state.terminal:
             raise Conflict(

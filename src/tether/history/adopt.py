@@ -2,13 +2,16 @@
 
 It keeps its native id, so resume goes to the exact native thread
 (invariant 3), and its host, so its turns run on the machine holding that
-thread's logs. Moving it to another project gives it that project's next
-id; its events and native threads move with it.
+thread's logs. It needs the directory the thread ran in (agents resume
+there): from its logs, else found exactly (``directory.py``), else refused.
+Moving it to another project gives it that project's next id; its events
+and native threads move with it.
 """
 
 from tether.domain.ids import parse_session_id
 from tether.domain.records import Origin, Session
 from tether.errors import Conflict
+from tether.history.directory import directory_of
 from tether.ledger import history as ledger_history
 from tether.ledger import projects, sessions, turns
 from tether.ledger.store import Ledger
@@ -20,6 +23,8 @@ def adopt(ledger: Ledger, session_id: str, project: str | None = None) -> Sessio
         session = sessions.get(conn, session_id)
         if session.origin is not Origin.EXTERNAL:
             raise Conflict(f"{session_id} is a tether session already; nothing to adopt")
+        if not session.workspace:
+            session = sessions.set_workspace(conn, session_id, directory_of(conn, session))
         if project is None or project == session.project:
             ledger_history.adopt_in_place(conn, session_id)
             return sessions.get(conn, session_id)

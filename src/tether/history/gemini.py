@@ -5,8 +5,17 @@ The first line (and one after every resume) is the session's metadata; a
 ``$set`` records rewrite fields, including the whole message list, so they
 are skipped: every message also has its own line, and its id is the entry
 key, so a record written again counts once.
+
+The logs do not record the session's directory, and Gemini resumes a session
+only from it. Its metadata holds ``projectHash``, the SHA-256 of that
+directory's path; 0.61 names ``<project>`` by a slug of the directory's base
+name and writes the path itself twice: ``<project>/.project_root`` and
+``~/.gemini/projects.json`` (``{"projects": {path: slug}}``). A path read
+there is the session's cwd only when its hash is the session's.
 """
 
+import hashlib
+import json
 from pathlib import Path
 
 import msgspec
@@ -19,6 +28,10 @@ AGENT = "gemini"
 NEEDLES = (b'"tokens"',)
 TRANSCRIPT_NEEDLES = (b'"type":"user"', b'"type":"gemini"')
 HEAD_LINES = 20
+PROJECT_ROOT_FILE = ".project_root"
+REGISTRY_FILE = "projects.json"
+MAX_REGISTRY_BYTES = 4 * 1024 * 1024
+HEAD_BYTES = 64 * 1024  # the metadata line is about 200 bytes
 
 
 class _Tokens(msgspec.Struct):
@@ -36,6 +49,7 @@ class _Part(msgspec.Struct):
 class _Record(msgspec.Struct):
     id: str | None = None
     sessionId: str | None = None
+    projectHash: str | None = None
     startTime: str | None = None
     timestamp: str | None = None
     type: str | None = None
@@ -83,8 +97,56 @@ def _text(content: str | list[_Part] | None) -> str | None:
     return "\n".join(parts) if parts else None
 
 
-def head(block: bytes, native_id: str | None) -> SessionFacts | None:
-    """Session id and start from the metadata line; the first real prompt as title."""
+def path_hash(path: str) -> str:
+    """Gemini's ``projectHash`` of a directory: the SHA-256 of its path as written."""
+    return hashlib.sha256(path.encode("utf-8")).hexdigest()
+
+
+def _marker(project_dir: Path) -> list[str]:
+    try:
+        return [(project_dir / PROJECT_ROOT_FILE).read_text(encoding="utf-8").strip()]
+    except (OSError, UnicodeDecodeError):
+        return []
+
+
+def _registered(project_dir: Path) -> list[str]:
+    """The paths ``projects.json`` gives this directory's slug."""
+    registry = project_dir.parent.parent / REGISTRY_FILE
+    try:
+        with registry.open("rb") as handle:
+            data = json.loads(handle.read(MAX_REGISTRY_BYTES))
+    except (OSError, ValueError):
+        return []
+    mapping = data.get("projects") if isinstance(data, dict) else None
+    if not isinstance(mapping, dict):
+        return []
+    return [path for path, slug in mapping.items() if slug == project_dir.name]
+
+
+def project_hash(log: Path) -> str | None:
+    """The ``projectHash`` of a chat log's metadata line (its first)."""
+    with log.open("rb") as handle:
+        line = handle.readline(HEAD_BYTES)
+    try:
+        return _decoder.decode(line).projectHash
+    except msgspec.DecodeError:
+        return None
+
+
+def project_root(log: Path, project_hash: str | None) -> str | None:
+    """The directory a chat log's session ran in, as Gemini recorded it, or None."""
+    if not project_hash:
+        return None
+    project_dir = log.parent.parent  # <tmp>/<project>/chats/session-*.jsonl
+    for path in _marker(project_dir) + _registered(project_dir):
+        if path_hash(path) == project_hash:
+            return path
+    return None
+
+
+def head(block: bytes, native_id: str | None, log: Path) -> SessionFacts | None:
+    """Session id, start and directory from the metadata line; the first real prompt as
+    title."""
     facts: SessionFacts | None = None
     for line in block.split(b"\n", HEAD_LINES)[:HEAD_LINES]:
         if skip(line[:16]):
@@ -94,7 +156,11 @@ def head(block: bytes, native_id: str | None) -> SessionFacts | None:
         except msgspec.DecodeError:
             continue
         if facts is None and record.sessionId:
-            facts = SessionFacts(record.sessionId, started_at=parse_iso(record.startTime))
+            facts = SessionFacts(
+                record.sessionId,
+                started_at=parse_iso(record.startTime),
+                cwd=project_root(log, record.projectHash),
+            )
         text = _text(record.content) if record.type == "user" else None
         if facts is not None and text and not text.startswith("<"):
             facts.title = text

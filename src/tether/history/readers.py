@@ -23,7 +23,7 @@ class LineReader:
     transcript_needles: tuple[bytes, ...]
     native_id_for: Callable[[Path], str | None]
     fact: Callable[[bytes, str, int], Any]
-    head: Callable[[bytes, str | None], SessionFacts | None]
+    head: Callable[[bytes, str | None, Path], SessionFacts | None]  # (block, id, log path)
     transcript: Callable[[bytes, str, int], list[TranscriptItem]]
     skip: Callable[[bytes], bool]  # True when a line's head shows it holds no usage
     transcript_skip: Callable[[bytes], bool]  # … no transcript item
@@ -43,8 +43,14 @@ def _codex_fact(line: bytes, native_id: str, offset: int) -> Any:
     return codex.fact(line, offset)
 
 
-def _claude_head(block: bytes, native_id: str | None) -> SessionFacts | None:
+def _claude_head(block: bytes, native_id: str | None, path: Path) -> SessionFacts | None:
+    del path
     return claude.head(block, native_id or "")
+
+
+def _codex_head(block: bytes, native_id: str | None, path: Path) -> SessionFacts | None:
+    del path
+    return codex.head(block, native_id)
 
 
 def _gemini_fact(line: bytes, native_id: str, offset: int) -> Any:
@@ -71,7 +77,7 @@ READERS: dict[str, LineReader] = {
         transcript_needles=codex.TRANSCRIPT_NEEDLES,
         native_id_for=codex.native_id_for,
         fact=_codex_fact,
-        head=codex.head,
+        head=_codex_head,
         transcript=codex.transcript_item,
         skip=codex.skip,
         transcript_skip=codex.skip,  # a response item: neither usage nor a transcript item

@@ -107,7 +107,7 @@ def _read(job: Job, result: JobResult) -> None:
             stream, start, result.stats, job.end, job.max_line, _line_skip(reader, job)
         ):
             if first and job.head:
-                result.head = reader.head(data[: min(length, HEAD_BYTES)], job.native_id)
+                result.head = reader.head(data[: min(length, HEAD_BYTES)], job.native_id, path)
                 if job.native_id is None and result.head is not None:  # named inside (Gemini)
                     job = replace(job, native_id=result.head.native_id)
             first = False

@@ -122,6 +122,20 @@ def files_of(conn: Connection, agent: str, native_id: str) -> int:
     )
 
 
+def paths_of(conn: Connection, agent: str, native_id: str, host: str | None) -> list[str]:
+    """The files ``host`` recorded holding this native session (its paths are that machine's)."""
+    found = conn.execute(
+        select(history_files.c.path)
+        .where(
+            history_files.c.agent == agent,
+            history_files.c.native_id == native_id,
+            history_files.c.host == (host or ""),
+        )
+        .order_by(history_files.c.path)
+    )
+    return list(found.scalars())
+
+
 def delete_entries_of(conn: Connection, agent: str, native_id: str) -> None:
     """Forget a native session's entries before its only file is read again from the start."""
     conn.execute(

@@ -277,7 +277,8 @@ def bind_native_id(conn: Connection, session: Session, native_id: str) -> None:
 
 
 def set_workspace(conn: Connection, session_id: str, workspace: str) -> Session:
-    """Point a new session at its own worktree (set once, in the spawn transaction)."""
+    """Point a session at its directory: a new one's worktree (in the spawn transaction), an
+    adopted one's directory found by its native logs."""
     conn.execute(update(sessions).where(sessions.c.id == session_id).values(workspace=workspace))
     return get(conn, session_id)
 

@@ -1,0 +1,50 @@
+"""Where an external session ran, when its native logs do not say.
+
+Gemini CLI resumes a session only from the directory it ran in, and its logs
+record that directory by hash alone (``projectHash`` in the metadata line,
+whatever the name of the log's directory: a slug in 0.61, the hash itself
+before). When Gemini's own records of the path are gone (``gemini.py``), the
+directory is the registered project or session worktree whose path has that
+hash: an exact match, never a guess from names or times. Nothing matching is
+refused with what to do.
+"""
+
+from pathlib import Path
+
+from sqlalchemy import Connection
+
+from tether.domain.records import Session
+from tether.errors import Conflict
+from tether.history import gemini
+from tether.ledger import history as ledger_history
+from tether.ledger import projects, workspaces
+
+
+def directory_of(conn: Connection, session: Session) -> str:
+    """The directory to resume ``session`` in; raises Conflict when none is known exactly."""
+    if session.workspace:
+        return session.workspace
+    if session.agent != "gemini":
+        raise Conflict(
+            f"{session.id}: its {session.agent} logs do not name the directory it ran in, and "
+            "tether does not guess one: start a new session with `tether spawn`"
+        )
+    logs = ledger_history.paths_of(conn, "gemini", session.native_id or "", session.host)
+    hashes = {_hash(Path(log)) for log in logs}
+    known = {p.path for p in projects.list_all(conn)} | workspaces.all_paths(conn)
+    for path in sorted(known):
+        if gemini.path_hash(path) in hashes:
+            return path
+    where = f" ({logs[0]})" if logs else ""
+    raise Conflict(
+        f"{session.id}: its gemini logs{where} name the directory it ran in by hash only, "
+        "Gemini resumes it from there only, and no registered project has that hash: register "
+        f"that directory with `tether project add PATH`, then `tether adopt {session.id}` again"
+    )
+
+
+def _hash(log: Path) -> str | None:
+    try:
+        return gemini.project_hash(log)
+    except OSError:
+        return None
