@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -44,6 +45,7 @@ from tests.realagents.tether_harness import (
 
 from tether.domain.records import EventKind, Origin
 from tether.domain.states import TurnState
+from tether.engine import accept
 from tether.errors import Conflict
 from tether.history.adopt import adopt
 from tether.history.indexer import Indexer
@@ -230,6 +232,8 @@ def test_a_gemini_session_in_an_unregistered_hash_directory_is_refused_until_reg
 
     with pytest.raises(Conflict, match=r"no known directory.*tether adopt"):
         rig.send(found.id, "refused zeta")
+    with pytest.raises(Conflict, match=r"no known directory.*tether adopt"):
+        accept.attach(rig.config, rig.ledger, found.id, os.getpid(), None)
     with pytest.raises(Conflict, match=r"by hash only.*tether project add PATH"):
         adopt(rig.ledger, found.id)
     assert model_server.main_requests()[-1]["last_user"] == "started in elsewhere epsilon"

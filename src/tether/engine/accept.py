@@ -163,11 +163,7 @@ def send(
                 f"session {session.id} runs {session.agent}, which cannot resume a thread; "
                 "start a new session with `tether spawn`"
             )
-        if not session.workspace:
-            raise Conflict(
-                f"session {session.id} has no known directory to resume its {session.agent} "
-                f"thread in; `tether adopt {session.id}` looks for it"
-            )
+        _check_directory(session)
         started = [t for t in turns.for_session(conn, session.id) if t.phases.first_event]
         if session.native_id is None and started and started[-1].state.terminal:
             raise Conflict(
@@ -189,6 +185,15 @@ def send(
     return Accepted(session, turn, created)
 
 
+def _check_directory(session: Session) -> None:
+    """Agents resume a thread in the directory it ran in; never in the daemon's own."""
+    if not session.workspace:
+        raise Conflict(
+            f"session {session.id} has no known directory to resume its {session.agent} "
+            f"thread in; `tether adopt {session.id}` looks for it"
+        )
+
+
 def attach(
     config: Config, ledger: Ledger, session_id: str, holder_pid: int, holder_ticks: int | None
 ) -> tuple[Turn, Launch]:
@@ -204,6 +209,7 @@ def attach(
             raise Conflict(
                 f"session {session.id} has no captured {session.agent} native id to attach to"
             )
+        _check_directory(session)
         placed = None if ledger.db.is_sqlite else sessions.host_of(conn, session)
         if placed not in (None, config.host_name):
             raise Conflict(
