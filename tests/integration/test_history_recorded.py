@@ -135,3 +135,16 @@ def test_a_gemini_directory_known_by_hash_only_is_adopted_from_a_registered_proj
         GEMINI_WORK,
         Origin.TETHER,
     )
+
+
+def test_a_gemini_session_indexed_before_directories_were_read_is_adopted_where_it_ran(
+    config: Config, ledger: Ledger, recorded_home: Path
+) -> None:
+    """A ledger written by an earlier tether holds no directory for it: adopt reads
+    Gemini's record of it (`.project_root`, hash checked), with no project registered."""
+    Indexer(config, ledger).run_once()
+    with ledger.db.write() as conn:
+        found = sessions.find_by_native_id(conn, "gemini", MAIN_GEMINI)
+        assert found is not None
+        sessions.set_workspace(conn, found.id, "")
+    assert adopt(ledger, found.id).workspace == GEMINI_WORK

@@ -3,10 +3,11 @@
 Gemini CLI resumes a session only from the directory it ran in, and its logs
 record that directory by hash alone (``projectHash`` in the metadata line,
 whatever the name of the log's directory: a slug in 0.61, the hash itself
-before). When Gemini's own records of the path are gone (``gemini.py``), the
-directory is the registered project or session worktree whose path has that
-hash: an exact match, never a guess from names or times. Nothing matching is
-refused with what to do.
+before). Gemini's own records of the path are read again (``gemini.py``; a
+session indexed before tether looked for them has none); when they are gone,
+the directory is the registered project or session worktree whose path has
+that hash: an exact match, never a guess from names or times. Nothing
+matching is refused with what to do.
 """
 
 from pathlib import Path
@@ -30,10 +31,14 @@ def directory_of(conn: Connection, session: Session) -> str:
             "tether does not guess one: start a new session with `tether spawn`"
         )
     logs = ledger_history.paths_of(conn, "gemini", session.native_id or "", session.host)
-    hashes = {_hash(Path(log)) for log in logs}
+    hashes = {log: _hash(Path(log)) for log in logs}
+    for log, project_hash in hashes.items():
+        recorded = gemini.project_root(Path(log), project_hash)
+        if recorded is not None:  # indexed before the reader looked for it
+            return recorded
     known = {p.path for p in projects.list_all(conn)} | workspaces.all_paths(conn)
     for path in sorted(known):
-        if gemini.path_hash(path) in hashes:
+        if gemini.path_hash(path) in hashes.values():
             return path
     where = f" ({logs[0]})" if logs else ""
     raise Conflict(
