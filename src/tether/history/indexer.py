@@ -299,7 +299,10 @@ class _Batch:
         attributed; a file's events offset then moves with its read offset. A tether
         session's items are left: its attached turns' records are imported afterwards."""
         self.created += attribution.attribute_all(conn, talk.roots)
-        external = ledger_history.external_sessions(conn)
+        readings = [reading for reading, _, _ in self.items.values()]
+        external = ledger_history.external_sessions(
+            conn, {(r.planned.agent, r.native_id) for r in readings if r.native_id}
+        )
         rows: list[dict[str, object]] = []
         sessions: set[str] = set()
         for path, (reading, start, items) in self.items.items():

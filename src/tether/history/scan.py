@@ -129,15 +129,18 @@ def _scan(
     skipped by their head, into transcript items when the job asks for them. One pass
     over the lines serves both (a second pass cost as much again as the first)."""
     native_id = job.native_id or ""
-    usage, skip, talk_skip = job.usage, reader.skip, reader.transcript_skip
+    usage, skip = job.usage, reader.skip
     for start, end in line_bounds(data, length):
         if end - start > job.max_line:  # a cap below the chunk size
             result.stats.oversize_lines += 1
             continue
-        head = data[start : min(end, start + HEAD_WINDOW)]  # told before a big line is searched
-        if usage and not skip(head) and needles.search(data, start, end) is not None:
+        if (  # the head is tested only on a candidate: slicing every line's cost more
+            usage
+            and needles.search(data, start, end) is not None
+            and not skip(data[start : min(end, start + HEAD_WINDOW)])
+        ):
             _fact(reader, result, data[start:end], native_id, offset + start)
-        if talk is not None and not talk_skip(head) and talk.search(data, start, end) is not None:
+        if talk is not None and talk.search(data, start, end) is not None:
             _talk(reader, result, data[start:end], native_id, offset + start)
 
 

@@ -360,14 +360,30 @@ def problems(conn: Connection, host: str) -> dict[str, Any]:
     }
 
 
-def external_sessions(conn: Connection) -> dict[tuple[str, str], str]:
-    """(agent, native id) → session id, for native sessions fed into external sessions."""
-    rows = conn.execute(
-        select(native_sessions.c.agent, native_sessions.c.native_id, sessions.c.id)
-        .join(sessions, sessions.c.id == native_sessions.c.session_id)
-        .where(sessions.c.origin == Origin.EXTERNAL.value)
-    )
-    return {(a, n): s for a, n, s in rows}
+_EXTERNAL = (
+    select(native_sessions.c.agent, native_sessions.c.native_id, sessions.c.id)
+    .join(sessions, sessions.c.id == native_sessions.c.session_id)
+    .where(sessions.c.origin == Origin.EXTERNAL.value)
+)
+
+
+def external_sessions(
+    conn: Connection, of: Iterable[tuple[str, str]] | None = None
+) -> dict[tuple[str, str], str]:
+    """(agent, native id) → session id, for native sessions fed into external sessions: all,
+    or those among ``of`` (a batch's, without reading every session's row each time)."""
+    if of is None:
+        return {(a, n): s for a, n, s in conn.execute(_EXTERNAL)}
+    by_agent: dict[str, list[str]] = {}
+    for agent, native_id in of:
+        by_agent.setdefault(agent, []).append(native_id)
+    found: dict[tuple[str, str], str] = {}
+    for agent, ids in by_agent.items():
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            where = (native_sessions.c.agent == agent, native_sessions.c.native_id.in_(chunk))
+            found.update({(a, n): s for a, n, s in conn.execute(_EXTERNAL.where(*where))})
+    return found
 
 
 def tether_held(conn: Connection) -> set[tuple[str, str]]:
