@@ -120,7 +120,8 @@ def test_the_settings_are_read_for_the_ledger_url_alone(
 def test_plain_lines_load_no_click(env: dict[str, str], ledger: Ledger, home: Path) -> None:
     """Nor, for JSON, the settings classes (with a TETHER_ setting in the environment, as
     bench/history.py sets one, and a config.toml without the ledger's URL), tomllib, typing,
-    re, json or pathlib: each costs the whole process milliseconds. A table loads Rich."""
+    re, json or pathlib: each costs the whole process milliseconds. The table form loads
+    no Rich either (about 100 ms)."""
     if not ledger.db.is_sqlite:
         return  # PostgreSQL: the group opens the full ledger
     env = {k: v for k, v in env.items() if k != "TETHER_DATABASE_URL"}  # the default: home's
@@ -129,6 +130,8 @@ def test_plain_lines_load_no_click(env: dict[str, str], ledger: Ledger, home: Pa
     for args in (["usage", "--json"], ["usage", "model", "--since", "2026-01-01", "--json"]):
         _, loaded = imported(args, env)
         assert "tether.ledger.light" in loaded and loaded.isdisjoint(HEAVY), (args, loaded & HEAVY)
+    _, loaded = imported(["usage", "model"], env)
+    assert "tether.ledger.light" in loaded and "rich" not in loaded and "click" not in loaded
 
 
 def test_parse_takes_only_the_plain_forms() -> None:

@@ -1,8 +1,8 @@
-"""Printing for people (Rich tables) and for scripts (``--json``).
+"""Printing for people (tables, Rich for styled lines) and for scripts (``--json``).
 
-Rich is imported on first use (``output.console``, ``output.errors``,
-``table``): a command that prints JSON or one plain line does not pay for it,
-nor for ``typing`` (``tether usage`` prints through this module).
+Rich is imported on first use (``output.console``, ``output.errors``): a
+command that prints a table, JSON or a plain line does not pay for it (about
+100 ms, more than the rest of ``tether usage``), nor for ``typing``.
 """
 
 import sys
@@ -83,14 +83,49 @@ def table(
     rows: "Iterable[Sequence[Any]]",
     max_width: dict[str, int] | None = None,
 ) -> None:
-    from rich.table import Table
-
-    grid = Table(title=title, show_edge=False, header_style="bold")
-    for column in columns:
-        grid.add_column(column, max_width=(max_width or {}).get(column))
+    """Columns padded to their widest cell, as ps and kubectl print them. A cell's control
+    characters (a hostile title's terminal escapes, its newlines) are shown as spaces,
+    and a cell longer than its column's ``max_width`` is cut with an ellipsis."""
+    limits = [(max_width or {}).get(column) for column in columns]
+    grid = [list(columns)]
     for row in rows:
-        grid.add_row(*("" if cell is None else str(cell) for cell in row))
-    __getattr__("console").print(grid)
+        cells = [_cell(value, limit) for value, limit in zip(row, limits, strict=True)]
+        grid.append(cells)
+    widths = [max(_width(row[i]) for row in grid) for i in range(len(columns))]
+    lines = [] if title is None else [title.translate(_CONTROLS)]
+    for row in grid:
+        padded = [
+            cell + " " * (width - _width(cell)) for cell, width in zip(row, widths, strict=True)
+        ]
+        lines.append("  ".join(padded).rstrip())
+    sys.stdout.write("\n".join(lines) + "\n")
+
+
+def line(text: str) -> None:
+    """One plain line (no Rich markup), its control characters shown as spaces."""
+    sys.stdout.write(text.translate(_CONTROLS) + "\n")
+
+
+def _cell(value: "Any", limit: int | None) -> str:
+    text = "" if value is None else str(value).translate(_CONTROLS)
+    if limit is not None and _width(text) > limit:
+        while _width(text) > limit - 1:
+            text = text[:-1]
+        text += "…"
+    return text
+
+
+def _width(text: str) -> int:
+    """Terminal columns: two for a wide (East Asian) character."""
+    if text.isascii():
+        return len(text)
+    from unicodedata import east_asian_width
+
+    return sum(2 if east_asian_width(c) in "WF" else 1 for c in text)
+
+
+# C0 and C1 control characters and DEL, each shown as a space.
+_CONTROLS = dict.fromkeys([*range(32), *range(127, 160)], " ")
 
 
 def when(iso: str | None) -> str:

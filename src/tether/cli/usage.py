@@ -45,10 +45,9 @@ def show(execute: "Execute", by: str, since: str | None, as_json: bool) -> None:
     if unpriced:
         names = ", ".join(f"{m['model']} ({m['tokens']:,} tokens)" for m in unpriced[:5])
         more = f" and {len(unpriced) - 5} more" if len(unpriced) > 5 else ""
-        output.console.print(
+        output.line(
             f"* includes tokens of models with no known price, not counted in the cost: "
-            f"{names}{more}. `tether prices update` fetches newer prices.",
-            highlight=False,
+            f"{names}{more}. `tether prices update` fetches newer prices."
         )
 
 
