@@ -109,6 +109,7 @@ def line(text: str) -> None:
 def _cell(value: "Any", limit: int | None) -> str:
     text = "" if value is None else str(value).translate(_CONTROLS)
     if limit is not None and _width(text) > limit:
+        text = text[:limit]  # each character takes a column or two: at most limit steps below
         while _width(text) > limit - 1:
             text = text[:-1]
         text += "…"

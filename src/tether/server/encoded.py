@@ -35,7 +35,8 @@ class Encoded:
 
 
 class EncodedEvents:
-    """Pages of events as ``encode`` renders each one, thread-safe (reads run in a pool)."""
+    """Pages of events as ``encode`` renders each one, thread-safe (on PostgreSQL reads run
+    in the thread pool: server/reads.py)."""
 
     def __init__(self, encode: Callable[[Event], str], budget: int = KEPT_BYTES) -> None:
         self.encode = encode

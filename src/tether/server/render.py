@@ -19,7 +19,7 @@ def age(ts: float | None, now: float | None = None) -> str:
     """'42s', '3m', '5h', '2d': how long ago, short enough for a table cell."""
     if ts is None:
         return ""
-    return duration(max((now or time.time()) - ts, 0.0))
+    return duration((now or time.time()) - ts)  # duration shows a negative span as 0
 
 
 def stamp(ts: float | None) -> str:
