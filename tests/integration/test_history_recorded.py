@@ -66,6 +66,7 @@ def test_recorded_sessions_have_exact_usage_and_titles(
 
 GEMINI_WORK = "/tmp/tether-record/gemini/work"  # where the recording ran Gemini CLI 0.61.0
 MAIN_GEMINI = "49f92d57-f1ae-4d51-a98d-1781a5e519f6"
+TOOL_GEMINI = "dc941808-f88f-4ed6-92fe-52bff9c21930"
 
 
 def _gemini_workspaces(config: Config, ledger: Ledger) -> set[str]:
@@ -73,10 +74,7 @@ def _gemini_workspaces(config: Config, ledger: Ledger) -> set[str]:
     with ledger.db.read() as conn:
         found = [
             sessions.find_by_native_id(conn, "gemini", native)
-            for native in (
-                "49f92d57-f1ae-4d51-a98d-1781a5e519f6",
-                "dc941808-f88f-4ed6-92fe-52bff9c21930",
-            )
+            for native in (MAIN_GEMINI, TOOL_GEMINI)
         ]
     return {s.workspace for s in found if s is not None}
 

@@ -196,7 +196,9 @@ def test_a_session_started_outside_tether_is_resumed_by_its_id(
 def _as_older_gemini_left_it(home: AgentHome, cwd: Path) -> None:
     """The layout of Gemini CLI before 0.61's project registry: `tmp/<sha256 of the path>/`,
     no `.project_root`, no `projects.json` entry. 0.61 copies it to its slug directory when
-    it next runs in that directory."""
+    it next runs in that directory. Made from a real 0.61 run, not recorded from an older CLI
+    (not pinned here); the layout is the one 0.61's own migration code reads (ProjectRegistry,
+    Storage in its bundle)."""
     gemini_dir = home.path("gemini") / ".gemini"
     slug = gemini_dir / "tmp" / cwd.name
     (slug / ".project_root").unlink()

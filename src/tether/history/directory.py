@@ -22,16 +22,21 @@ from tether.ledger import projects, workspaces
 
 
 def directory_of(conn: Connection, session: Session) -> str:
-    """The directory to resume ``session`` in; raises Conflict when none is known exactly."""
-    if session.workspace:
-        return session.workspace
+    """The directory to resume ``session`` (which has none recorded) in; raises Conflict
+    when none is known exactly."""
     if session.agent != "gemini":
         raise Conflict(
             f"{session.id}: its {session.agent} logs do not name the directory it ran in, and "
             "tether does not guess one: start a new session with `tether spawn`"
         )
     logs = ledger_history.paths_of(conn, "gemini", session.native_id or "", session.host)
-    hashes = {log: _hash(Path(log)) for log in logs}
+    hashes = {log: gemini.project_hash(Path(log)) for log in logs}
+    if logs and not any(Path(log).is_file() for log in logs):
+        host = f" ({session.host})" if session.host else ""
+        raise Conflict(
+            f"{session.id}: its gemini logs ({logs[0]}) are not on this machine; adopt it on the "
+            f"machine that ran it{host}"
+        )
     for log, project_hash in hashes.items():
         recorded = gemini.project_root(Path(log), project_hash)
         if recorded is not None:  # indexed before the reader looked for it
@@ -46,10 +51,3 @@ def directory_of(conn: Connection, session: Session) -> str:
         "Gemini resumes it from there only, and no registered project has that hash: register "
         f"that directory with `tether project add PATH`, then `tether adopt {session.id}` again"
     )
-
-
-def _hash(log: Path) -> str | None:
-    try:
-        return gemini.project_hash(log)
-    except OSError:
-        return None

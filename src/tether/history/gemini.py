@@ -16,6 +16,7 @@ there is the session's cwd only when its hash is the session's.
 
 import hashlib
 import json
+from functools import lru_cache
 from pathlib import Path
 
 import msgspec
@@ -31,6 +32,7 @@ HEAD_LINES = 20
 PROJECT_ROOT_FILE = ".project_root"
 REGISTRY_FILE = "projects.json"
 MAX_REGISTRY_BYTES = 4 * 1024 * 1024
+MAX_MARKER_BYTES = 64 * 1024  # .project_root: one path
 HEAD_BYTES = 64 * 1024  # the metadata line is about 200 bytes
 
 
@@ -104,7 +106,8 @@ def path_hash(path: str) -> str:
 
 def _marker(project_dir: Path) -> list[str]:
     try:
-        return [(project_dir / PROJECT_ROOT_FILE).read_text(encoding="utf-8").strip()]
+        with (project_dir / PROJECT_ROOT_FILE).open("rb") as handle:
+            return [handle.read(MAX_MARKER_BYTES).decode("utf-8").strip()]
     except (OSError, UnicodeDecodeError):
         return []
 
@@ -113,23 +116,37 @@ def _registered(project_dir: Path) -> list[str]:
     """The paths ``projects.json`` gives this directory's slug."""
     registry = project_dir.parent.parent / REGISTRY_FILE
     try:
-        with registry.open("rb") as handle:
+        found = registry.stat()
+    except OSError:
+        return []
+    return list(_slugs(str(registry), found.st_mtime_ns, found.st_size).get(project_dir.name, ()))
+
+
+@lru_cache(maxsize=8)
+def _slugs(registry: str, mtime_ns: int, size: int) -> dict[str, tuple[str, ...]]:
+    """``projects.json`` as slug -> paths, read once per version of the file (every new
+    chat log of a pass asks)."""
+    del mtime_ns, size  # the cache key: a changed file is read again
+    try:
+        with open(registry, "rb") as handle:
             data = json.loads(handle.read(MAX_REGISTRY_BYTES))
     except (OSError, ValueError):
-        return []
+        return {}
     mapping = data.get("projects") if isinstance(data, dict) else None
-    if not isinstance(mapping, dict):
-        return []
-    return [path for path, slug in mapping.items() if slug == project_dir.name]
+    slugs: dict[str, tuple[str, ...]] = {}
+    for path, slug in mapping.items() if isinstance(mapping, dict) else ():
+        if isinstance(slug, str):
+            slugs[slug] = (*slugs.get(slug, ()), path)
+    return slugs
 
 
 def project_hash(log: Path) -> str | None:
-    """The ``projectHash`` of a chat log's metadata line (its first)."""
-    with log.open("rb") as handle:
-        line = handle.readline(HEAD_BYTES)
+    """The ``projectHash`` of a chat log's metadata line (its first); None if unreadable."""
     try:
+        with log.open("rb") as handle:
+            line = handle.readline(HEAD_BYTES)
         return _decoder.decode(line).projectHash
-    except msgspec.DecodeError:
+    except (OSError, msgspec.DecodeError):
         return None
 
 

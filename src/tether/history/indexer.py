@@ -66,6 +66,11 @@ class _Planned:
     reset: bool
     talk: bool = False  # its transcript is read in this pass too, in step with its usage
 
+    @property
+    def prior(self) -> ledger_history.FileRecord | None:
+        """What an earlier pass stored of the file, None when it is read afresh."""
+        return None if self.reset else self.record
+
 
 def _saved(record: ledger_history.FileRecord) -> Saved:
     return Saved(
@@ -108,8 +113,8 @@ def _jobs(planned: _Planned, max_line: int) -> list[Job]:
 
 def _in_step(planned: _Planned) -> bool:
     """Its transcript is imported as far as its usage is read (or it is read afresh)."""
-    record = planned.record
-    return planned.reset or record is None or record.events_offset >= record.read_offset
+    prior = planned.prior
+    return prior is None or prior.events_offset >= prior.read_offset
 
 
 def _native(planned: _Planned) -> str:
@@ -178,16 +183,15 @@ class _FileRead:
 
     @classmethod
     def start(cls, planned: _Planned) -> "_FileRead":
-        record = planned.record
-        fresh = planned.reset or record is None
+        record, prior = planned.record, planned.prior
         return cls(
             planned,
             planned.state,
             planned.start,
             record.native_id if record else None,
-            0 if fresh or record is None else record.bad_lines,
-            0 if fresh or record is None else record.oversize_lines,
-            0 if fresh or record is None else record.events_offset,
+            prior.bad_lines if prior else 0,
+            prior.oversize_lines if prior else 0,
+            prior.events_offset if prior else 0,
         )
 
     def advance(self, folded: Folded, result: JobResult) -> None:
@@ -267,10 +271,8 @@ class _Batch:
             self.items_bytes += transcripts.size(items)
 
     def full(self) -> bool:
-        return (
-            len(self.entries) >= FLUSH_ENTRIES
-            or self.items_count >= transcripts.EVENT_BATCH
-            or self.items_bytes >= transcripts.EVENT_BATCH_BYTES
+        return len(self.entries) >= FLUSH_ENTRIES or transcripts.batch_full(
+            self.items_count, self.items_bytes
         )
 
     def flush(self, ledger: Ledger, host: str) -> None:
@@ -554,9 +556,7 @@ class _EventBatch:
         self.sessions.add(session_id)
 
     def full(self) -> bool:
-        return (
-            len(self.rows) >= transcripts.EVENT_BATCH or self.bytes >= transcripts.EVENT_BATCH_BYTES
-        )
+        return transcripts.batch_full(len(self.rows), self.bytes)
 
     def write(self, ledger: Ledger) -> int:
         """One transaction; returns the events inserted (those not stored before)."""

@@ -70,3 +70,8 @@ def insert(conn: Connection, rows: list[dict[str, object]], session_ids: Sequenc
 def size(items: Sequence[TranscriptItem]) -> int:
     """What a batch counts of items against EVENT_BATCH_BYTES."""
     return sum(len(item.text) for item in items)
+
+
+def batch_full(count: int, chars: int) -> bool:
+    """Whether a batch of ``count`` events holding ``chars`` characters of text is due."""
+    return count >= EVENT_BATCH or chars >= EVENT_BATCH_BYTES
