@@ -10,7 +10,9 @@ too, as PYTHONDONTWRITEBYTECODE makes every process do): ``tether index`` cold
 usage daily --json``, and ccusage (pinned, from the npm registry) ``daily``
 and ``session`` with ``--offline --json``; prints seconds, CPU seconds,
 MB/s, peak RSS (of the whole process tree) and the ratios, with the load
-average (on a shared machine, compare CPU seconds). Then compares
+average (on a shared machine, compare CPU seconds), and what SQLite alone
+takes to store the indexed transcript text (a floor for the cold index with
+transcripts, whatever reads the logs). Then compares
 tokens per agent and per day with ccusage and the generator's ground truth,
 cost per model and per day with ccusage, and lists the sessions where
 ccusage differs from the truth. Trees are deleted afterwards.
@@ -32,6 +34,7 @@ import os
 import random
 import resource
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -109,6 +112,49 @@ def run(argv: list[str], env: dict[str, str]) -> Run:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
     return Run(elapsed, peak / 1024, stdout.decode(), cpu)
+
+
+def _cpu_self() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def storage_floor(ledger: Path, scratch: Path) -> tuple[int, int, float, float]:
+    """What storing the indexed transcript text alone costs SQLite: the ledger's event rows
+    copied by one INSERT … SELECT per 5,000 rows into a new file with the same table and
+    indexes, then the full-text index filled the same way, each batch committed (as the
+    indexer does). No Python runs per row, so this is a floor for any indexer that keeps the
+    text searchable. Returns events, characters of text, seconds and CPU seconds."""
+    scratch.unlink(missing_ok=True)
+    conn = sqlite3.connect(scratch, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("ATTACH DATABASE ? AS ledger", (f"file:{ledger}?mode=ro",))
+    schema = conn.execute(
+        "SELECT sql FROM ledger.sqlite_master WHERE tbl_name IN ('events', 'events_fts') "
+        "AND type IN ('table', 'index') AND sql IS NOT NULL AND name NOT LIKE 'events_fts_%'"
+    ).fetchall()
+    for (sql,) in schema:  # its sessions are not copied: foreign keys are not enforced here
+        conn.execute(sql)
+    count, chars, low, high = conn.execute(
+        "SELECT count(*), coalesce(sum(length(preview)), 0), min(id), max(id) FROM ledger.events"
+    ).fetchone()
+    started, cpu = time.perf_counter(), _cpu_self()
+    steps = [
+        "INSERT INTO main.events SELECT * FROM ledger.events WHERE id BETWEEN ? AND ?",
+        "INSERT INTO main.events_fts (rowid, preview) SELECT id, preview FROM main.events "
+        "WHERE kind = 'message' AND id BETWEEN ? AND ?",
+    ]
+    for statement in steps:
+        for first in range(low or 0, (high or 0) + 1, 5_000):
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute(statement, (first, first + 4_999))
+            conn.execute("COMMIT")
+    seconds, cpu_seconds = time.perf_counter() - started, _cpu_self() - cpu
+    conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{scratch}{suffix}").unlink(missing_ok=True)
+    return count, chars, seconds, cpu_seconds
 
 
 def install_ccusage(prefix: Path) -> Path:
@@ -297,6 +343,14 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
         f"{cc.seconds / report.seconds:.1f}x (cpu {cc.cpu_seconds / report.cpu_seconds:.1f}x); "
         f"warm rescan {warm.seconds / (mb / 1000):.2f} s per GB"
     )
+    if transcripts:
+        ledger = base / "tether" / "tether.db"
+        events, chars, seconds, cpu = storage_floor(ledger, base / "floor.db")
+        print(
+            f"storing the transcript text alone ({events} events, {chars / 1e6:.0f} M characters, "
+            f"full-text index): {seconds:.2f} s, {cpu:.2f} cpu s = "
+            f"{cpu / cc.cpu_seconds:.1f}x ccusage daily's cpu"
+        )
     _compare(
         expected, json.loads(report.stdout), json.loads(by_model.stdout), json.loads(cc.stdout)
     )
