@@ -71,3 +71,18 @@ def test_bound_strips_bare_base64_images() -> None:
     bounded = bound(text, 1 << 20)
     assert "Qm9vbXM" not in bounded.preview
     assert bounded.preview.startswith('{"type": "image", "data": "[image:')
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "data:image/jpeg;base64," + "QUJD" * 80,
+        "iVBORw0KGgo" + "A" * 300,
+        "/9j/" + "4AAQ" * 80,
+        "R0lGOD" + "lh" * 150,
+        "UklGR" + "iQ" * 150,
+    ],
+)
+def test_each_image_marker_is_found(image: str) -> None:
+    bounded = bound(f'see "{image}".', 1 << 20)
+    assert bounded.preview == f'see "[image: {len(image)} bytes base64]".'
