@@ -86,3 +86,11 @@ def test_bound_strips_bare_base64_images() -> None:
 def test_each_image_marker_is_found(image: str) -> None:
     bounded = bound(f'see "{image}".', 1 << 20)
     assert bounded.preview == f'see "[image: {len(image)} bytes base64]".'
+
+
+def test_bound_measures_utf8_bytes() -> None:
+    short = bound("é" * 300, 1024)
+    assert (short.preview, short.size, short.truncated) == ("é" * 300, 600, False)
+    long = bound("é" * 10_000 + "\ud800", 1024)
+    assert long.size == 20_001 and long.truncated
+    assert long.preview == "é" * 224 + "\n… [19105 bytes omitted] …\n" + "é" * 223 + "?"

@@ -44,10 +44,13 @@ def strip_images(text: str) -> str:
 
 def bound(text: str, limit: int = DEFAULT_PREVIEW_BYTES) -> Bounded:
     """Keep head and tail of ``text`` within ``limit`` bytes, images removed."""
-    raw = text.encode("utf-8", "replace")
-    size = len(raw)
+    # An ASCII text's size is its length (a flag CPython keeps): most are measured
+    # without encoding a copy.
+    size = len(text) if text.isascii() else len(text.encode("utf-8", "replace"))
     cleaned = strip_images(text) if size > 256 else text
-    data = raw if cleaned is text else cleaned.encode("utf-8", "replace")
+    if cleaned is text and size <= limit:
+        return Bounded(text, size, False)
+    data = cleaned.encode("utf-8", "replace")
     if len(data) <= limit:
         return Bounded(cleaned, size, cleaned != text)
     half = max(limit // 2 - 64, 0)

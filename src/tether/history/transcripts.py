@@ -8,11 +8,12 @@ usage; what is left behind (attached turns, a file read before for usage
 only) is read on its own afterwards.
 """
 
+import time
 from collections.abc import Sequence
+from functools import lru_cache
 
 from sqlalchemy import Connection
 
-from tether.domain.records import EventKind
 from tether.history.facts import TranscriptItem
 from tether.ledger import events as ledger_events
 from tether.ledger import history as ledger_history
@@ -44,17 +45,26 @@ def event_rows(
         turn_id = turn_of(item.timestamp, windows)
         if windows is not None and turn_id is None:
             continue
-        event = ledger_events.NewEvent(
-            session_id=session_id,
-            turn_id=turn_id,
-            kind=EventKind(item.kind),
-            text=item.text,
-            data={"role": item.role, "native": True} if item.role else {"native": True},
-            dedup_key=item.key[:255],
-            created_at=item.timestamp or None,
+        rows.append(
+            ledger_events.row(
+                session_id,
+                turn_id,
+                item.kind,
+                item.timestamp or time.time(),
+                item.text,
+                _data(item.role),
+                item.key[:255],
+                blobs,
+                preview_bytes,
+            )
         )
-        rows.append(ledger_events.row_for(event, blobs, preview_bytes))
     return rows
+
+
+@lru_cache(maxsize=16)
+def _data(role: str | None) -> str | None:
+    """An imported event's data JSON: one of the few roles a native log writes."""
+    return ledger_events.encode_data({"role": role, "native": True} if role else {"native": True})
 
 
 def insert(conn: Connection, rows: list[dict[str, object]], session_ids: Sequence[str]) -> int:

@@ -57,9 +57,8 @@ def _record(row: Row[tuple[object, ...]]) -> Event:
     )
 
 
-def _encode_data(data: Mapping[str, object] | None) -> str | None:
-    """JSON of an event's data; the few shapes that repeat (an imported transcript's role)
-    are encoded once."""
+def encode_data(data: Mapping[str, object] | None) -> str | None:
+    """JSON of an event's data; the few shapes that repeat are encoded once."""
     if not data:
         return None
     flat = tuple((key, type(value), value) for key, value in data.items())
@@ -84,19 +83,46 @@ def _encode(data: Mapping[str, object]) -> str:
 def row_for(
     event: NewEvent, blobs: BlobStore, limit: int = DEFAULT_PREVIEW_BYTES
 ) -> dict[str, object]:
-    """Bound the payload; write the full text to the blob store when it does not fit."""
-    bounded = bound(event.text, limit)
-    blob = blobs.put(event.text.encode("utf-8", "replace")).sha256 if bounded.truncated else None
+    """The row of an event made in tether (see ``row``)."""
+    return row(
+        event.session_id,
+        event.turn_id,
+        event.kind.value,
+        event.created_at or time.time(),
+        event.text,
+        encode_data(event.data),
+        event.dedup_key,
+        blobs,
+        limit,
+    )
+
+
+def row(
+    session_id: str,
+    turn_id: str | None,
+    kind: str,
+    created_at: float,
+    text: str,
+    data: str | None,
+    dedup_key: str | None,
+    blobs: BlobStore,
+    limit: int,
+) -> dict[str, object]:
+    """A row for ``insert_rows``: the payload bounded, the full text written to the blob
+    store when it does not fit. Imported transcripts call this directly with their kind
+    value and encoded data: a NewEvent per record cost more than the row."""
+    bounded = bound(text, limit)
+    blob = blobs.put(text.encode("utf-8", "replace")).sha256 if bounded.truncated else None
     return {
-        "session_id": event.session_id,
-        "turn_id": event.turn_id,
-        "kind": event.kind.value,
-        "created_at": event.created_at or time.time(),
+        "session_id": session_id,
+        "turn_id": turn_id,
+        "kind": kind,
+        "created_at": created_at,
         "preview": bounded.preview,
         "size": bounded.size,
         "blob": blob,
-        "data": _encode_data(event.data),
-        "dedup_key": event.dedup_key,
+        "data": data,
+        "dedup_key": dedup_key,
     }
 
 
