@@ -44,6 +44,7 @@ from tether.history.sources import (
     store_stamp,
 )
 from tether.history.timestamps import day_of
+from tether.ledger import events as ledger_events
 from tether.ledger import history as ledger_history
 from tether.ledger.store import Ledger, history_host
 from tether.ledger.usage import TOKEN_COLUMNS
@@ -306,7 +307,6 @@ class _Batch:
             conn, {(r.planned.agent, r.native_id) for r in readings if r.native_id}
         )
         rows: list[dict[str, object]] = []
-        sessions: set[str] = set()
         for path, (reading, start, items) in self.items.items():
             session_id = external.get((reading.planned.agent, reading.native_id or ""))
             if session_id is None or reading.events_end != start:
@@ -314,10 +314,9 @@ class _Batch:
             rows.extend(
                 transcripts.event_rows(items, session_id, None, ledger.blobs, talk.preview_bytes)
             )
-            sessions.add(session_id)
             reading.events_end = reading.end
             self.files[path]["events_offset"] = reading.end
-        self.events += transcripts.insert(conn, rows, sorted(sessions))
+        self.events += ledger_events.insert_rows(conn, rows)
 
 
 def _merged_facts(facts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -521,7 +520,7 @@ class Indexer:
                 self.ledger.blobs,
                 self.config.engine.preview_bytes,
             )
-            batch.add(rows, session_id)
+            batch.add(rows)
             batch.offsets.append((record.path, min(result.stats.end, record.read_offset)))
             if batch.full():
                 imported += batch.write(self.ledger)
@@ -547,13 +546,11 @@ class _EventBatch:
         self.host = host
         self.rows: list[dict[str, object]] = []
         self.bytes = 0
-        self.sessions: set[str] = set()
         self.offsets: list[tuple[str, int]] = []
 
-    def add(self, rows: list[dict[str, object]], session_id: str) -> None:
+    def add(self, rows: list[dict[str, object]]) -> None:
         self.rows.extend(rows)
         self.bytes += sum(len(str(row["preview"])) for row in rows)
-        self.sessions.add(session_id)
 
     def full(self) -> bool:
         return transcripts.batch_full(len(self.rows), self.bytes)
@@ -563,7 +560,7 @@ class _EventBatch:
         if not self.offsets:
             return 0
         with ledger.db.write() as conn:
-            inserted = transcripts.insert(conn, self.rows, sorted(self.sessions))
+            inserted = ledger_events.insert_rows(conn, self.rows)
             ledger_history.set_events_offsets(conn, self.host, self.offsets)
         self.__init__(self.host)  # type: ignore[misc]
         return inserted

@@ -12,8 +12,6 @@ import time
 from collections.abc import Sequence
 from functools import lru_cache
 
-from sqlalchemy import Connection
-
 from tether.history.facts import TranscriptItem
 from tether.ledger import events as ledger_events
 from tether.ledger import history as ledger_history
@@ -65,16 +63,6 @@ def event_rows(
 def _data(role: str | None) -> str | None:
     """An imported event's data JSON: one of the few roles a native log writes."""
     return ledger_events.encode_data({"role": role, "native": True} if role else {"native": True})
-
-
-def insert(conn: Connection, rows: list[dict[str, object]], session_ids: Sequence[str]) -> int:
-    """Insert event rows of these sessions; returns how many were not stored before (the
-    driver's rowcount is -1 on psycopg's executemany)."""
-    if not rows:
-        return 0
-    before = ledger_history.event_count(conn, session_ids)
-    ledger_events.insert_rows(conn, rows)
-    return ledger_history.event_count(conn, session_ids) - before
 
 
 def size(items: Sequence[TranscriptItem]) -> int:

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from operator import itemgetter
 from typing import Protocol, TypeVar
 
 from sqlalchemy import Connection, Row, bindparam, select, text
@@ -29,6 +30,11 @@ PAGE_BUDGET_BYTES = 1024 * 1024  # characters of previews and data in one page
 ROW_COLUMNS = (
     "session_id", "turn_id", "kind", "created_at", "preview", "size", "blob", "data", "dedup_key",
 )  # fmt: skip
+_ROW_VALUES = itemgetter(*ROW_COLUMNS)  # a row's parameters in column order, in C
+_FILL_FTS = text(
+    "INSERT INTO events_fts(rowid, preview) SELECT id, preview FROM events "
+    "WHERE id > :last AND kind = 'message'"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,21 +132,27 @@ def row(
     }
 
 
-def _insert(conn: Connection, rows: list[dict[str, object]]) -> int:
-    """One driver-level executemany: SQLAlchemy's per-row parameter processing cost more
-    than SQLite's own insert (bench/history.py)."""
-    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-    sql = (
+@lru_cache(maxsize=2)
+def _insert_sql(paramstyle: str) -> str:
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return (
         f"INSERT INTO events ({', '.join(ROW_COLUMNS)}) "
         f"VALUES ({', '.join([mark] * len(ROW_COLUMNS))}) "
         "ON CONFLICT (session_id, dedup_key) DO NOTHING"
     )
-    params = [tuple(row[c] for c in ROW_COLUMNS) for row in rows]
-    return conn.exec_driver_sql(sql, params).rowcount or 0
+
+
+def _insert(conn: Connection, rows: list[dict[str, object]]) -> int:
+    """One driver-level executemany: SQLAlchemy's per-row parameter processing cost more
+    than SQLite's own insert (bench/history.py). Its rowcount is the rows inserted, summed
+    over the parameter sets by both drivers (sqlite3; psycopg since 3.1)."""
+    params = list(map(_ROW_VALUES, rows))
+    return int(conn.exec_driver_sql(_insert_sql(conn.dialect.paramstyle), params).rowcount)
 
 
 def insert_rows(conn: Connection, rows: list[dict[str, object]]) -> int:
-    """Insert rows made by ``row_for``, skipping any whose dedup key is already stored.
+    """Insert rows made by ``row_for``, skipping any whose dedup key is already stored;
+    returns how many were inserted.
 
     On SQLite a big batch fills the full-text index in one statement after
     the rows instead of through the per-row trigger, about five times faster
@@ -152,13 +164,7 @@ def insert_rows(conn: Connection, rows: list[dict[str, object]]) -> int:
         last = conn.execute(_LAST_ID).scalar() if aside else 0
         inserted = _insert(conn, rows)
         if aside:
-            conn.execute(
-                text(
-                    "INSERT INTO events_fts(rowid, preview) SELECT id, preview FROM events "
-                    "WHERE id > :last AND kind = 'message'"
-                ),
-                {"last": last},
-            )
+            conn.execute(_FILL_FTS, {"last": last})
     return inserted
 
 

@@ -543,17 +543,3 @@ def adopt_in_place(conn: Connection, session_id: str) -> None:
     conn.execute(
         update(sessions).where(sessions.c.id == session_id).values(origin=Origin.TETHER.value)
     )
-
-
-def event_count(conn: Connection, session_ids: Sequence[str]) -> int:
-    """Events stored for these sessions."""
-    total = 0
-    for start in range(0, len(session_ids), 500):
-        total += int(
-            conn.execute(
-                select(func.count())
-                .select_from(events)
-                .where(events.c.session_id.in_(session_ids[start : start + 500]))
-            ).scalar_one()
-        )
-    return total
