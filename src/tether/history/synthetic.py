@@ -27,6 +27,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -66,12 +67,35 @@ def iso(ts: float) -> str:
 
 
 def _dump(record: dict[str, Any]) -> str:
-    return json.dumps(record, separators=(",", ":")) + "\n"
+    """One line as the CLIs write it: compact, non-ASCII as UTF-8, not escaped (a recorded
+    Claude line holds a raw em dash: tests/data/recorded/claude/failed.jsonl)."""
+    return json.dumps(record, separators=(",", ":"), ensure_ascii=False) + "\n"
+
+
+@cache
+def _corpus() -> str:
+    """Text shaped like what agents read and print: this Python's own standard library
+    sources (code, prose, quotes, backslashes and newlines, which JSON escapes, and a rich
+    vocabulary for the full-text index), about 2 MB of it."""
+    parts: list[str] = []
+    size = 0
+    for path in sorted(Path(json.__file__).parent.parent.glob("*.py")):
+        text = path.read_text(encoding="utf-8", errors="replace")
+        parts.append(text)
+        size += len(text)
+        if size >= 2_000_000:
+            break
+    return "".join(parts)
 
 
 def _filler(rng: random.Random, size: int) -> str:
-    word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ") for _ in range(64))
-    return (word * (size // 64 + 1))[:size]
+    """``size`` characters of the corpus from a random place (repeated past its end)."""
+    corpus = _corpus()
+    start = rng.randrange(len(corpus))
+    text = corpus[start : start + size]
+    while len(text) < size:
+        text += corpus[: size - len(text)]
+    return text
 
 
 def _tool_output_size(rng: random.Random, big_bytes: int, usual: int) -> int:
@@ -201,7 +225,7 @@ def write_claude(root: Path, session: ClaudeSession, subagent_of: str | None = N
         name = f"agent-{session.records[0]['uuid'][:8]}.jsonl"
         path = root / "projects" / slug / subagent_of / "subagents" / name
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as handle:
+    with path.open("a", encoding="utf-8") as handle:
         handle.writelines(session.lines)
     return path
 
@@ -328,7 +352,7 @@ def write_codex(root: Path, session: CodexSession, archived: bool = False) -> Pa
     base = root / ("archived_sessions" if archived else "sessions") / moment.strftime("%Y/%m/%d")
     base.mkdir(parents=True, exist_ok=True)
     path = base / f"rollout-{moment.strftime('%Y-%m-%dT%H-%M-%S')}-{session.native_id}.jsonl"
-    with path.open("a") as handle:
+    with path.open("a", encoding="utf-8") as handle:
         handle.writelines(session.lines)
     return path
 
