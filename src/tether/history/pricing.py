@@ -42,7 +42,29 @@ class Rate:
         return price
 
 
-Rates = tuple[Rate, Rate, Rate, Rate]  # input, cache read, cache write, output
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """The four rates of a model in one price period: input, cache read, cache write, output.
+    Without tiers (most models) a request's cost is four products, not four ``at`` lookups."""
+
+    kinds: tuple[Rate, Rate, Rate, Rate]
+    flat: tuple[float, float, float, float] | None  # the base prices, when no kind has tiers
+
+    @classmethod
+    def of(cls, kinds: tuple[Rate, Rate, Rate, Rate]) -> "Rates":
+        tiered = any(rate.tiers for rate in kinds)
+        return cls(
+            kinds, None if tiered else (kinds[0].base, kinds[1].base, kinds[2].base, kinds[3].base)
+        )
+
+    def cost(self, input_tokens: int, cached: int, cache_write: int, output: int) -> float:
+        """USD for one request (input excludes cached and cache-write tokens)."""
+        if self.flat is None:
+            request_input = input_tokens + cached + cache_write
+            fresh, read, write, out = (rate.at(request_input) for rate in self.kinds)
+        else:
+            fresh, read, write, out = self.flat
+        return (input_tokens * fresh + cached * read + cache_write * write + output * out) / PER
 
 
 def _rate(value: object, fallback: Rate | None) -> Rate:
@@ -62,7 +84,8 @@ class PriceTable:
         self.data_file = data_file
         self._snapshot: Any = None
         self._models: dict[str, Any] = {}  # model name -> genai-prices ModelInfo, or None
-        self._rates: dict[tuple[str, int | None], Rates | None] = {}
+        self._fixed: dict[str, Rates | None] = {}  # models priced the same at any time
+        self._timed: dict[tuple[str, int], Rates] = {}  # the others, by minute
         self._by_price: dict[int, tuple[Any, Rates]] = {}  # keeps the price set, so ids stay unique
 
     def _model(self, model: str) -> Any:
@@ -78,16 +101,17 @@ class PriceTable:
     def rates(self, model: str, ts: float) -> Rates | None:
         """The model's rates in the minute of ``ts`` (prices change by date, and for some
         providers by time of day); None if no price is known."""
-        always: tuple[str, int | None] = (model, None)  # one price set whatever the time
-        if always in self._rates:
-            return self._rates[always]
-        key: tuple[str, int | None] = (model, int(ts // 60))
-        if key not in self._rates:
+        if model in self._fixed:
+            return self._fixed[model]
+        minute = int(ts // 60)
+        rates = self._timed.get((model, minute))
+        if rates is None:
             info = self._model(model)
             if info is None or not isinstance(info.prices, list):  # not conditional prices
-                key = always
-            self._rates[key] = None if info is None else self._resolved(info, int(ts // 60) * 60)
-        return self._rates[key]
+                self._fixed[model] = None if info is None else self._resolved(info, minute * 60)
+                return self._fixed[model]
+            rates = self._timed[(model, minute)] = self._resolved(info, minute * 60)
+        return rates
 
     def _resolved(self, info: Any, ts: float) -> Rates:
         prices = info.get_prices(datetime.fromtimestamp(ts, UTC))
@@ -104,22 +128,20 @@ class PriceTable:
     ) -> float | None:
         """USD for one request (input excludes cached and cache-write tokens); None: unpriced."""
         rates = self.rates(model, ts)
-        if rates is None:
-            return None
-        request_input = input_tokens + cached + cache_write
-        counts = (input_tokens, cached, cache_write, output)
-        return sum(n * r.at(request_input) for n, r in zip(counts, rates, strict=True)) / PER
+        return None if rates is None else rates.cost(input_tokens, cached, cache_write, output)
 
 
 def _rates_of(prices: Any) -> Rates:
     values = [getattr(prices, kind, None) for kind in _KINDS]
     base_input = _rate(values[0], None)
     # Cached tokens are input tokens: without a price of their own they cost what input costs.
-    return (
-        base_input,
-        _rate(values[1], base_input),
-        _rate(values[2], base_input),
-        _rate(values[3], None),
+    return Rates.of(
+        (
+            base_input,
+            _rate(values[1], base_input),
+            _rate(values[2], base_input),
+            _rate(values[3], None),
+        )
     )
 
 
