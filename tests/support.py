@@ -15,6 +15,7 @@ from tests.engine.conftest import write_config
 
 from tether.ledger import changes
 from tether.ledger.changes import Cursor
+from tether.ledger.history import ENTRY_COLUMNS
 from tether.ledger.schema import changes as changes_table
 from tether.ledger.schema import events as events_table
 from tether.ledger.store import Ledger
@@ -188,22 +189,29 @@ def settled_head(ledger: Ledger) -> Cursor:
         time.sleep(0.05)
 
 
-def usage_entry(key: str, model: str, day: str, cost: float | None) -> dict[str, object]:
+def entry_row(fields: dict[str, object]) -> tuple[object, ...]:
+    """A usage entry row from its named fields, in the ledger's column order."""
+    return tuple(fields[column] for column in ENTRY_COLUMNS)
+
+
+def usage_entry(key: str, model: str, day: str, cost: float | None) -> tuple[object, ...]:
     """A Codex usage entry of 135 tokens (100 input, 20 cached, 5 cache write, 10 output)."""
-    return {
-        "agent": "codex",
-        "entry_key": key,
-        "native_id": f"thread-{key}",
-        "copied": 0,
-        "origin_ts": 1767225600.0,
-        "ts": 1767225600.0,
-        "day": day,
-        "turn_key": None,
-        "model": model,
-        "input_tokens": 100,
-        "cached_input_tokens": 20,
-        "cache_write_tokens": 5,
-        "output_tokens": 10,
-        "reasoning_tokens": 3,
-        "cost": cost,
-    }
+    return entry_row(
+        {
+            "agent": "codex",
+            "entry_key": key,
+            "native_id": f"thread-{key}",
+            "copied": 0,
+            "origin_ts": 1767225600.0,
+            "ts": 1767225600.0,
+            "day": day,
+            "turn_key": None,
+            "model": model,
+            "input_tokens": 100,
+            "cached_input_tokens": 20,
+            "cache_write_tokens": 5,
+            "output_tokens": 10,
+            "reasoning_tokens": 3,
+            "cost": cost,
+        }
+    )

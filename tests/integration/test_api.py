@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import entry_row
 
 from tether.config import Config, ServerSettings
 from tether.domain.records import EventKind
@@ -140,24 +141,26 @@ async def test_index_page_shows_how_the_last_turn_ended(
     assert "agent exited with status 3" in needs_you
 
 
-def _entry(key: str, model: str, cost: float | None) -> dict[str, object]:
-    return {
-        "agent": "codex",
-        "entry_key": key,
-        "native_id": "thread-1",
-        "copied": 0,
-        "origin_ts": 1767225600.0,
-        "ts": 1767225600.0,
-        "day": "2026-01-01",
-        "turn_key": None,
-        "model": model,
-        "input_tokens": 100,
-        "cached_input_tokens": 20,
-        "cache_write_tokens": 0,
-        "output_tokens": 10,
-        "reasoning_tokens": 0,
-        "cost": cost,
-    }
+def _entry(key: str, model: str, cost: float | None) -> tuple[object, ...]:
+    return entry_row(
+        {
+            "agent": "codex",
+            "entry_key": key,
+            "native_id": "thread-1",
+            "copied": 0,
+            "origin_ts": 1767225600.0,
+            "ts": 1767225600.0,
+            "day": "2026-01-01",
+            "turn_key": None,
+            "model": model,
+            "input_tokens": 100,
+            "cached_input_tokens": 20,
+            "cache_write_tokens": 0,
+            "output_tokens": 10,
+            "reasoning_tokens": 0,
+            "cost": cost,
+        }
+    )
 
 
 async def test_usage_reports_cost_and_unpriced_tokens(

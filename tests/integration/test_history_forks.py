@@ -97,3 +97,23 @@ def test_recorded_codex_fork_names_its_parent(
             {"n": threads["fork"]},
         ).scalar_one()
     assert parent == threads["parent"]
+
+
+def test_recorded_claude_fork_named_before_its_parent_read_in_one_pass(
+    config: Config, ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Parent and fork folded into one batch: the shared responses are credited to the
+    earlier-started parent, as the ledger's upsert does across batches, even when the fork's
+    id sorts first (it was credited to the smaller id within a batch)."""
+    home = _home(tmp_path, monkeypatch)
+    threads = _threads("claude")
+    early = "00000000-0000-4000-8000-000000000000"  # sorts before the parent's id
+    for label in ("parent", "fork"):
+        shutil.copytree(FORKS / "claude" / "native" / label, home, dirs_exist_ok=True)
+    (fork,) = home.rglob(f"{threads['fork']}.jsonl")
+    fork.with_name(f"{early}.jsonl").write_text(fork.read_text().replace(threads["fork"], early))
+    fork.unlink()
+    report = Indexer(config, ledger).run_once()
+    assert report.bad_lines == 0 and report.errors == []
+    expected = {threads["parent"]: tuple(3 * part for part in ONE), early: (160, 40, 20)}
+    assert _usage(ledger, "claude") == expected

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support import entry_row
 
 from tether.domain.records import EventKind, Origin, Session
 from tether.domain.states import SessionState, TurnState
@@ -226,24 +227,26 @@ async def test_cancel_and_adopt_forms(
         assert sessions.get(conn, external.id).origin is Origin.TETHER
 
 
-def _entry(key: str, native_id: str, model: str, cost: float | None) -> dict[str, object]:
-    return {
-        "agent": "codex",
-        "entry_key": key,
-        "native_id": native_id,
-        "copied": 0,
-        "origin_ts": time.time(),
-        "ts": time.time(),
-        "day": time.strftime("%Y-%m-%d", time.gmtime()),
-        "turn_key": None,
-        "model": model,
-        "input_tokens": 1200,
-        "cached_input_tokens": 0,
-        "cache_write_tokens": 0,
-        "output_tokens": 300,
-        "reasoning_tokens": 0,
-        "cost": cost,
-    }
+def _entry(key: str, native_id: str, model: str, cost: float | None) -> tuple[object, ...]:
+    return entry_row(
+        {
+            "agent": "codex",
+            "entry_key": key,
+            "native_id": native_id,
+            "copied": 0,
+            "origin_ts": time.time(),
+            "ts": time.time(),
+            "day": time.strftime("%Y-%m-%d", time.gmtime()),
+            "turn_key": None,
+            "model": model,
+            "input_tokens": 1200,
+            "cached_input_tokens": 0,
+            "cache_write_tokens": 0,
+            "output_tokens": 300,
+            "reasoning_tokens": 0,
+            "cost": cost,
+        }
+    )
 
 
 async def test_usage_and_search_pages(

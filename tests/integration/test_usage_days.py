@@ -9,6 +9,7 @@ entry, and so does the list of unpriced models.
 from typing import Any
 
 from sqlalchemy import Connection, text
+from tests.support import entry_row
 
 from tether.ledger import bulk, history, usage
 from tether.ledger.store import Ledger
@@ -18,27 +19,29 @@ _KEYS = {"daily": "day", "model": "model", "agent": "agent"}
 
 def _entry(
     key: str, day: str, model: str, tokens: int, cost: float | None, copied: int = 0
-) -> dict[str, object]:
-    return {
-        "agent": "codex" if model.startswith("gpt") else "claude",
-        "entry_key": key,
-        "native_id": f"thr-{key[0]}",
-        "copied": copied,
-        "origin_ts": 1767225600.0,
-        "ts": 1767225600.0,
-        "day": day,
-        "turn_key": None,
-        "model": model,
-        "input_tokens": tokens,
-        "cached_input_tokens": 7,
-        "cache_write_tokens": 2,
-        "output_tokens": 3,
-        "reasoning_tokens": 1,
-        "cost": cost,
-    }
+) -> tuple[object, ...]:
+    return entry_row(
+        {
+            "agent": "codex" if model.startswith("gpt") else "claude",
+            "entry_key": key,
+            "native_id": f"thr-{key[0]}",
+            "copied": copied,
+            "origin_ts": 1767225600.0,
+            "ts": 1767225600.0,
+            "day": day,
+            "turn_key": None,
+            "model": model,
+            "input_tokens": tokens,
+            "cached_input_tokens": 7,
+            "cache_write_tokens": 2,
+            "output_tokens": 3,
+            "reasoning_tokens": 1,
+            "cost": cost,
+        }
+    )
 
 
-def _bulk(count: int, prefix: str = "n") -> list[dict[str, object]]:
+def _bulk(count: int, prefix: str = "n") -> list[tuple[object, ...]]:
     """Entries over three days and three models, a fifth of them unpriced."""
     models = ("gpt-5.1", "claude-opus-4-5", "mock")
     return [

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 from sqlalchemy import Connection, case, func, select
+from tests.support import entry_row
 
 from tether.domain.records import Session
 from tether.ledger import history, overview, projects, sessions
@@ -18,24 +19,26 @@ from tether.ledger.store import Ledger
 
 def _entry(
     key: str, native_id: str, tokens: int, cost: float | None, copied: int = 0
-) -> dict[str, object]:
-    return {
-        "agent": "codex",
-        "entry_key": key,
-        "native_id": native_id,
-        "copied": copied,
-        "origin_ts": time.time(),
-        "ts": time.time(),
-        "day": time.strftime("%Y-%m-%d", time.gmtime()),
-        "turn_key": None,
-        "model": "gpt-5.1",
-        "input_tokens": tokens,
-        "cached_input_tokens": 1,
-        "cache_write_tokens": 2,
-        "output_tokens": 3,
-        "reasoning_tokens": 0,
-        "cost": cost,
-    }
+) -> tuple[object, ...]:
+    return entry_row(
+        {
+            "agent": "codex",
+            "entry_key": key,
+            "native_id": native_id,
+            "copied": copied,
+            "origin_ts": time.time(),
+            "ts": time.time(),
+            "day": time.strftime("%Y-%m-%d", time.gmtime()),
+            "turn_key": None,
+            "model": "gpt-5.1",
+            "input_tokens": tokens,
+            "cached_input_tokens": 1,
+            "cache_write_tokens": 2,
+            "output_tokens": 3,
+            "reasoning_tokens": 0,
+            "cost": cost,
+        }
+    )
 
 
 def _summed(conn: Connection, listed: list[Session]) -> dict[str, overview.Spend]:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 from tether.config import Config
 from tether.errors import TetherError
 from tether.history import attribution, meter, opencode, transcripts
-from tether.history.facts import TranscriptItem
+from tether.history.facts import TranscriptItem, UsageEntry
 from tether.history.fold import Folded, fold
 from tether.history.pricing import PriceTable, load
 from tether.history.readers import READERS
@@ -123,48 +123,48 @@ def _native(planned: _Planned) -> str:
     return READERS[planned.agent].native_id_for(planned.path) or known or ""
 
 
-def _entry_row(agent: str, entry: Any, prices: PriceTable) -> dict[str, Any]:
-    return {
-        "agent": agent,
-        "entry_key": entry.key,
-        "native_id": entry.native_id,
-        "copied": int(entry.copied),
-        "origin_ts": ledger_history.UNKNOWN_ORIGIN_TS,
-        "ts": entry.timestamp,
-        "day": day_of(entry.timestamp),
-        "turn_key": entry.turn_key,
-        "model": entry.model,
-        "input_tokens": entry.input_tokens,
-        "cached_input_tokens": entry.cached_input_tokens,
-        "cache_write_tokens": entry.cache_write_tokens,
-        "output_tokens": entry.output_tokens,
-        "reasoning_tokens": entry.reasoning_tokens,
-        "cost": prices.cost(
-            entry.model,
-            entry.timestamp,
-            entry.input_tokens,
-            entry.cached_input_tokens,
-            entry.cache_write_tokens,
-            entry.output_tokens,
-        ),
-    }
+# Positions in a usage entry row (ledger_history.ENTRY_COLUMNS)
+_AT = {column: index for index, column in enumerate(ledger_history.ENTRY_COLUMNS)}
+_NATIVE, _COPIED, _ORIGIN, _AMOUNTS = (
+    _AT[c] for c in ("native_id", "copied", "origin_ts", "model")
+)
+_TOKENS = slice(_AT[TOKEN_COLUMNS[0]], _AT[TOKEN_COLUMNS[3]] + 1)  # input … output
 
 
-def _rank(row: dict[str, Any]) -> tuple[int, float, str]:
-    return row["copied"], row["origin_ts"], row["native_id"]
+def _entry_row(agent: str, entry: UsageEntry, prices: PriceTable) -> list[Any]:
+    """The entry's ledger row; its session's start (``origin_ts``) is filled in at flush."""
+    ts, model = entry.timestamp, entry.model
+    fresh, cached = entry.input_tokens, entry.cached_input_tokens
+    written, output = entry.cache_write_tokens, entry.output_tokens
+    return [
+        agent,
+        entry.key,
+        entry.native_id,
+        int(entry.copied),
+        ledger_history.UNKNOWN_ORIGIN_TS,
+        ts,
+        day_of(ts),
+        entry.turn_key,
+        model,
+        fresh,
+        cached,
+        written,
+        output,
+        entry.reasoning_tokens,
+        prices.cost(model, ts, fresh, cached, written, output),
+    ]
 
 
-def _total(row: dict[str, Any]) -> int:
-    return sum(row[c] for c in TOKEN_COLUMNS[:4])
+def _rank(row: list[Any]) -> tuple[int, float, str]:
+    return row[_COPIED], row[_ORIGIN], row[_NATIVE]
 
 
-def _merge(old: dict[str, Any], new: dict[str, Any]) -> dict[str, Any]:
-    """The same rule as the ledger's upsert, applied within a batch first."""
-    merged = dict(new) if _rank(new) < _rank(old) else dict(old)
-    amounts = new if _total(new) > _total(old) else old
-    for column in (*TOKEN_COLUMNS, "model", "cost"):
-        merged[column] = amounts[column]
-    return merged
+def _merge(old: list[Any], new: list[Any]) -> list[Any]:
+    """The same rule as the ledger's upsert, applied within a batch first: the credit of the
+    better occurrence, the amounts of the larger (either row may be returned as it is)."""
+    credit = new if _rank(new) < _rank(old) else old
+    amounts = new if sum(new[_TOKENS]) > sum(old[_TOKENS]) else old
+    return credit if credit is amounts else credit[:_AMOUNTS] + amounts[_AMOUNTS:]
 
 
 @dataclass(slots=True)
@@ -244,7 +244,10 @@ class _Batch:
         self.clear()
 
     def clear(self) -> None:
-        self.entries: dict[tuple[str, str], dict[str, Any]] = {}
+        self.entries: dict[tuple[str, str], list[Any]] = {}  # by (agent, key), merged
+        # rows whose key another session's row holds: which is credited depends on when each
+        # session started, known once the batch's sessions are written
+        self.contested: list[list[Any]] = []
         self.sessions: dict[str, list[dict[str, Any]]] = {}
         self.files: dict[str, dict[str, Any]] = {}  # by path: a file's latest progress
         self.resets: list[tuple[str, str]] = []
@@ -261,7 +264,13 @@ class _Batch:
         for entry in folded.entries:
             row = _entry_row(agent, entry, self.prices)
             key = (agent, entry.key)
-            self.entries[key] = _merge(self.entries[key], row) if key in self.entries else row
+            held = self.entries.get(key)
+            if held is None:
+                self.entries[key] = row
+            elif held[_NATIVE] == row[_NATIVE]:
+                self.entries[key] = _merge(held, row)
+            else:
+                self.contested.append(row)
         self.sessions.setdefault(agent, []).extend(asdict(s) for s in folded.sessions)
         first = reading.ranges == 0
         if first and planned.reset and planned.record is not None and planned.record.native_id:
@@ -285,17 +294,25 @@ class _Batch:
                     ledger_history.delete_entries_of(conn, agent, native_id)
             for agent, facts in self.sessions.items():
                 ledger_history.merge_sessions(conn, agent, _merged_facts(facts), host or None)
-            rows = list(self.entries.values())
-            for agent in {r["agent"] for r in rows}:
-                mine = [r for r in rows if r["agent"] == agent]
-                starts = ledger_history.started_at(conn, agent, (r["native_id"] for r in mine))
-                for row in mine:
-                    row["origin_ts"] = starts.get(row["native_id"], row["origin_ts"])
-            ledger_history.upsert_entries(conn, rows)
+            ledger_history.upsert_entries(conn, self._entry_rows(conn))
             if self.talk is not None and self.items:
                 self._write_events(conn, ledger, self.talk)
             ledger_history.save_files(conn, host, list(self.files.values()))
         self.clear()
+
+    def _entry_rows(self, conn: Connection) -> list[list[Any]]:
+        """The batch's entry rows credited by their sessions' starts (written by now), the
+        contested keys settled with them."""
+        rows = [*self.entries.values(), *self.contested]
+        for agent in {row[0] for row in rows}:
+            mine = [row for row in rows if row[0] == agent]
+            starts = ledger_history.started_at(conn, agent, (row[_NATIVE] for row in mine))
+            for row in mine:
+                row[_ORIGIN] = starts.get(row[_NATIVE], row[_ORIGIN])
+        for row in self.contested:
+            key = (row[0], row[1])
+            self.entries[key] = _merge(self.entries[key], row)
+        return list(self.entries.values())
 
     def _write_events(self, conn: Connection, ledger: Ledger, talk: _Talk) -> None:
         """The batch's transcript items, for the native sessions that are external once

@@ -30,6 +30,11 @@ from tether.ledger.schema import (
 from tether.ledger.usage import TOKEN_COLUMNS
 
 UNKNOWN_ORIGIN_TS = 1e15  # sorts after any real start time
+# A usage entry row, in the table's column order: its key, then who is credited with it and
+# when (the better occurrence's), then its amounts (the largest occurrence's).
+CREDIT = ("native_id", "copied", "origin_ts", "ts", "day", "turn_key")
+AMOUNTS = ("model", *TOKEN_COLUMNS, "cost")
+ENTRY_COLUMNS = ("agent", "entry_key", *CREDIT, *AMOUNTS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +179,10 @@ _SUMS_OF_NEW = (
 
 
 @lru_cache(maxsize=4)
-def _entries_upsert(dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, tuple[str, ...] | None]:
-    """The upsert of usage entries compiled once, with the order of its positional
-    parameters (None: named). Run through the driver's executemany: SQLAlchemy's per-row
-    parameter processing cost more than SQLite's own upsert (bench/history.py)."""
+def _entries_upsert(dialect: Dialect) -> tuple[str, bool]:
+    """The upsert of usage entries compiled once, and whether its parameters are positional
+    (in ENTRY_COLUMNS order, the table's). Run through the driver's executemany:
+    SQLAlchemy's per-row parameter processing cost more than SQLite's own upsert."""
     stmt = _insert_for(dialect.name)(usage_entries)
     new, old = stmt.excluded, usage_entries.c
     better = or_(
@@ -193,23 +198,28 @@ def _entries_upsert(dialect: Dialect, keys: tuple[str, ...]) -> tuple[str, tuple
     total_new = new.input_tokens + new.cached_input_tokens + new.cache_write_tokens
     total_old = old.input_tokens + old.cached_input_tokens + old.cache_write_tokens
     larger = total_new + new.output_tokens > total_old + old.output_tokens
-    credit = ("native_id", "copied", "origin_ts", "ts", "day", "turn_key")
-    amounts = (*TOKEN_COLUMNS, "model", "cost")
-    set_ = {c: case((better, new[c]), else_=old[c]) for c in credit}
-    set_.update({c: case((larger, new[c]), else_=old[c]) for c in amounts})
+    set_ = {c: case((better, new[c]), else_=old[c]) for c in CREDIT}
+    set_.update({c: case((larger, new[c]), else_=old[c]) for c in AMOUNTS})
     upsert = stmt.on_conflict_do_update(index_elements=["agent", "entry_key"], set_=set_)
-    compiled = upsert.compile(dialect=dialect, column_keys=list(keys))
-    return compiled.string, tuple(compiled.positiontup or ()) if compiled.positional else None
+    compiled = upsert.compile(dialect=dialect, column_keys=list(ENTRY_COLUMNS))
+    if compiled.positional and tuple(compiled.positiontup or ()) != ENTRY_COLUMNS:
+        raise AssertionError(f"usage entry parameters out of order: {compiled.positiontup}")
+    return compiled.string, compiled.positional
 
 
-def upsert_entries(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
+def upsert_entries(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
+    """Upsert usage entry rows, each a sequence of values in ENTRY_COLUMNS order."""
     if not rows:
         return
-    sql, order = _entries_upsert(conn.dialect, tuple(rows[0]))
-    params = [tuple(row[k] for k in order) for row in rows] if order is not None else list(rows)
+    sql, positional = _entries_upsert(conn.dialect)
+    params = (
+        list(map(tuple, rows))  # the driver binds any sequence, SQLAlchemy tuples only
+        if positional
+        else [dict(zip(ENTRY_COLUMNS, row, strict=True)) for row in rows]
+    )
     # Set aside only with each key once: a row inserted and then updated by the same batch
     # would have its update trigger take off amounts that no insert trigger added.
-    unique = len({(r["agent"], r["entry_key"]) for r in rows}) == len(rows)
+    unique = len({(row[0], row[1]) for row in rows}) == len(rows)
     with triggers_set_aside(conn, _SUM_TRIGGERS, len(rows) if unique else 0) as aside:
         last = conn.execute(_LAST_PK).scalar() if aside else 0
         conn.exec_driver_sql(sql, params)
