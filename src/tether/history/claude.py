@@ -89,6 +89,11 @@ class _HeadRecord(msgspec.Struct):
 
 _usage_decoder = msgspec.json.Decoder(_UsageRecord)
 _head_decoder = msgspec.json.Decoder(_HeadRecord)
+# Kinds as the plain strings items carry (an enum member's .value is a descriptor call).
+_MESSAGE = EventKind.MESSAGE.value
+_REASONING = EventKind.REASONING.value
+_TOOL_CALL = EventKind.TOOL_CALL.value
+_TOOL_RESULT = EventKind.TOOL_RESULT.value
 
 
 def skip(head: bytes) -> bool:
@@ -179,46 +184,36 @@ def head(block: bytes, native_id: str) -> SessionFacts:
 def transcript_item(line: bytes, native_id: str, offset: int) -> list[TranscriptItem]:
     """Prompts, replies and tool traffic of one record, keyed by the record's uuid."""
     record = _head_decoder.decode(line)
-    uuid = record.uuid or str(offset)
-    timestamp = parse_iso(record.timestamp) or 0.0
     message = record.message
     if record.type not in ("user", "assistant") or message is None or record.isMeta:
         return []
-    blocks = (
-        [_Block(type="text", text=message.content)]
-        if isinstance(message.content, str)
-        else message.content or []
-    )
-    items = []
-    for index, block in enumerate(blocks):
-        kind, text = _block_event(block)
-        if kind is None:
-            continue
-        items.append(
-            TranscriptItem(
-                key=f"claude:{uuid}:{index}",
-                native_id=native_id,
-                timestamp=timestamp,
-                kind=kind,
-                text=text,
-                role=message.role or record.type,
-            )
+    key = f"claude:{record.uuid or offset}:"
+    timestamp = parse_iso(record.timestamp) or 0.0
+    role = message.role or record.type
+    content = message.content
+    if isinstance(content, str):  # a prompt typed as plain text: one text block
+        return (
+            [TranscriptItem(key + "0", native_id, timestamp, _MESSAGE, content, role)]
+            if content
+            else []
         )
+    items = []
+    for index, block in enumerate(content or ()):
+        kind, text = _block_event(block)
+        if kind is not None:
+            items.append(TranscriptItem(f"{key}{index}", native_id, timestamp, kind, text, role))
     return items
 
 
 def _block_event(block: _Block) -> tuple[str | None, str]:
     if block.type == "text" and block.text:
-        return EventKind.MESSAGE.value, block.text
+        return _MESSAGE, block.text
     if block.type == "thinking" and block.thinking:
-        return EventKind.REASONING.value, block.thinking
+        return _REASONING, block.thinking
     if block.type == "tool_use":
-        return (
-            EventKind.TOOL_CALL.value,
-            f"{block.name}: {msgspec.json.encode(block.input).decode()}",
-        )
+        return _TOOL_CALL, f"{block.name}: {msgspec.json.encode(block.input).decode()}"
     if block.type == "tool_result":
         content = block.content
         text = content if isinstance(content, str) else msgspec.json.encode(content).decode()
-        return EventKind.TOOL_RESULT.value, text
+        return _TOOL_RESULT, text
     return None, ""

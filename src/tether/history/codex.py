@@ -47,6 +47,12 @@ TRANSCRIPT_NEEDLES = (
 # Newer builds (0.169) write prompts and replies as item_completed items.
 _ITEM_ROLES = {"UserMessage": "user", "AgentMessage": "assistant"}
 _RESPONSE_ITEM = b'"type":"response_item"'  # top-level type of the big records
+_MESSAGE = EventKind.MESSAGE.value
+_EVENTS = {  # an event_msg payload's type: its kind, role and the field holding its text
+    "user_message": (_MESSAGE, "user", "message"),
+    "agent_message": (_MESSAGE, "assistant", "message"),
+    "agent_reasoning": (EventKind.REASONING.value, "assistant", "text"),
+}
 BURST_GAP_S = 1.0  # the gap ccusage and t3code use to end a fork's replayed burst
 
 
@@ -353,16 +359,12 @@ def transcript_item(line: bytes, native_id: str, offset: int) -> list[Transcript
     role, item_id, item_text = _item(payload.item)
     if role is not None and item_text:
         key = f"codex:{native_id}:{item_id or offset}"
-        return [TranscriptItem(key, native_id, timestamp, EventKind.MESSAGE.value, item_text, role)]
-    kinds = {
-        "user_message": (EventKind.MESSAGE, "user", payload.message),
-        "agent_message": (EventKind.MESSAGE, "assistant", payload.message),
-        "agent_reasoning": (EventKind.REASONING, "assistant", payload.text),
-    }
-    if payload.type not in kinds:
+        return [TranscriptItem(key, native_id, timestamp, _MESSAGE, item_text, role)]
+    event = _EVENTS.get(payload.type or "")
+    if event is None:
         return []
-    kind, role, text = kinds[payload.type]
+    kind, role, field = event
+    text = getattr(payload, field)
     if not isinstance(text, str) or not text:
         return []
-    key = f"codex:{native_id}:{offset}"
-    return [TranscriptItem(key, native_id, timestamp, kind.value, text, role)]
+    return [TranscriptItem(f"codex:{native_id}:{offset}", native_id, timestamp, kind, text, role)]
