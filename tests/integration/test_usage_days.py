@@ -145,3 +145,15 @@ def test_days_follow_inserts_recredits_reprices_and_deletes(ledger: Ledger) -> N
             for agent in ("codex", "claude"):
                 history.delete_entries_of(conn, agent, f"thr-{key}")
     assert _same(ledger) == {"daily": [], "model": [], "agent": []}
+
+
+def test_bulk_sums_read_only_the_new_entries(ledger: Ledger) -> None:
+    """Each bulk batch sums its own entries by their pk range, not by walking an index of
+    every entry in the ledger (a cost that grew with each batch)."""
+    if not ledger.db.is_sqlite:
+        return
+    with ledger.db.read() as conn:
+        for statement in history._SUMS_OF_NEW:
+            sql = str(statement).replace(":last", "0")
+            plan = " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+            assert "USING INTEGER PRIMARY KEY (rowid>?)" in plan, plan
