@@ -1,9 +1,11 @@
 import hashlib
+import random
 from pathlib import Path
 
 import pytest
 
-from tether.domain.bounded import bound
+from tether.domain import bounded as bounded_module
+from tether.domain.bounded import bound, strip_images
 from tether.errors import BlobError, InvalidId
 from tether.ledger.blobs import BlobStore
 
@@ -94,3 +96,30 @@ def test_bound_measures_utf8_bytes() -> None:
     long = bound("é" * 10_000 + "\ud800", 1024)
     assert long.size == 20_001 and long.truncated
     assert long.preview == "é" * 224 + "\n… [19105 bytes omitted] …\n" + "é" * 223 + "?"
+
+
+@pytest.mark.parametrize("offset", range(9))
+def test_the_shortest_bare_image_is_found_wherever_it_starts(offset: int) -> None:
+    image = "/9j/" + "A" * 256  # the fewest base64 characters the pattern takes
+    bounded = bound("-" * offset + image + "é-" * 200, 1 << 20)
+    assert bounded.preview == "-" * offset + "[image: 260 bytes base64]" + "é-" * 200
+    assert bound("-" * offset + image[:-1] + "-" * 300, 1 << 20).preview.count("A") == 255
+
+
+def test_stripping_matches_the_patterns_alone() -> None:
+    """The cheap test never keeps the patterns from a text they change."""
+    rng = random.Random(5)
+    pieces = ["iVBORw0KGgo", "/9j/", "R0lGOD", "UklGR", "data:image/png;base64,", " ", "é", "\n"]
+    b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    changed = 0
+    for _ in range(400):
+        parts = []
+        for _ in range(rng.randint(1, 6)):
+            parts.append(rng.choice(pieces))
+            parts.append("".join(rng.choices(b64, k=rng.choice([10, 60, 250, 255, 256, 270]))))
+        text = "".join(parts)
+        marker = bounded_module._marker
+        alone = bounded_module._BARE_IMAGE.sub(marker, bounded_module._DATA_URL.sub(marker, text))
+        changed += alone != text
+        assert strip_images(text) == alone
+    assert 100 < changed < 350  # both kinds of text were tried
