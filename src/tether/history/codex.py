@@ -128,9 +128,9 @@ class Prompt:
 Fact = Meta | Context | TokenCount | Prompt
 
 
-def skip(head: bytes) -> bool:
+def skip(data: bytes, start: int, stop: int) -> bool:
     """A response item (tool output, reasoning, message): never a usage record."""
-    return _RESPONSE_ITEM in head[:256]
+    return data.find(_RESPONSE_ITEM, start, min(stop, start + 256)) >= 0
 
 
 def _str(value: object) -> str | None:
@@ -314,10 +314,8 @@ def _advance(item: TokenCount, state: FoldState, fallback_id: str | None) -> Usa
         return None  # the parent's history copied into a fork: baseline only
     if state.fork and not state.counted and _within(item.last, item.total):
         delta: Totals = item.last  # type: ignore[assignment]  # the rest is inherited
-    elif any(now < before for now, before in zip(item.total, previous, strict=True)):
-        delta = item.total  # a reset
     else:
-        delta = tuple(n - b for n, b in zip(item.total, previous, strict=True))  # type: ignore[assignment]
+        delta = _since(item.total, previous)
     state.counted = True
     native_id = state.native_id or fallback_id
     if native_id is None or item.timestamp is None:
@@ -335,6 +333,16 @@ def _advance(item: TokenCount, state: FoldState, fallback_id: str | None) -> Usa
         reasoning_tokens=reasoning,
         turn_key=state.turn_id,
     )
+
+
+def _since(total: Totals, previous: Totals) -> Totals:
+    """What a cumulative total added to the previous one: all of it after a reset (a total
+    smaller in any kind). Unrolled: it runs once per token count."""
+    fresh, cached, output, reasoning = total
+    was_fresh, was_cached, was_output, was_reasoning = previous
+    if fresh < was_fresh or cached < was_cached or output < was_output or reasoning < was_reasoning:
+        return total
+    return fresh - was_fresh, cached - was_cached, output - was_output, reasoning - was_reasoning
 
 
 def _within(last: Totals | None, total: Totals) -> bool:
