@@ -17,7 +17,9 @@ CHUNK_BYTES = 1024 * 1024  # larger reads allocate fresh pages each time: 3x slo
 DEFAULT_MAX_LINE_BYTES = 32 * 1024 * 1024
 HEAD_WINDOW = 2048
 
-Skip = Callable[[bytes], bool]  # decides from a line's first bytes that it cannot matter
+# Decides from a line's first bytes, data[start:stop] (at most HEAD_WINDOW of them), that it
+# cannot matter; tested in place, without slicing them out of the block.
+Skip = Callable[[bytes, int, int], bool]
 
 
 @dataclass
@@ -30,8 +32,8 @@ class LineStats:
     end: int = 0  # offset just past the last complete line consumed
 
 
-def _never(head: bytes) -> bool:
-    del head
+def never(data: bytes, start: int, stop: int) -> bool:
+    del data, start, stop
     return False
 
 
@@ -62,7 +64,7 @@ class _Partial:
             self.dropping, self.oversize, self.parts = True, True, []
         elif not self.checked and self.size >= HEAD_WINDOW:
             self.checked = True
-            if skip(b"".join(self.parts)[:HEAD_WINDOW]):
+            if skip(b"".join(self.parts), 0, HEAD_WINDOW):
                 self.dropping, self.parts = True, []
 
     def take(self) -> bytes | None:
@@ -78,7 +80,7 @@ def windows(
     stats: LineStats,
     end: int | None = None,
     max_line: int = DEFAULT_MAX_LINE_BYTES,
-    skip: Skip = _never,
+    skip: Skip = never,
 ) -> Iterator[tuple[int, bytes, int]]:
     """Yield ``(offset, data, length)``: ``data[:length]`` holds whole lines.
 

@@ -50,7 +50,9 @@ def test_skipped_long_line_is_dropped_by_its_head(monkeypatch) -> None:
     stats = LineStats()
     got = [
         data_[:n]
-        for _, data_, n in windows(io.BytesIO(data), 0, stats, skip=lambda h: h.startswith(b"SKIP"))
+        for _, data_, n in windows(
+            io.BytesIO(data), 0, stats, skip=lambda d, s, e: d.startswith(b"SKIP", s, e)
+        )
     ]
     assert b"".join(got) == b"keep\nkeep2\n"
     assert stats.end == len(data) and stats.oversize_lines == 0

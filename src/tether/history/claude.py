@@ -35,7 +35,7 @@ HEAD_LINES = 200
 # message starts with its role; quotes inside JSON strings are escaped, so
 # these cannot occur inside a value.
 _SNAPSHOT_HEAD = b'{"type":"file-history-snapshot"'
-_SKIP_HEADS = (b'"message":{"role":"user"', _SNAPSHOT_HEAD)
+_USER_HEAD = b'"message":{"role":"user"'
 _SKIPPED_MODELS = frozenset({"<synthetic>"})
 
 
@@ -96,14 +96,14 @@ _TOOL_CALL = EventKind.TOOL_CALL.value
 _TOOL_RESULT = EventKind.TOOL_RESULT.value
 
 
-def skip(head: bytes) -> bool:
+def skip(data: bytes, start: int, stop: int) -> bool:
     """A user record or a file-history snapshot, told by its first bytes."""
-    return any(prefix in head for prefix in _SKIP_HEADS)
+    return data.find(_USER_HEAD, start, stop) >= 0 or data.find(_SNAPSHOT_HEAD, start, stop) >= 0
 
 
-def transcript_skip(head: bytes) -> bool:
+def transcript_skip(data: bytes, start: int, stop: int) -> bool:
     """A file-history snapshot: no prompt, reply or tool traffic in it."""
-    return _SNAPSHOT_HEAD in head
+    return data.find(_SNAPSHOT_HEAD, start, stop) >= 0
 
 
 def native_id_for(path: Path) -> str:

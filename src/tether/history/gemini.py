@@ -63,8 +63,8 @@ class _Record(msgspec.Struct):
 _decoder = msgspec.json.Decoder(_Record)
 
 
-def skip(head: bytes) -> bool:
-    return head.startswith(b'{"$set"')
+def skip(data: bytes, start: int, stop: int) -> bool:
+    return data.startswith(b'{"$set"', start, stop)
 
 
 def native_id_for(path: Path) -> str | None:
@@ -166,7 +166,7 @@ def head(block: bytes, native_id: str | None, log: Path) -> SessionFacts | None:
     title."""
     facts: SessionFacts | None = None
     for line in block.split(b"\n", HEAD_LINES)[:HEAD_LINES]:
-        if skip(line[:16]):
+        if skip(line, 0, len(line)):
             continue
         try:
             record = _decoder.decode(line)

@@ -13,6 +13,7 @@ from typing import Any
 
 from tether.history import claude, codex, gemini
 from tether.history.facts import SessionFacts, TranscriptItem
+from tether.lines import Skip, never
 
 
 @dataclass(frozen=True)
@@ -25,13 +26,8 @@ class LineReader:
     fact: Callable[[bytes, str, int], Any]
     head: Callable[[bytes, str | None, Path], SessionFacts | None]  # (block, id, log path)
     transcript: Callable[[bytes, str, int], list[TranscriptItem]]
-    skip: Callable[[bytes], bool]  # True when a line's head shows it holds no usage
-    transcript_skip: Callable[[bytes], bool]  # … no transcript item
-
-
-def _never(head: bytes) -> bool:
-    del head
-    return False
+    skip: Skip  # True when a line's head shows it holds no usage
+    transcript_skip: Skip  # … no transcript item
 
 
 def _claude_fact(line: bytes, native_id: str, offset: int) -> Any:
@@ -92,6 +88,6 @@ READERS: dict[str, LineReader] = {
         head=gemini.head,
         transcript=gemini.transcript_item,
         skip=gemini.skip,
-        transcript_skip=_never,
+        transcript_skip=never,
     ),
 }

@@ -14,7 +14,6 @@ reading it does, while folding and writing stay in one process anyway.
 """
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
@@ -29,6 +28,7 @@ from tether.lines import (
     DEFAULT_MAX_LINE_BYTES,
     HEAD_WINDOW,
     LineStats,
+    Skip,
     line_bounds,
     windows,
 )
@@ -134,24 +134,26 @@ def _scan(
         if end - start > job.max_line:  # a cap below the chunk size
             result.stats.oversize_lines += 1
             continue
-        if (  # the head is tested only on a candidate: slicing every line's cost more
+        if (  # the head first, in place: a skipped line is not searched through
             usage
+            and not skip(data, start, min(end, start + HEAD_WINDOW))
             and needles.search(data, start, end) is not None
-            and not skip(data[start : min(end, start + HEAD_WINDOW)])
         ):
             _fact(reader, result, data[start:end], native_id, offset + start)
         if talk is not None and talk.search(data, start, end) is not None:
             _talk(reader, result, data[start:end], native_id, offset + start)
 
 
-def _line_skip(reader: LineReader, job: Job) -> Callable[[bytes], bool]:
+def _line_skip(reader: LineReader, job: Job) -> Skip:
     """What may drop a line by its head before it is held whole: only a line that holds
     nothing the job reads (a user record holds no usage, but it is a transcript item)."""
     if not job.transcript:
         return reader.skip
     if not job.usage:
         return reader.transcript_skip
-    return lambda head: reader.skip(head) and reader.transcript_skip(head)
+    return lambda data, start, stop: (
+        reader.skip(data, start, stop) and reader.transcript_skip(data, start, stop)
+    )
 
 
 @lru_cache(maxsize=16)

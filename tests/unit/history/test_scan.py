@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tether.history import scan
+from tether.history.readers import READERS
 from tether.history.scan import Job, run_job, split
 from tether.history.synthetic import (
     Expected,
@@ -91,3 +92,21 @@ def test_a_user_record_across_a_read_chunk_is_in_the_transcript(
     job = Job("claude", str(path), "s1", 0, usage=usage, transcript=True)
     got = [item.key for item in run_job(job).transcript]
     assert got == ["claude:u1:0", "claude:u2:0", "claude:u3:0"]
+
+
+@pytest.mark.parametrize("agent", ["claude", "codex", "gemini"])
+def test_a_head_is_tested_in_place_within_its_bounds(agent: str) -> None:
+    """Each reader tells a skipped line from its first bytes inside the block, and only from
+    them: the same bytes before the line or past its head do not count."""
+    reader = READERS[agent]
+    head = {
+        "claude": b'{"type":"user","message":{"role":"user","content":"hi"}}',
+        "codex": b'{"timestamp":"t","type":"response_item","payload":{}}',
+        "gemini": b'{"$set":{"lastUpdated":"t"}}',
+    }[agent]
+    other = b'{"type":"other"}'
+    block = head + b"\n" + other + b"\n" + head
+    assert reader.skip(block, 0, len(head))
+    start = len(head) + 1
+    assert not reader.skip(block, start, start + len(other))  # the next record is past stop
+    assert reader.skip(block, start + len(other) + 1, len(block))
