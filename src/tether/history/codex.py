@@ -155,19 +155,21 @@ def _totals(usage: _Tokens) -> Totals:
     )
 
 
-def fact(line: bytes, offset: int) -> Fact | None:
-    """Decode one candidate line; ``msgspec.DecodeError`` means a bad line."""
+def fact(line: bytes, native_id: str, offset: int) -> Fact | None:
+    """Decode one candidate line; ``msgspec.DecodeError`` means a bad line. The thread's id
+    is its session_meta's (``native_id``, from the file name, is only a fallback in fold)."""
+    del native_id
     record = _decoder.decode(line)
     payload = record.payload
     if payload is None:
         return None
     if record.type == "session_meta":
-        native_id = _str(payload.id)
-        if native_id is None:
+        thread = _str(payload.id)
+        if thread is None:
             return None
         stamp = _str(payload.timestamp) or record.timestamp
         parent = _str(payload.forked_from_id) or _spawn_parent(payload.source)
-        return Meta(native_id, parse_iso(stamp), _str(payload.cwd), parent)
+        return Meta(thread, parse_iso(stamp), _str(payload.cwd), parent)
     if record.type == "turn_context":
         return Context(_str(payload.turn_id), _str(payload.model), parse_iso(record.timestamp))
     if record.type != "event_msg":

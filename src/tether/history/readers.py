@@ -30,15 +30,6 @@ class LineReader:
     transcript_skip: Skip  # … no transcript item
 
 
-def _claude_fact(line: bytes, native_id: str, offset: int) -> Any:
-    return claude.usage_entry(line, native_id, offset)
-
-
-def _codex_fact(line: bytes, native_id: str, offset: int) -> Any:
-    del native_id
-    return codex.fact(line, offset)
-
-
 def _claude_head(block: bytes, native_id: str | None, path: Path) -> SessionFacts | None:
     del path
     return claude.head(block, native_id or "")
@@ -49,10 +40,6 @@ def _codex_head(block: bytes, native_id: str | None, path: Path) -> SessionFacts
     return codex.head(block, native_id)
 
 
-def _gemini_fact(line: bytes, native_id: str, offset: int) -> Any:
-    return gemini.usage_entry(line, native_id, offset)
-
-
 READERS: dict[str, LineReader] = {
     "claude": LineReader(
         agent="claude",
@@ -60,7 +47,7 @@ READERS: dict[str, LineReader] = {
         title_needles=(),
         transcript_needles=claude.TRANSCRIPT_NEEDLES,
         native_id_for=claude.native_id_for,
-        fact=_claude_fact,
+        fact=claude.usage_entry,
         head=_claude_head,
         transcript=claude.transcript_item,
         skip=claude.skip,
@@ -72,7 +59,7 @@ READERS: dict[str, LineReader] = {
         title_needles=codex.TITLE_NEEDLES,
         transcript_needles=codex.TRANSCRIPT_NEEDLES,
         native_id_for=codex.native_id_for,
-        fact=_codex_fact,
+        fact=codex.fact,
         head=_codex_head,
         transcript=codex.transcript_item,
         skip=codex.skip,
@@ -84,7 +71,7 @@ READERS: dict[str, LineReader] = {
         title_needles=(),
         transcript_needles=gemini.TRANSCRIPT_NEEDLES,
         native_id_for=gemini.native_id_for,
-        fact=_gemini_fact,
+        fact=gemini.usage_entry,
         head=gemini.head,
         transcript=gemini.transcript_item,
         skip=gemini.skip,
