@@ -102,8 +102,11 @@ def skip(data: bytes, start: int, stop: int) -> bool:
 
 
 def transcript_skip(data: bytes, start: int, stop: int) -> bool:
-    """A file-history snapshot: no prompt, reply or tool traffic in it."""
-    return data.find(_SNAPSHOT_HEAD, start, stop) >= 0
+    """A file-history snapshot (no prompt, reply or tool traffic in it), told by how the
+    record starts: tested on every line before the transcript search, which it must not
+    cost more than (a find through the head did), and an object nested in a record's
+    head is not the record."""
+    return data.startswith(_SNAPSHOT_HEAD, start, stop)
 
 
 def native_id_for(path: Path) -> str:

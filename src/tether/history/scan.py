@@ -129,18 +129,21 @@ def _scan(
     skipped by their head, into transcript items when the job asks for them. One pass
     over the lines serves both (a second pass cost as much again as the first)."""
     native_id = job.native_id or ""
-    usage, skip = job.usage, reader.skip
+    usage, skip, talk_skip = job.usage, reader.skip, reader.transcript_skip
     for start, end in line_bounds(data, length):
         if end - start > job.max_line:  # a cap below the chunk size
             result.stats.oversize_lines += 1
             continue
+        head = min(end, start + HEAD_WINDOW)
         if (  # the head first, in place: a skipped line is not searched through
-            usage
-            and not skip(data, start, min(end, start + HEAD_WINDOW))
-            and needles.search(data, start, end) is not None
+            usage and not skip(data, start, head) and needles.search(data, start, end) is not None
         ):
             _fact(reader, result, data[start:end], native_id, offset + start)
-        if talk is not None and talk.search(data, start, end) is not None:
+        if (
+            talk is not None
+            and not talk_skip(data, start, head)
+            and talk.search(data, start, end) is not None
+        ):
             _talk(reader, result, data[start:end], native_id, offset + start)
 
 

@@ -110,3 +110,20 @@ def test_a_head_is_tested_in_place_within_its_bounds(agent: str) -> None:
     start = len(head) + 1
     assert not reader.skip(block, start, start + len(other))  # the next record is past stop
     assert reader.skip(block, start + len(other) + 1, len(block))
+
+
+def test_a_claude_snapshot_is_skipped_by_how_it_starts(tmp_path: Path) -> None:
+    """Only a record that is a file-history snapshot is passed over for the transcript: an
+    object of that shape inside a prompt's head does not make the prompt one."""
+    snapshot = {"type": "file-history-snapshot", "messageId": "m", "snapshot": {}}
+    blocks = [{"type": "file-history-snapshot"}, {"type": "text", "text": "hi"}]
+    prompt = {"message": {"content": blocks, "role": "user"}, "type": "user", "uuid": "u1"}
+    path = tmp_path / "s1.jsonl"
+    path.write_text(
+        "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in (snapshot, prompt))
+    )
+    block = path.read_bytes()
+    assert READERS["claude"].transcript_skip(block, 0, block.index(b"\n"))
+    assert not READERS["claude"].transcript_skip(block, block.index(b"\n") + 1, len(block))
+    job = Job("claude", str(path), "s1", 0, transcript=True)
+    assert [(i.key, i.text) for i in run_job(job).transcript] == [("claude:u1:1", "hi")]
