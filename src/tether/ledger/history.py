@@ -183,11 +183,19 @@ _SUMS_OF_NEW = (
 )
 
 
+@dataclass(frozen=True, slots=True)
+class _EntriesSql:
+    """The statements writing usage entries, compiled once per dialect and run through the
+    driver's executemany (SQLAlchemy's per-row parameter processing cost more than SQLite's
+    own upsert)."""
+
+    upsert: str
+    insert_new: str  # skips the keys already stored
+    positional: bool  # parameters in ENTRY_COLUMNS order (the table's), else by name
+
+
 @lru_cache(maxsize=4)
-def _entries_upsert(dialect: Dialect) -> tuple[str, bool]:
-    """The upsert of usage entries compiled once, and whether its parameters are positional
-    (in ENTRY_COLUMNS order, the table's). Run through the driver's executemany:
-    SQLAlchemy's per-row parameter processing cost more than SQLite's own upsert."""
+def _entries_sql(dialect: Dialect) -> _EntriesSql:
     stmt = _insert_for(dialect.name)(usage_entries)
     new, old = stmt.excluded, usage_entries.c
     better = or_(
@@ -205,31 +213,54 @@ def _entries_upsert(dialect: Dialect) -> tuple[str, bool]:
     larger = total_new + new.output_tokens > total_old + old.output_tokens
     set_ = {c: case((better, new[c]), else_=old[c]) for c in CREDIT}
     set_.update({c: case((larger, new[c]), else_=old[c]) for c in AMOUNTS})
-    upsert = stmt.on_conflict_do_update(index_elements=["agent", "entry_key"], set_=set_)
-    compiled = upsert.compile(dialect=dialect, column_keys=list(ENTRY_COLUMNS))
-    if compiled.positional and tuple(compiled.positiontup or ()) != ENTRY_COLUMNS:
-        raise AssertionError(f"usage entry parameters out of order: {compiled.positiontup}")
-    return compiled.string, compiled.positional
+    key = ["agent", "entry_key"]
+    upsert = stmt.on_conflict_do_update(index_elements=key, set_=set_)
+    compiled = [
+        statement.compile(dialect=dialect, column_keys=list(ENTRY_COLUMNS))
+        for statement in (upsert, stmt.on_conflict_do_nothing(index_elements=key))
+    ]
+    for each in compiled:
+        if each.positional and tuple(each.positiontup or ()) != ENTRY_COLUMNS:
+            raise AssertionError(f"usage entry parameters out of order: {each.positiontup}")
+    return _EntriesSql(compiled[0].string, compiled[1].string, compiled[0].positional)
+
+
+_NEW_KEYS = sql_text("SELECT agent, entry_key FROM usage_entries WHERE pk > :last")
 
 
 def upsert_entries(conn: Connection, rows: Sequence[Sequence[Any]]) -> None:
     """Upsert usage entry rows, each a sequence of values in ENTRY_COLUMNS order."""
     if not rows:
         return
-    sql, positional = _entries_upsert(conn.dialect)
+    sql = _entries_sql(conn.dialect)
     params = (
         list(map(tuple, rows))  # the driver binds any sequence, SQLAlchemy tuples only
-        if positional
+        if sql.positional
         else [dict(zip(ENTRY_COLUMNS, row, strict=True)) for row in rows]
     )
     # Set aside only with each key once: a row inserted and then updated by the same batch
     # would have its update trigger take off amounts that no insert trigger added.
     unique = len({(row[0], row[1]) for row in rows}) == len(rows)
     with triggers_set_aside(conn, _SUM_TRIGGERS, len(rows) if unique else 0) as aside:
-        last = conn.execute(_LAST_PK).scalar() if aside else 0
-        conn.exec_driver_sql(sql, params)
-        for statement in _SUMS_OF_NEW if aside else ():
+        if not aside:
+            conn.exec_driver_sql(sql.upsert, params)
+            return
+        last = int(conn.execute(_LAST_PK).scalar_one())
+        _insert_then_upsert(conn, sql, params, last)
+        for statement in _SUMS_OF_NEW:
             conn.execute(statement, {"last": last})
+
+
+def _insert_then_upsert(conn: Connection, sql: _EntriesSql, params: list[Any], last: int) -> None:
+    """A bulk batch of distinct keys: the new ones inserted plainly, then only the keys stored
+    before upserted. SQLite's upsert cost half as much again as an insert that skips a
+    conflict, even with none (0.83 -> 0.53 s for the 75,358 entries of the 1 GB bench tree),
+    and a cold index finds few keys stored before."""
+    inserted = conn.exec_driver_sql(sql.insert_new, params).rowcount
+    if inserted == len(params):
+        return
+    new = {(agent, key) for agent, key in conn.execute(_NEW_KEYS, {"last": last})}
+    conn.exec_driver_sql(sql.upsert, [p for p in params if (p[0], p[1]) not in new])
 
 
 def merge_sessions(
