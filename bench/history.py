@@ -314,6 +314,7 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
     report_compiling = _median([*tether, "usage", "daily", "--json"], compiling, times=9)
     interpreter = _median([sys.executable, "-c", "pass"], env, times=9)
     by_model = run([*tether, "usage", "model", "--json"], env)
+    by_session = run([*tether, "usage", "session", "--json"], env)
     cc = _median(cc_argv, env, times=5)
     cc_session = run([str(ccusage), "session", "--offline", "--json", "--timezone", "UTC"], env)
 
@@ -354,7 +355,11 @@ def _bench(base: Path, size_mb: int, ccusage: Path, transcripts: bool, single: b
     _compare(
         expected, json.loads(report.stdout), json.loads(by_model.stdout), json.loads(cc.stdout)
     )
-    _compare_sessions(json.loads(cc_session.stdout), expected)
+    _compare_sessions(
+        _tether_sessions(base / "tether" / "tether.db", json.loads(by_session.stdout)),
+        _cc_sessions(json.loads(cc_session.stdout)),
+        expected,
+    )
 
 
 def _compare(
@@ -403,21 +408,28 @@ def _compare(
         print(f"  {day}: tether {ours_micro / 1e6:.4f}, ccusage {theirs_micro / 1e6:.4f}")
 
 
-def _compare_sessions(cc: dict[str, Any], expected: Expected) -> None:
-    """Per-session totals: where ccusage differs from the ground truth."""
+def _tether_sessions(ledger: Path, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """tether's per-session tokens by native id (the report is keyed by tether's ids)."""
+    with sqlite3.connect(f"file:{ledger}?mode=ro", uri=True) as conn:
+        native = dict(conn.execute("SELECT id, native_id FROM sessions").fetchall())
+    return {native[row["key"]]: sum(row[k] for k in KINDS) for row in rows}
+
+
+def _compare_sessions(ours: dict[str, int], cc: dict[str, int], expected: Expected) -> None:
+    """Per-session totals: where tether and ccusage differ from the ground truth."""
     truth = {native: sum(c[k] for k in KINDS) for (_, native), c in expected.sessions.items()}
-    cc_sessions = _cc_sessions(cc)
-    differing = {
-        native: (total, cc_sessions.get(native, 0))
-        for native, total in truth.items()
-        if cc_sessions.get(native, 0) != total
-    }
-    print(
-        f"sessions: {len(truth)} in the tree, {len(cc_sessions)} in ccusage's report, "
-        f"which differs from the truth on {len(differing)}"
-    )
-    for native, (total, theirs) in sorted(differing.items())[:8]:
-        print(f"  {native}: truth {total}, ccusage {theirs}")
+    for name, found in (("tether", ours), ("ccusage", cc)):
+        differing = {
+            native: (total, found.get(native, 0))
+            for native, total in truth.items()
+            if found.get(native, 0) != total
+        }
+        print(
+            f"sessions: {len(truth)} in the tree, {len(found)} in {name}'s report, "
+            f"which differs from the truth on {len(differing)}"
+        )
+        for native, (total, theirs) in sorted(differing.items())[:8]:
+            print(f"  {native}: truth {total}, {name} {theirs}")
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ the edge cases: streamed duplicates, forks, appends, truncation, bad data.
 """
 
 import json
+import random
 from collections import Counter
 from pathlib import Path
 
@@ -104,6 +105,31 @@ def test_generated_tree_totals_days_and_sessions_are_exact(
     assert report.bad_lines == 0 and report.errors == []
     assert _report(ledger, "daily") == _clean(expected.days)
     assert _report(ledger, "model") == _clean(expected.models)
+    assert _by_native(ledger) == _clean(expected.sessions)
+
+
+def test_a_generated_claude_fork_is_written_as_recorded_and_credited_once(
+    config: Config, ledger: Ledger, roots: dict[str, Path]
+) -> None:
+    """As tests/data/recorded/forks/claude shows: the parent's file opens with a queued prompt
+    before its first record, and the fork's with its own, stamped at the fork, before the
+    copies; so the parent started first and keeps the copied usage whatever the ids' order
+    (a fork whose id sorts first took it while the generator wrote no queue lines)."""
+    seed = 0
+    while True:  # a fork whose id sorts before its parent's
+        rng = random.Random(seed)
+        expected = Expected()
+        parent = claude_session(rng, expected, T0, 3)
+        fork = claude_session(rng, expected, parent.end + 60, 2, parent=parent)
+        if fork.native_id < parent.native_id:
+            break
+        seed += 1
+    first = [json.loads(session.lines[0]) for session in (parent, fork)]
+    assert [line["type"] for line in first] == ["queue-operation", "queue-operation"]
+    assert first[0]["timestamp"] < json.loads(fork.lines[2])["timestamp"] < first[1]["timestamp"]
+    write_claude(roots["claude"], parent)
+    write_claude(roots["claude"], fork)
+    Indexer(config, ledger).run_once()
     assert _by_native(ledger) == _clean(expected.sessions)
 
 

@@ -115,7 +115,25 @@ class ClaudeSession:
     native_id: str
     cwd: str
     lines: list[str] = field(default_factory=list)
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # what a fork copies
+    end: float = 0.0  # its last record's time
+
+
+def _queued(native_id: str, ts: float, prompt: str) -> list[str]:
+    """The enqueue and dequeue lines Claude Code 2.1 writes before a session's prompt (none
+    in a sub-agent's transcript). A fork does not copy them: its file opens with its own
+    first prompt's, stamped at the fork, before the copies (tests/data/recorded/forks/claude),
+    so a parent's first timestamp is earlier than its fork's."""
+    return [
+        _dump(
+            {"type": "queue-operation", "operation": "enqueue", "timestamp": iso(ts - 0.4)}
+            | {"sessionId": native_id, "content": prompt}
+        ),
+        _dump(
+            {"type": "queue-operation", "operation": "dequeue", "timestamp": iso(ts - 0.39)}
+            | {"sessionId": native_id}
+        ),
+    ]
 
 
 def claude_session(
@@ -133,6 +151,7 @@ def claude_session(
     ``native_id`` given: a subagent transcript of that session (its records
     carry the session's id).
     """
+    subagent = native_id is not None
     native_id = native_id or str(uuid.UUID(int=rng.getrandbits(128), version=4))
     session = ClaudeSession(native_id, cwd)
     if parent is not None:  # copied as Claude Code 2.1 copies: only the session id changes
@@ -140,13 +159,17 @@ def claude_session(
     ts = start
     for turn in range(turns):
         ts += rng.uniform(5, 600)
+        text = f"turn {turn}: {_filler(rng, 200)}"
+        if not subagent:  # a fork's first prompt is queued before the copies
+            at = 0 if parent is not None and turn == 0 else len(session.lines)
+            session.lines[at:at] = _queued(native_id, ts, text)
         prompt = {
             "type": "user",
             "timestamp": iso(ts),
             "sessionId": native_id,
             "uuid": str(uuid.UUID(int=rng.getrandbits(128))),
             "cwd": cwd,
-            "message": {"role": "user", "content": f"turn {turn}: {_filler(rng, 200)}"},
+            "message": {"role": "user", "content": text},
         }
         _claude_add(session, prompt)
         model = rng.choice(CLAUDE_MODELS)
@@ -209,6 +232,7 @@ def claude_session(
                 },
             },
         )
+    session.end = ts + 1
     return session
 
 
@@ -380,6 +404,8 @@ def write_tree(
         turns = session_turns(rng)
         if rng.random() < 0.5:
             parent = rng.choice(claude_parents) if claude_parents and rng.random() < 0.1 else None
+            if parent is not None:  # forked from what the parent had written
+                at = max(at, parent.end + 60)
             session = claude_session(rng, expected, at, turns, parent=parent, big_bytes=big_bytes)
             path = write_claude(claude_root, session)
             claude_parents.append(session)
