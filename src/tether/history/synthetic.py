@@ -182,8 +182,9 @@ def claude_session(
             "output_tokens": rng.randint(50, 4000),
         }
         parts = rng.randint(1, 3)
+        dated = ts + rng.uniform(0.1, 3)  # an entry is dated by its first line, as stored
         for part in range(parts):  # streamed: earlier lines carry the start snapshot
-            ts += rng.uniform(0.1, 3)
+            ts = dated if part == 0 else ts + rng.uniform(0.1, 3)
             shown = dict(usage, output_tokens=1 + part) if part < parts - 1 else usage
             _claude_add(
                 session,
@@ -206,7 +207,7 @@ def claude_session(
         expected.add(
             "claude",
             native_id,
-            ts,
+            dated,
             model,
             {
                 "input_tokens": usage["input_tokens"],
