@@ -124,6 +124,9 @@ def test_days_follow_inserts_recredits_reprices_and_deletes(ledger: Ledger) -> N
             conn, [*_bulk(bulk.BULK_ROWS), _entry("c0", "2026-01-02", "gpt-5.1", 99, 0.2)]
         )
     _same(ledger)
+    with ledger.db.read() as conn:  # the key stored before took the larger amounts too
+        stored = text("SELECT input_tokens, cost FROM usage_entries WHERE entry_key = 'c0'")
+        assert tuple(conn.execute(stored).one()) == (99, 0.2)
     with ledger.db.write() as conn:  # a bulk batch with a key twice: through the triggers
         history.upsert_entries(conn, _bulk(bulk.BULK_ROWS, "m") + _bulk(2, "m"))
     _same(ledger)
